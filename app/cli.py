@@ -1,0 +1,161 @@
+"""The `registrar` command (CONTRACT §1): serve | realms check | iat create|list|delete.
+
+Parsing and dispatch only; every subcommand resolves Settings the same way the server does, so
+it works on the same data as a running server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from app.credentials import SecretKeyError
+from app.errors import RegistrarError
+from app.settings import Settings, SettingsError, load_settings
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--realms-dir", dest="realms_dir", type=Path)
+    parser.add_argument("--database-url", dest="database_url")
+    parser.add_argument("--config", type=Path, help="settings file (default config/registrar.yaml)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="registrar", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="serve the HTTP API")
+    _common(serve)
+    serve.add_argument("--host")
+    serve.add_argument("--port")
+    serve.add_argument("--public-url", dest="public_url")
+    serve.add_argument("--workers")
+
+    realms = commands.add_parser("realms", help="realm files")
+    realm_commands = realms.add_subparsers(dest="realms_command", required=True)
+    check = realm_commands.add_parser("check", help="validate every realm file")
+    _common(check)
+
+    iat = commands.add_parser("iat", help="initial access tokens")
+    iat_commands = iat.add_subparsers(dest="iat_command", required=True)
+    create = iat_commands.add_parser("create", help="create one; prints the token alone")
+    _common(create)
+    create.add_argument("--realm", required=True)
+    create.add_argument("--expiration", type=int, default=0, help="seconds; 0 never expires")
+    create.add_argument("--count", type=int, default=1, help="registrations it allows")
+    listing = iat_commands.add_parser("list", help="list a realm's tokens")
+    _common(listing)
+    listing.add_argument("--realm", required=True)
+    remove = iat_commands.add_parser("delete", help="delete one by id")
+    _common(remove)
+    remove.add_argument("--realm", required=True)
+    remove.add_argument("id")
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    flags = {
+        name: getattr(args, name, None)
+        for name in ("host", "port", "realms_dir", "database_url", "public_url", "workers")
+    }
+    return load_settings(flags=flags, config_file=args.config)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = _settings(args)
+        if args.command == "serve":
+            return serve(settings)
+        if args.command == "realms":
+            return realms_check(settings)
+        return iat(settings, args)
+    except (SettingsError, SecretKeyError) as exc:
+        print(f"registrar: {exc}", file=sys.stderr)
+        return 2
+    except RegistrarError as exc:
+        print(f"registrar: {exc.description}", file=sys.stderr)
+        return 1
+
+
+def serve(settings: Settings) -> int:
+    import uvicorn
+
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
+    )
+    # every worker rebuilds the same Settings from these variables (uvicorn factory)
+    os.environ.update(settings.to_environ())
+    uvicorn.run(
+        "app.main:create_app_from_environ",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        # uvloop + httptools: the asyncio loop with workers > 1 leaves Nagle on (uvicorn #3149)
+        loop="uvloop",
+        http="httptools",
+        log_level=settings.log_level,
+        access_log=False,
+        timeout_graceful_shutdown=10,
+    )
+    return 0
+
+
+def realms_check(settings: Settings) -> int:
+    from app.realms import check_realms
+
+    problems = check_realms(settings.realms_dir, os.environ)
+    for problem in problems:
+        print(problem)
+    return 1 if problems else 0
+
+
+def iat(settings: Settings, args: argparse.Namespace) -> int:
+    from app import admin
+    from app.services import Services
+
+    services = Services.build(settings)
+    services.start()
+    try:
+        realm = services.realms.get(args.realm)
+        if realm is None:
+            print(f"registrar: realm '{args.realm}' is not loaded from {settings.realms_dir}",
+                  file=sys.stderr)
+            return 1
+        if args.iat_command == "create":
+            body: dict[str, Any] = {"expiration": args.expiration, "count": args.count}
+            expiration = admin.non_negative_int(body, "expiration", 0)
+            count = admin.non_negative_int(body, "count", 1)
+            created = admin.create_initial_access_token(
+                services, realm, expiration, count, int(time.time())
+            )
+            print(created["token"])
+        elif args.iat_command == "list":
+            _print_table(admin.list_initial_access_tokens(services, realm))
+        else:
+            admin.delete_initial_access_token(services, realm, args.id)
+        return 0
+    finally:
+        services.stop()
+
+
+def _print_table(rows: list[dict[str, Any]]) -> None:
+    print(f"{'ID':36}  {'CREATED':20}  {'EXPIRES':20}  {'COUNT':>10}  {'REMAINING':>10}")
+    for row in rows:
+        created = _when(row["timestamp"])
+        expires = _when(row["timestamp"] + row["expiration"]) if row["expiration"] else "never"
+        print(
+            f"{row['id']:36}  {created:20}  {expires:20}  {row['count']:>10}  "
+            f"{row['remainingCount']:>10}"
+        )
+
+
+def _when(epoch: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))

@@ -1,0 +1,102 @@
+"""Secrets: random client secrets, SHA-256 digests of tokens, AES-GCM for secrets at rest (CONTRACT §4)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import secrets
+from pathlib import Path
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+KEY_BYTES = 32
+NONCE_BYTES = 12
+
+
+class SecretKeyError(Exception):
+    """The at-rest key is missing, malformed or not the one the database was made with."""
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def b64url_decode(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def new_client_secret() -> str:
+    """256 bits from the OS CSPRNG, base64url (43 characters)."""
+    return b64url(secrets.token_bytes(32))
+
+
+def token_digest(token: str) -> str:
+    """SHA-256 of a presented token: a random 256-bit token needs no slow password hash."""
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def same_secret(presented: str, expected: str) -> bool:
+    """Constant-time comparison of two secrets."""
+    return hmac.compare_digest(
+        presented.encode("utf-8", "surrogatepass"), expected.encode("utf-8", "surrogatepass")
+    )
+
+
+class SecretBox:
+    """AES-256-GCM with a key kept outside the database; the nonce travels with the text."""
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) != KEY_BYTES:
+            raise SecretKeyError(f"the secret key must be {KEY_BYTES} bytes, got {len(key)}")
+        self._aead = AESGCM(key)
+
+    def seal(self, plaintext: str, context: str) -> str:
+        """Encrypt; `context` (e.g. the client id) is bound as associated data."""
+        nonce = os.urandom(NONCE_BYTES)
+        sealed = self._aead.encrypt(nonce, plaintext.encode("utf-8"), context.encode("utf-8"))
+        return b64url(nonce + sealed)
+
+    def open(self, sealed: str, context: str) -> str:
+        raw = b64url_decode(sealed)
+        try:
+            plain = self._aead.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], context.encode())
+        except InvalidTag as exc:
+            raise SecretKeyError("a stored secret does not open with this secret key") from exc
+        return plain.decode("utf-8")
+
+
+def load_secret_key(secret_key: str | None, key_file: Path) -> bytes:
+    """REGISTRAR_SECRET_KEY (base64url of 32 bytes), else the key file, created 0600 on first use."""
+    if secret_key:
+        return _decode_key(secret_key, "REGISTRAR_SECRET_KEY")
+    if key_file.exists():
+        try:
+            text = key_file.read_text(encoding="ascii").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SecretKeyError(f"cannot read secret key file {key_file}: {exc}") from exc
+        return _decode_key(text, str(key_file))
+    key_file.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_bytes(KEY_BYTES)
+    try:
+        # O_EXCL: of several processes starting together exactly one writes the file
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return load_secret_key(None, key_file)
+    with os.fdopen(fd, "w", encoding="ascii") as handle:
+        handle.write(b64url(key) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    return key
+
+
+def _decode_key(text: str, source: str) -> bytes:
+    try:
+        key = b64url_decode(text.strip())
+    except ValueError as exc:
+        raise SecretKeyError(f"{source}: not base64url") from exc
+    if len(key) != KEY_BYTES:
+        raise SecretKeyError(f"{source}: must be base64url of {KEY_BYTES} random bytes")
+    return key

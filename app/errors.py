@@ -1,0 +1,162 @@
+"""The one error hierarchy (RFC 6749 §5.2, RFC 6750 §3, RFC 7591 §3.2.2) and its rendering.
+
+RegistrarError
+├── InvalidRequest                400 invalid_request
+│   ├── InvalidClientMetadata     400 invalid_client_metadata   (RFC 7591 §3.2.2)
+│   └── InvalidRedirectUri        400 invalid_redirect_uri      (RFC 7591 §3.2.2)
+├── UnsupportedGrantType          400 unsupported_grant_type    (RFC 6749 §5.2)
+├── InvalidGrant / InvalidScope   400                           (RFC 6749 §5.2)
+├── InvalidClient                 401 invalid_client            (RFC 6749 §5.2)
+├── InvalidToken                  401 invalid_token             (RFC 6750 §3.1)
+├── InsufficientScope             403 insufficient_scope        (RFC 6750 §3.1)
+│   └── PolicyRefused             403 Keycloak's policy message
+├── NotFound                      404
+├── PayloadTooLarge               413
+├── UnsupportedMediaType          415
+└── ServiceUnavailable            503 temporarily_unavailable, Retry-After
+
+Nothing below the routes builds a response; error_response() is the only mapping.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from app.jsonio import dumps
+
+
+class RegistrarError(Exception):
+    """An error the API reports as {"error": ..., "error_description": ...}."""
+
+    status_code: ClassVar[int] = 400
+    error: ClassVar[str] = "invalid_request"
+
+    def __init__(self, description: str) -> None:
+        super().__init__(description)
+        self.description = description
+
+    def headers(self) -> dict[str, str]:
+        return {}
+
+
+class InvalidRequest(RegistrarError):
+    """The request is malformed (RFC 6749 §5.2)."""
+
+
+class InvalidClientMetadata(InvalidRequest):
+    """RFC 7591 §3.2.2: the value of one of the client metadata fields is invalid."""
+
+    error = "invalid_client_metadata"
+
+
+class InvalidRedirectUri(InvalidRequest):
+    """RFC 7591 §3.2.2: the value of one or more redirection URIs is invalid."""
+
+    error = "invalid_redirect_uri"
+
+
+class UnsupportedGrantType(RegistrarError):
+    error = "unsupported_grant_type"
+
+
+class InvalidGrant(RegistrarError):
+    error = "invalid_grant"
+
+
+class InvalidScope(RegistrarError):
+    error = "invalid_scope"
+
+
+class InvalidClient(RegistrarError):
+    """RFC 6749 §5.2: client authentication failed; 401 with a Basic challenge."""
+
+    status_code = 401
+    error = "invalid_client"
+
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": 'Basic realm="registrar"'}
+
+
+class InvalidToken(RegistrarError):
+    """RFC 6750 §3.1: the access token is expired, revoked, malformed or invalid."""
+
+    status_code = 401
+    error = "invalid_token"
+
+    def headers(self) -> dict[str, str]:
+        # RFC 6750 §3: "If the protected resource request included an access token and
+        # failed authentication, the resource server SHOULD include the "error" attribute"
+        return {"WWW-Authenticate": 'Bearer error="invalid_token"'}
+
+
+class InsufficientScope(RegistrarError):
+    """RFC 6750 §3.1: the token is valid but lacks the privileges the request needs."""
+
+    status_code = 403
+    error = "insufficient_scope"
+
+
+class PolicyRefused(InsufficientScope):
+    """A Keycloak registration policy refused the request (Keycloak's wire text)."""
+
+    def __init__(self, policy: str, details: str) -> None:
+        super().__init__(
+            f"Policy '{policy}' rejected request to client-registration service. "
+            f"Details: {details}"
+        )
+        self.policy = policy
+
+
+class NotFound(RegistrarError):
+    status_code = 404
+    error = "not_found"
+
+
+class PayloadTooLarge(RegistrarError):
+    status_code = 413
+    error = "invalid_request"
+
+
+class UnsupportedMediaType(RegistrarError):
+    status_code = 415
+    error = "invalid_request"
+
+
+class ServiceUnavailable(RegistrarError):
+    """The database cannot be reached; the client should retry shortly."""
+
+    status_code = 503
+    error = "temporarily_unavailable"
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": "2"}
+
+
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+_STARLETTE_ERRORS = {404: "not_found", 405: "invalid_request"}
+
+
+async def error_response(request: Request, exc: Exception) -> Response:
+    """The one place an exception becomes an error body."""
+    if isinstance(exc, RegistrarError):
+        status, error, text = exc.status_code, exc.error, exc.description
+        headers = exc.headers()
+    elif isinstance(exc, HTTPException):  # Starlette's own 404 / 405
+        status = exc.status_code
+        error = _STARLETTE_ERRORS.get(status, "invalid_request")
+        text = exc.detail
+        headers = dict(exc.headers or {})
+    else:
+        raise exc
+    headers.update(NO_STORE)
+    return Response(
+        dumps({"error": error, "error_description": text}),
+        status_code=status,
+        headers=headers,
+        media_type="application/json",
+    )

@@ -1,0 +1,46 @@
+"""Application assembly: create_app(settings), the lifespan that starts and stops Services."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+
+from app.errors import RegistrarError, error_response
+from app.routes import ROUTES
+from app.scheduler import start_scheduler
+from app.services import Services
+from app.settings import Settings, load_settings
+
+
+def create_app(settings: Settings, *, scheduler: bool = True) -> Starlette:
+    services = Services.build(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        services.start()
+        jobs = start_scheduler(services) if scheduler else None
+        try:
+            yield
+        finally:
+            if jobs is not None:
+                jobs.shutdown(wait=False)
+            services.stop()
+
+    app = Starlette(
+        routes=ROUTES,
+        lifespan=lifespan,
+        exception_handlers={RegistrarError: error_response, HTTPException: error_response},
+    )
+    app.state.services = services
+    return app
+
+
+def create_app_from_environ() -> Starlette:
+    """uvicorn's factory for `serve --workers N`: every worker rebuilds the same Settings."""
+    settings = load_settings()
+    logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    return create_app(settings)

@@ -1,0 +1,9 @@
+"""Starlette endpoints: parse → one service call → render. CONTRACT §3 is the table of them."""
+
+from starlette.routing import BaseRoute
+
+from app.routes import admin, dcr, token
+
+ROUTES: list[BaseRoute] = [*dcr.ROUTES, *token.ROUTES, *admin.ROUTES]
+
+__all__ = ["ROUTES"]

@@ -1,0 +1,115 @@
+"""Endpoints of discovery, JWKS, health and RFC 7591 / RFC 7592 registration."""
+
+from __future__ import annotations
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from app import discovery, registration
+from app.errors import NO_STORE, ServiceUnavailable
+from app.routes.common import (
+    JsonResponse,
+    credential_of,
+    host_of,
+    now,
+    read_json_object,
+    realm_of,
+    services_of,
+)
+
+# --- health and discovery -------------------------------------------------------------------
+
+
+async def health(request: Request) -> Response:
+    services = services_of(request)
+    try:
+        await run_in_threadpool(services.store.ping)
+    except ServiceUnavailable:
+        return JsonResponse({"status": "unavailable", "database": "down"}, status_code=503)
+    if not services.realms.loaded:
+        return JsonResponse({"status": "starting", "realms": "not loaded"}, status_code=503)
+    return JsonResponse({"status": "ok"})
+
+
+async def openid_configuration(request: Request) -> Response:
+    services = services_of(request)
+    realm = realm_of(request)
+    return JsonResponse(discovery.metadata(services, realm))
+
+
+async def certs(request: Request) -> Response:
+    services = services_of(request)
+    realm = realm_of(request)
+    keys = await run_in_threadpool(services.keyring.get, realm.name)
+    return JsonResponse(keys.public_jwks())
+
+
+# --- RFC 7591 / RFC 7592 ----------------------------------------------------------------------
+
+
+async def create_client(request: Request) -> Response:
+    """RFC 7591 §3.1 — POST /realms/{realm}/clients-registrations/openid-connect"""
+    services, realm = services_of(request), realm_of(request)
+    body = await read_json_object(request)
+    cred = await run_in_threadpool(credential_of, request, realm)
+    reply = await run_in_threadpool(
+        registration.register, services, realm, cred, host_of(request), body, now()
+    )
+    headers = {**NO_STORE, "Location": reply["registration_client_uri"]}
+    return JsonResponse(reply, status_code=201, headers=headers)
+
+
+async def read_client(request: Request) -> Response:
+    """RFC 7592 §2.1 — GET …/clients-registrations/openid-connect/{client_id}"""
+    services, realm = services_of(request), realm_of(request)
+    cred = await run_in_threadpool(credential_of, request, realm)
+    reply = await run_in_threadpool(
+        registration.read, services, realm, request.path_params["client_id"], cred,
+        host_of(request), now(),
+    )
+    return JsonResponse(reply, headers=NO_STORE)
+
+
+async def update_client(request: Request) -> Response:
+    """RFC 7592 §2.2 — PUT …/clients-registrations/openid-connect/{client_id}"""
+    services, realm = services_of(request), realm_of(request)
+    body = await read_json_object(request)
+    cred = await run_in_threadpool(credential_of, request, realm)
+    reply = await run_in_threadpool(
+        registration.update, services, realm, request.path_params["client_id"], cred,
+        host_of(request), body, now(),
+    )
+    return JsonResponse(reply, headers=NO_STORE)
+
+
+async def delete_client(request: Request) -> Response:
+    """RFC 7592 §2.3 — DELETE …/clients-registrations/openid-connect/{client_id}"""
+    services, realm = services_of(request), realm_of(request)
+    cred = await run_in_threadpool(credential_of, request, realm)
+    await run_in_threadpool(
+        registration.remove, services, realm, request.path_params["client_id"], cred,
+        host_of(request), now(),
+    )
+    return Response(status_code=204, headers=NO_STORE)
+
+
+REALM = "/realms/{realm}"
+DCR = REALM + "/clients-registrations/openid-connect"
+
+ROUTES: list[BaseRoute] = [
+    Route("/health", health, methods=["GET"]),
+    Route(REALM + "/.well-known/openid-configuration", openid_configuration, methods=["GET"]),
+    Route(
+        "/.well-known/oauth-authorization-server/realms/{realm}",
+        openid_configuration,
+        methods=["GET"],
+    ),
+    Route("/.well-known/openid-configuration/realms/{realm}", openid_configuration, methods=["GET"]),
+    Route(REALM + "/protocol/openid-connect/certs", certs, methods=["GET"]),
+    Route(DCR, create_client, methods=["POST"]),
+    Route(DCR + "/{client_id}", read_client, methods=["GET"]),
+    Route(DCR + "/{client_id}", update_client, methods=["PUT"]),
+    Route(DCR + "/{client_id}", delete_client, methods=["DELETE"]),
+]

@@ -1,0 +1,66 @@
+"""The realm's token endpoint (RFC 6749 §3.2) and introspection endpoint (RFC 7662 §2)."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from app import token_service
+from app.errors import NO_STORE, InvalidRequest
+from app.routes.common import JsonResponse, now, read_body, realm_of, services_of
+
+FORM = ("application/x-www-form-urlencoded",)
+
+
+async def read_form(request: Request) -> dict[str, str]:
+    """RFC 6749 §3.2: parameters sent as application/x-www-form-urlencoded, none repeated."""
+    body = await read_body(request, FORM)
+    try:
+        pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise InvalidRequest("The request body is not a valid form") from exc
+    form: dict[str, str] = {}
+    for name, value in pairs:
+        if name in form:
+            # RFC 6749 §3.2: "Request and response parameters MUST NOT be included more than once."
+            raise InvalidRequest(f"Parameter {name} is repeated")
+        form[name] = value
+    return form
+
+
+async def token(request: Request) -> Response:
+    services, realm = services_of(request), realm_of(request)
+    form = await read_form(request)
+    client_id, secret = token_service.client_credentials_from(
+        request.headers.get("authorization"), form
+    )
+    client = await run_in_threadpool(
+        token_service.authenticate_client, services, realm, client_id, secret
+    )
+    reply = await run_in_threadpool(token_service.issue_token, services, realm, client, form, now())
+    return JsonResponse(reply, headers=NO_STORE)
+
+
+async def introspect(request: Request) -> Response:
+    services, realm = services_of(request), realm_of(request)
+    form = await read_form(request)
+    client_id, secret = token_service.client_credentials_from(
+        request.headers.get("authorization"), form
+    )
+    await run_in_threadpool(token_service.authenticate_client, services, realm, client_id, secret)
+    reply = await run_in_threadpool(
+        token_service.introspect, services, realm, form.get("token"), now()
+    )
+    return JsonResponse(reply, headers=NO_STORE)
+
+
+OIDC = "/realms/{realm}/protocol/openid-connect"
+
+ROUTES: list[BaseRoute] = [
+    Route(OIDC + "/token", token, methods=["POST"]),
+    Route(OIDC + "/token/introspect", introspect, methods=["POST"]),
+]

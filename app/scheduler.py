@@ -1,0 +1,57 @@
+"""Background jobs (APScheduler 3): sweep dead initial access tokens, poll realm files.
+
+Both jobs are idempotent, so every process sharing a database may run them.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from app.services import Services
+
+log = logging.getLogger("registrar.scheduler")
+
+
+def sweep_initial_access_tokens(services: Services) -> int:
+    """CONTRACT §4: expired and used-up initial access tokens are removed."""
+    removed = services.store.sweep_iats(int(time.time()))
+    if removed:
+        log.info("removed %d expired or used-up initial access tokens", removed)
+    return removed
+
+
+def reload_realms(services: Services) -> None:
+    """CONTRACT §2: an edited, added or removed realm file takes effect within 5 seconds."""
+    for error in services.realms.reload():
+        log.debug("realm file error: %s", error)
+
+
+def start_scheduler(services: Services) -> BackgroundScheduler:
+    scheduler = BackgroundScheduler(daemon=True)
+    settings = services.settings
+    scheduler.add_job(
+        _quietly(sweep_initial_access_tokens), "interval", args=[services],
+        seconds=settings.sweep_interval, max_instances=1, coalesce=True, id="sweep",
+    )
+    scheduler.add_job(
+        _quietly(reload_realms), "interval", args=[services],
+        seconds=settings.realm_poll_interval, max_instances=1, coalesce=True, id="realms",
+    )
+    scheduler.start()
+    return scheduler
+
+
+def _quietly(job):  # type: ignore[no-untyped-def]
+    """A failing run (database away, say) is logged and retried next interval, never fatal."""
+
+    def run(services: Services) -> None:
+        try:
+            job(services)
+        except Exception:
+            log.exception("scheduled job %s failed", job.__name__)
+
+    run.__name__ = job.__name__
+    return run

@@ -1,0 +1,86 @@
+"""The Services container: every live object of one process, built from Settings, no I/O at build."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from app.bearer import TrustedKeys, verify_bearer
+from app.callers import Credential, identify
+from app.credentials import SecretBox, SecretKeyError, load_secret_key
+from app.errors import NotFound
+from app.hosts import CachingResolver
+from app.keyring import Keyring
+from app.realms import RealmConfig, RealmRegistry
+from app.settings import Settings
+from app.store import Store, make_engine
+
+log = logging.getLogger("registrar")
+
+KEY_CHECK_NAME = "secret_key_check"
+KEY_CHECK_TEXT = "registrar secret key check"
+
+
+@dataclass
+class Services:
+    settings: Settings
+    store: Store
+    box: SecretBox
+    keyring: Keyring
+    realms: RealmRegistry
+    resolve: CachingResolver = field(default_factory=CachingResolver)
+    trusted_keys: TrustedKeys = field(default_factory=TrustedKeys)
+
+    @classmethod
+    def build(cls, settings: Settings) -> Services:
+        box = SecretBox(load_secret_key(settings.secret_key, settings.secret_key_file))
+        store = Store(make_engine(settings.database_url))
+        return cls(
+            settings=settings,
+            store=store,
+            box=box,
+            keyring=Keyring(store, box),
+            realms=RealmRegistry(settings.realms_dir),
+        )
+
+    def start(self) -> None:
+        """Create tables, check the at-rest key against the database, load realms."""
+        self.store.create_schema()
+        self.check_secret_key()
+        for error in self.realms.reload():
+            log.error("%s", error)
+
+    def stop(self) -> None:
+        self.store.dispose()
+
+    def check_secret_key(self) -> None:
+        """A wrong key is a clear start-up error (CONTRACT §4), not garbage later."""
+        sealed = self.store.get_or_put_meta(
+            KEY_CHECK_NAME, self.box.seal(KEY_CHECK_TEXT, KEY_CHECK_NAME)
+        )
+        try:
+            self.box.open(sealed, KEY_CHECK_NAME)
+        except SecretKeyError as exc:
+            raise SecretKeyError(
+                "the secret key (REGISTRAR_SECRET_KEY or REGISTRAR_SECRET_KEY_FILE) is not the "
+                "one this database was created with"
+            ) from exc
+
+    def issuer(self, realm: str) -> str:
+        return f"{self.settings.base_url}/realms/{realm}"
+
+    def enabled_realm(self, name: str) -> RealmConfig:
+        """The realm, or 404 when it is unknown or disabled."""
+        realm = self.realms.get(name)
+        if realm is None or not realm.enabled:
+            raise NotFound(f"Realm '{name}' not found")
+        return realm
+
+    def credential(self, realm: RealmConfig, token: str | None, now: int) -> Credential:
+        """Verify whatever token the request carried (signature, issuer, expiry, typ)."""
+        keys = self.keyring.get(realm.name)
+        issuer = self.issuer(realm.name)
+        found = identify(keys, issuer, token, now)
+        if found.kind != "bearer":
+            return found
+        return verify_bearer(realm, issuer, keys, self.trusted_keys, found.token, now)
