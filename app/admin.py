@@ -49,6 +49,9 @@ def create_initial_access_token(
     svc: Services, realm: RealmConfig, expiration: int, count: int, now: int
 ) -> dict[str, Any]:
     """A compact JWS as Keycloak's; only its id and digest are stored (CONTRACT §4)."""
+    if now + expiration > INT32_MAX:
+        # times are 32-bit epoch seconds in the database (Keycloak's int columns)
+        raise InvalidRequest("Invalid value for expiration: too far in the future")
     iat_id = str(uuid.uuid4())
     issuer = svc.issuer(realm.name)
     claims: dict[str, Any] = {
@@ -132,13 +135,17 @@ def get_client(
 
 
 def set_client_enabled(
-    svc: Services, realm: RealmConfig, cred: Credential, client_id: str, body: Mapping[str, Any],
+    svc: Services,
+    realm: RealmConfig,
+    cred: Credential,
+    client_id: str,
+    body: Mapping[str, Any],
     now: int,
 ) -> None:
     """How an admin approves a client held disabled by the client-disabled policy."""
     require_role(cred, MANAGE_CLIENTS)
     enabled = body.get("enabled")
     if not isinstance(enabled, bool):
-        raise InvalidRequest("The body must be {\"enabled\": true|false}")
+        raise InvalidRequest('The body must be {"enabled": true|false}')
     if not svc.store.set_client_enabled(realm.name, client_id, enabled, now):
         raise NotFound(f"Client '{client_id}' not found")

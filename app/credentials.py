@@ -1,4 +1,4 @@
-"""Secrets: random client secrets, SHA-256 digests of tokens, AES-GCM for secrets at rest (CONTRACT §4)."""
+"""Secrets: random client secrets, SHA-256 token digests, AES-GCM at rest (CONTRACT §4)."""
 
 from __future__ import annotations
 
@@ -69,7 +69,7 @@ class SecretBox:
 
 
 def load_secret_key(secret_key: str | None, key_file: Path) -> bytes:
-    """REGISTRAR_SECRET_KEY (base64url of 32 bytes), else the key file, created 0600 on first use."""
+    """REGISTRAR_SECRET_KEY (base64url of 32 bytes), else the key file (made 0600 on first use)."""
     if secret_key:
         return _decode_key(secret_key, "REGISTRAR_SECRET_KEY")
     if key_file.exists():

@@ -1,4 +1,4 @@
-"""Host name resolution for the trusted-hosts policy, cached so a request costs no DNS round trip."""
+"""Host name resolution for the trusted-hosts policy, cached: a request costs no DNS lookup."""
 
 from __future__ import annotations
 
@@ -40,4 +40,4 @@ def _lookup(host: str) -> frozenset[str]:
         infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
     except (OSError, UnicodeError):
         return frozenset()
-    return frozenset(str(ipaddress.ip_address(info[4][0].split("%")[0])) for info in infos)
+    return frozenset(str(ipaddress.ip_address(str(info[4][0]).split("%")[0])) for info in infos)

@@ -32,8 +32,10 @@ class Keyring:
 
     def _load(self, realm: str) -> RealmKeys:
         context = f"realm-key:{realm}"
-        sealed = self._store.get_or_put_realm_key(
-            realm, lambda: self._box.seal(RealmKeys.generate().to_private_json(), context),
-            int(time.time()),
-        )
+        sealed = self._store.get_realm_key(realm)
+        if sealed is None:
+            # made outside the write transaction (RSA generation takes a while); of several
+            # processes racing here the first insert wins and everyone uses its keys
+            fresh = self._box.seal(RealmKeys.generate().to_private_json(), context)
+            sealed = self._store.put_realm_key(realm, fresh, int(time.time()))
         return RealmKeys.from_private_json(self._box.open(sealed, context))

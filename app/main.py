@@ -42,5 +42,13 @@ def create_app(settings: Settings, *, scheduler: bool = True) -> Starlette:
 def create_app_from_environ() -> Starlette:
     """uvicorn's factory for `serve --workers N`: every worker rebuilds the same Settings."""
     settings = load_settings()
-    logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    configure_logging(settings)
     return create_app(settings)
+
+
+def configure_logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
+    )
+    # every scheduler run would otherwise log twice a second at INFO
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)

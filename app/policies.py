@@ -195,7 +195,7 @@ def _caller_trusted(entries: tuple[str, ...], host: str, resolve: Resolver) -> b
 
 def _resolved(hostname: str, resolve: Resolver) -> set[_IP]:
     try:
-        addresses = resolve(hostname)
+        addresses = resolve(_norm(hostname))
     except OSError:  # an unknown host in the realm file; Keycloak skips it too
         return set()
     return {ip for ip in map(_ip, addresses) if ip is not None}

@@ -300,7 +300,8 @@ class RealmRegistry:
                 realm, errors = self._load_file(file_name)
                 for err in errors:
                     log.error("%s", err)
-                realm = realm or self._realms.get(stem)  # a failed load keeps the last realm
+                if realm is None:  # a failed load keeps the realm as last loaded
+                    realm = self._realms.get(stem)
             if realm is not None:
                 realms[stem] = realm
             signatures[file_name] = signature

@@ -9,7 +9,13 @@ from typing import Any
 
 from app.callers import CREATE_CLIENT, MANAGE_CLIENTS, VIEW_CLIENTS, Credential
 from app.credentials import new_client_secret, same_secret, token_digest
-from app.errors import InsufficientScope, InvalidClientMetadata, InvalidToken, NotFound, PolicyRefused
+from app.errors import (
+    InsufficientScope,
+    InvalidClientMetadata,
+    InvalidToken,
+    NotFound,
+    PolicyRefused,
+)
 from app.jsonio import dumps, loads
 from app.metadata import validate_client_metadata
 from app.policies import (
@@ -41,7 +47,12 @@ ROLES_TO_CHANGE = frozenset({MANAGE_CLIENTS})
 
 
 def register(
-    svc: Services, realm: RealmConfig, cred: Credential, host: str, body: Mapping[str, Any], now: int
+    svc: Services,
+    realm: RealmConfig,
+    cred: Credential,
+    host: str,
+    body: Mapping[str, Any],
+    now: int,
 ) -> dict[str, Any]:
     """RFC 7591 §3.1: validate, run the policies, store, answer with the full registration."""
     if cred.kind == "registration_access_token":
@@ -206,10 +217,12 @@ def _authorized_client(
     """The client a RAT or an admin bearer may act on; 401 / 403 / 404 per CONTRACT §3."""
     if cred.kind == "bearer":
         if not cred.roles & roles:
-            raise InsufficientScope(f"The bearer token lacks the role: {' or '.join(sorted(roles))}")
+            raise InsufficientScope(
+                f"The bearer token lacks the role: {' or '.join(sorted(roles))}"
+            )
         row = svc.store.get_client(realm.name, client_id)
         if row is None:
-            raise NotFound(f"Client '{client_id}' not found")
+            raise NotFound(f"Client '{client_id[:64]}' not found")
         return row
     if cred.kind != "registration_access_token":
         raise InvalidToken("A registration access token is required")
@@ -241,8 +254,9 @@ def _check_update_body(svc: Services, row: ClientRow, body: Mapping[str, Any]) -
 def _caller_for(row: ClientRow, cred: Credential, host: str) -> Caller:
     """A RAT acts under the policy set its client registered under (Keycloak's rule)."""
     if cred.kind == "registration_access_token":
-        auth = "anonymous" if row.registration_auth == "anonymous" else "authenticated"
-        return Caller(host=host, auth=auth, roles=frozenset())
+        if row.registration_auth == "anonymous":
+            return Caller(host=host, auth="anonymous", roles=frozenset())
+        return Caller(host=host, auth="authenticated", roles=frozenset())
     return Caller(host=host, auth="authenticated", roles=cred.roles)
 
 

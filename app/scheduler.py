@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -44,7 +45,7 @@ def start_scheduler(services: Services) -> BackgroundScheduler:
     return scheduler
 
 
-def _quietly(job):  # type: ignore[no-untyped-def]
+def _quietly(job: Callable[[Services], object]) -> Callable[[Services], None]:
     """A failing run (database away, say) is logged and retried next interval, never fatal."""
 
     def run(services: Services) -> None:

@@ -1,4 +1,4 @@
-"""The Services container: every live object of one process, built from Settings, no I/O at build."""
+"""The Services container: every live object of one process, built from Settings."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from app.hosts import CachingResolver
 from app.keyring import Keyring
 from app.realms import RealmConfig, RealmRegistry
 from app.settings import Settings
-from app.store import Store, make_engine
+from app.store import Store
 
 log = logging.getLogger("registrar")
 
@@ -34,7 +34,7 @@ class Services:
     @classmethod
     def build(cls, settings: Settings) -> Services:
         box = SecretBox(load_secret_key(settings.secret_key, settings.secret_key_file))
-        store = Store(make_engine(settings.database_url))
+        store = Store.open(settings.database_url)
         return cls(
             settings=settings,
             store=store,

@@ -47,27 +47,34 @@ class AuthenticatedClient:
     service_account: bool
 
 
-def client_credentials_from(
-    authorization: str | None, form: Mapping[str, str]
-) -> tuple[str, str]:
+def client_credentials_from(authorization: str | None, form: Mapping[str, str]) -> tuple[str, str]:
     """RFC 6749 §2.3.1: client_secret_basic or client_secret_post, never both."""
-    posted = "client_id" in form or "client_secret" in form
-    if authorization and authorization[:6].lower() == "basic ":
+    scheme, _, credentials = (authorization or "").strip().partition(" ")
+    if scheme.lower() == "basic":
         if "client_secret" in form:
-            # RFC 6749 §2.3: "The client MUST NOT use more than one authentication method"
+            # RFC 6749 §2.3: "The client MUST NOT use more than one authentication method
+            # in each request."
             raise InvalidRequest("Use one client authentication method, not two")
-        try:
-            decoded = base64.b64decode(authorization[6:].strip(), validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError) as exc:
-            raise InvalidClient("Malformed Basic credentials") from exc
-        client_id, sep, secret = decoded.partition(":")
-        if not sep:
-            raise InvalidClient("Malformed Basic credentials")
-        # RFC 6749 §2.3.1: id and secret are form-urlencoded before Basic encoding
-        return unquote_plus(client_id), unquote_plus(secret)
-    if posted and form.get("client_id") and form.get("client_secret"):
+        client_id, secret = _basic_credentials(credentials.strip())
+        if "client_id" in form and form["client_id"] != client_id:
+            raise InvalidRequest("client_id differs from the client authenticated by Basic")
+        return client_id, secret
+    if form.get("client_id") and form.get("client_secret"):
         return form["client_id"], form["client_secret"]
     raise InvalidClient("Client authentication is required")
+
+
+def _basic_credentials(credentials: str) -> tuple[str, str]:
+    try:
+        decoded = base64.b64decode(credentials, validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError) as exc:
+        raise InvalidClient("Malformed Basic credentials") from exc
+    client_id, sep, secret = decoded.partition(":")
+    if not sep or not client_id:
+        raise InvalidClient("Malformed Basic credentials")
+    # RFC 6749 §2.3.1: the client identifier and password are encoded using the
+    # "application/x-www-form-urlencoded" algorithm before Basic encoding
+    return unquote_plus(client_id), unquote_plus(secret)
 
 
 def authenticate_client(
@@ -93,11 +100,18 @@ def authenticate_client(
                     tuple(metadata.get("grant_types", ())),
                     False,
                 )
+    # RFC 6749 §5.2 invalid_client: "If the client attempted to authenticate via the
+    # "Authorization" request header field, the authorization server MUST respond with an
+    # HTTP 401 (Unauthorized) status code and include the "WWW-Authenticate" response header
+    # field matching the authentication scheme used by the client" (InvalidClient.headers)
     raise InvalidClient("Invalid client credentials")
 
 
 def issue_token(
-    svc: Services, realm: RealmConfig, client: AuthenticatedClient, form: Mapping[str, str],
+    svc: Services,
+    realm: RealmConfig,
+    client: AuthenticatedClient,
+    form: Mapping[str, str],
     now: int,
 ) -> dict[str, Any]:
     grant_type = form.get("grant_type")
@@ -107,7 +121,7 @@ def issue_token(
         raise UnsupportedGrantType(f"Grant type '{grant_type}' is not supported")
     if "client_credentials" not in client.grant_types:
         raise UnauthorizedClient("The client is not registered for client_credentials")
-    scope = _granted_scope(client, form.get("scope"))
+    scope = _granted_scope(realm, client, form.get("scope"))
     issuer = svc.issuer(realm.name)
     claims: dict[str, Any] = {
         "jti": str(uuid.uuid4()),
@@ -135,25 +149,32 @@ def issue_token(
     return reply
 
 
-def _granted_scope(client: AuthenticatedClient, requested: str | None) -> str | None:
+def _granted_scope(
+    realm: RealmConfig, client: AuthenticatedClient, requested: str | None
+) -> str | None:
+    """RFC 6749 §3.3: the requested scope, within what the client may have; none asked, all."""
     if client.service_account:
-        return requested.strip() if requested else None
-    registered = (client.scope or "").split()
-    if not requested:
-        return " ".join(registered) or None
+        allowed = list(realm.all_scopes)
+        if not requested:
+            return None
+    else:
+        allowed = (client.scope or "").split()
+        if not requested:
+            return " ".join(allowed) or None
     asked = requested.split()
-    unknown = [s for s in asked if s not in registered]
+    unknown = [s for s in asked if s not in allowed]
     if unknown:
-        raise InvalidScope(f"Scope not registered for this client: {unknown[0]}")
-    return " ".join(asked)
+        raise InvalidScope(f"Scope not available to this client: {unknown[0]}"[:200])
+    return " ".join(dict.fromkeys(asked))
 
 
-def introspect(
-    svc: Services, realm: RealmConfig, token: str | None, now: int
-) -> dict[str, Any]:
+def introspect(svc: Services, realm: RealmConfig, token: str | None, now: int) -> dict[str, Any]:
     """RFC 7662 §2.2: active only for a live token of this realm whose client is still live."""
     if not token:
         raise InvalidRequest("token is required")
+    # RFC 7662 §2.2: for a token that "is not active, does not exist on this server, or the
+    # protected resource is not allowed to introspect", the server "MUST return an
+    # introspection response with the "active" field set to "false"" — and nothing else here
     try:
         claims = verify_own_access_token(svc.keyring.get(realm.name), token)
     except InvalidToken:

@@ -1,4 +1,4 @@
-"""Realm keys and tokens: internal HS256 JWS (Keycloak's RAT / IAT shape), RS256 access tokens, JWKS.
+"""Realm keys and tokens: internal HS256 JWS (Keycloak's RAT and IAT), RS256 access tokens.
 
 Registration and initial access tokens are compact JWS signed with the realm's HMAC key, as
 Keycloak signs its internal tokens; they are verified with the standard library's hmac (cheap on
@@ -101,7 +101,12 @@ def verify_internal(
         raise InvalidToken("Malformed token") from exc
     if not isinstance(claims, dict) or claims.get("typ") != typ:
         raise InvalidToken(f"Not a {typ}")
-    if claims.get("iss") != issuer:
+    # The realm's own HMAC key already proves which realm signed the token; the issuer's path
+    # is checked, not its origin, so tokens made by `registrar iat create` (which does not know
+    # the server's public URL) and tokens issued before a public URL change keep working.
+    iss = claims.get("iss")
+    realm_path = issuer[issuer.rfind("/realms/") :]
+    if not isinstance(iss, str) or not iss.endswith(realm_path):
         raise InvalidToken("Token issued by another realm")
     expires = claims.get("exp")
     if isinstance(expires, int) and expires and expires <= now:
@@ -148,14 +153,17 @@ def verify_rs256(key_set: jwk.JWKSet, token: str) -> dict[str, Any]:
         signed.deserialize(token)
         signed.verify(key_set, alg=header["alg"])
         claims = loads(signed.payload)
-    except (JWException, ValueError, JsonDecodeError, KeyError, TypeError) as exc:
+    except (JWException, ValueError, KeyError, TypeError, RecursionError) as exc:
+        # jwcrypto parses the header again with the json module: deep nesting recurses
         raise InvalidToken("Invalid token signature") from exc
     if not isinstance(claims, dict):
         raise InvalidToken("Malformed token")
     return claims
 
 
-_ASYMMETRIC_ALGS = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256"})
+_ASYMMETRIC_ALGS = frozenset(
+    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"}
+)
 
 
 def verify_own_access_token(keys: RealmKeys, token: str) -> dict[str, Any]:

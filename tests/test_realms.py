@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 import app.realms
+from app.realm_models import DEFAULT_PROTOCOL_MAPPER_TYPES
 from app.realms import (
     AllowedClientScopes,
     AllowedProtocolMappers,
@@ -23,7 +24,6 @@ from app.realms import (
     check_realms,
     load_realm,
 )
-from app.realm_models import DEFAULT_PROTOCOL_MAPPER_TYPES
 
 FIXTURES = Path(__file__).parent / "realms"
 EXAMPLES = Path(__file__).parent.parent / "realms"
@@ -187,7 +187,7 @@ LOAD_ERRORS = [
         id="issuer-no-keys",
     ),
     pytest.param(
-        "trusted_issuers:\n  - issuer: https://x\n    jwks_uri: https://x/c\n    jwks: {keys: []}\n",
+        "trusted_issuers:\n  - issuer: https://x\n    jwks_uri: https://x/c\n    jwks: {keys: []}",
         2,
         "give exactly one of jwks_uri and jwks",
         id="issuer-both-keys",
@@ -274,7 +274,7 @@ def test_an_expanded_value_is_not_expanded_again(tmp_path: Path) -> None:
 
 def test_a_variable_can_fill_a_number_or_a_list_item(tmp_path: Path) -> None:
     text = POLICY + "    - type: max-clients\n      max-clients: ${N}\n"
-    text += "scopes:\n  restricted: [${SCOPE}]\n"
+    text += "scopes:\n  restricted:\n    - ${SCOPE}\n"  # in [...] it would need quotes (YAML)
     realm = load_text(tmp_path, text, {"N": "7", "SCOPE": "admin"})
     assert realm.registration.anonymous == (MaxClients(max_clients=7),)
     assert realm.scopes.restricted == ("admin",)
@@ -315,7 +315,7 @@ def test_a_file_without_policy_sets_gets_keycloaks_defaults() -> None:
     assert anonymous_hosts.client_uris_must_match
     assert DEFAULT_PROTOCOL_MAPPER_TYPES == KEYCLOAK_MAPPERS
     assert realm.all_scopes == ("openid", "profile", "email", *optional)
-    assert realm.service_accounts == realm.trusted_issuers == ()
+    assert (realm.service_accounts, realm.trusted_issuers) == ((), ())
 
 
 def test_default_policy_names_are_keycloaks() -> None:
@@ -517,6 +517,7 @@ def test_an_unchanged_directory_reads_no_file_and_logs_nothing_new(
         return real_load(path, {})
 
     monkeypatch.setattr(app.realms, "_load", counting_load)
+    caplog.clear()
     with caplog.at_level(logging.ERROR, logger="registrar.realms"):
         errors = registry.reload()
     assert loads == [] and caplog.messages == []
@@ -555,7 +556,7 @@ def test_registry_reads_the_process_environment_by_default(
     write(
         tmp_path,
         "a.yaml",
-        "service_accounts:\n  - {client_id: a, secret: ${REGISTRAR_TEST_SECRET}}\n",
+        "service_accounts:\n  - client_id: a\n    secret: ${REGISTRAR_TEST_SECRET}\n",
     )
     registry = RealmRegistry(tmp_path)
     assert registry.reload() == []

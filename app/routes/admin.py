@@ -51,16 +51,18 @@ def _page_param(request: Request, name: str, default: int) -> int:
     raw = request.query_params.get(name)
     if raw is None or raw == "":
         return default
-    if not raw.isdigit() or len(raw) > 9:
+    # isascii: str.isdigit() is true of "²", which int() refuses
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 9:
         raise InvalidRequest(f"Query parameter {name} must be a non-negative whole number")
     return int(raw)
 
 
 async def clients(request: Request) -> Response:
     services, realm = services_of(request), realm_of(request)
+    cred = await run_in_threadpool(credential_of, request, realm)
+    admin.require_role(cred, VIEW_CLIENTS, MANAGE_CLIENTS)
     first = _page_param(request, "first", 0)
     limit = min(_page_param(request, "max", admin.DEFAULT_PAGE), admin.MAX_PAGE)
-    cred = await run_in_threadpool(credential_of, request, realm)
     listed = await run_in_threadpool(admin.list_clients, services, realm, cred, first, limit)
     return JsonResponse(listed)
 
@@ -74,9 +76,7 @@ async def client(request: Request) -> Response:
         return JsonResponse(found)
     admin.require_role(cred, MANAGE_CLIENTS)
     body = await read_json_object(request)
-    await run_in_threadpool(
-        admin.set_client_enabled, services, realm, cred, client_id, body, now()
-    )
+    await run_in_threadpool(admin.set_client_enabled, services, realm, cred, client_id, body, now())
     return Response(status_code=204)
 
 

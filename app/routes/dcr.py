@@ -66,8 +66,13 @@ async def read_client(request: Request) -> Response:
     services, realm = services_of(request), realm_of(request)
     cred = await run_in_threadpool(credential_of, request, realm)
     reply = await run_in_threadpool(
-        registration.read, services, realm, request.path_params["client_id"], cred,
-        host_of(request), now(),
+        registration.read,
+        services,
+        realm,
+        request.path_params["client_id"],
+        cred,
+        host_of(request),
+        now(),
     )
     return JsonResponse(reply, headers=NO_STORE)
 
@@ -78,8 +83,14 @@ async def update_client(request: Request) -> Response:
     body = await read_json_object(request)
     cred = await run_in_threadpool(credential_of, request, realm)
     reply = await run_in_threadpool(
-        registration.update, services, realm, request.path_params["client_id"], cred,
-        host_of(request), body, now(),
+        registration.update,
+        services,
+        realm,
+        request.path_params["client_id"],
+        cred,
+        host_of(request),
+        body,
+        now(),
     )
     return JsonResponse(reply, headers=NO_STORE)
 
@@ -89,10 +100,24 @@ async def delete_client(request: Request) -> Response:
     services, realm = services_of(request), realm_of(request)
     cred = await run_in_threadpool(credential_of, request, realm)
     await run_in_threadpool(
-        registration.remove, services, realm, request.path_params["client_id"], cred,
-        host_of(request), now(),
+        registration.remove,
+        services,
+        realm,
+        request.path_params["client_id"],
+        cred,
+        host_of(request),
+        now(),
     )
     return Response(status_code=204, headers=NO_STORE)
+
+
+async def client_configuration(request: Request) -> Response:
+    """RFC 7592 §2 — the client configuration endpoint, by method."""
+    if request.method == "PUT":
+        return await update_client(request)
+    if request.method == "DELETE":
+        return await delete_client(request)
+    return await read_client(request)  # GET, and HEAD, which Starlette adds to GET
 
 
 REALM = "/realms/{realm}"
@@ -106,10 +131,11 @@ ROUTES: list[BaseRoute] = [
         openid_configuration,
         methods=["GET"],
     ),
-    Route("/.well-known/openid-configuration/realms/{realm}", openid_configuration, methods=["GET"]),
+    Route(
+        "/.well-known/openid-configuration/realms/{realm}", openid_configuration, methods=["GET"]
+    ),
     Route(REALM + "/protocol/openid-connect/certs", certs, methods=["GET"]),
     Route(DCR, create_client, methods=["POST"]),
-    Route(DCR + "/{client_id}", read_client, methods=["GET"]),
-    Route(DCR + "/{client_id}", update_client, methods=["PUT"]),
-    Route(DCR + "/{client_id}", delete_client, methods=["DELETE"]),
+    # one route per path, so a 405 names every method of the resource in Allow (RFC 9110 §15.5.6)
+    Route(DCR + "/{client_id}", client_configuration, methods=["GET", "PUT", "DELETE"]),
 ]

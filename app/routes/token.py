@@ -42,6 +42,8 @@ async def token(request: Request) -> Response:
         token_service.authenticate_client, services, realm, client_id, secret
     )
     reply = await run_in_threadpool(token_service.issue_token, services, realm, client, form, now())
+    # RFC 6749 §5.1: "The authorization server MUST include the HTTP "Cache-Control" response
+    # header field [RFC2616] with a value of "no-store" in any response containing tokens"
     return JsonResponse(reply, headers=NO_STORE)
 
 
@@ -51,6 +53,8 @@ async def introspect(request: Request) -> Response:
     client_id, secret = token_service.client_credentials_from(
         request.headers.get("authorization"), form
     )
+    # RFC 7662 §2.1: "the endpoint MUST also require some form of authorization to access this
+    # endpoint": a service account or a registered confidential client of this realm
     await run_in_threadpool(token_service.authenticate_client, services, realm, client_id, secret)
     reply = await run_in_threadpool(
         token_service.introspect, services, realm, form.get("token"), now()

@@ -1,0 +1,181 @@
+"""Helpers shared by the black-box HTTP tests: register, get an admin bearer, read a JWS."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import httpx
+
+JSON = dict[str, Any]
+
+ISSUER = "http://testserver/realms/open"
+RP = "https://rp.example.org/cb"
+
+
+def dcr_path(realm: str = "open") -> str:
+    return f"/realms/{realm}/clients-registrations/openid-connect"
+
+
+def token_path(realm: str = "open") -> str:
+    return f"/realms/{realm}/protocol/openid-connect/token"
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def post_client(
+    http: httpx.AsyncClient, body: Any, realm: str = "open", token: str | None = None
+) -> httpx.Response:
+    """POST a registration request; `body` goes out as JSON whatever its type."""
+    return await http.post(dcr_path(realm), json=body, headers=bearer(token) if token else {})
+
+
+async def register(
+    http: httpx.AsyncClient, realm: str = "open", token: str | None = None, **metadata: Any
+) -> JSON:
+    """Register a client (redirect_uris defaults to one https URI) and return the 201 body."""
+    body: JSON = {"redirect_uris": [RP], **metadata}
+    response = await post_client(http, body, realm, token)
+    assert response.status_code == 201, response.text
+    reply: JSON = response.json()
+    return reply
+
+
+def client_path(registered: JSON) -> str:
+    """The path part of a registration_client_uri (the in-process client's base is testserver)."""
+    uri: str = registered["registration_client_uri"]
+    return httpx.URL(uri).path
+
+
+async def get_client(http: httpx.AsyncClient, registered: JSON, rat: str) -> httpx.Response:
+    return await http.get(client_path(registered), headers=bearer(rat))
+
+
+async def put_client(
+    http: httpx.AsyncClient, registered: JSON, rat: str, body: JSON
+) -> httpx.Response:
+    return await http.put(client_path(registered), json=body, headers=bearer(rat))
+
+
+async def delete_client(http: httpx.AsyncClient, registered: JSON, rat: str) -> httpx.Response:
+    return await http.delete(client_path(registered), headers=bearer(rat))
+
+
+async def access_token(
+    http: httpx.AsyncClient, realm: str = "open", client_id: str = "admin", secret: str = ""
+) -> httpx.Response:
+    """client_credentials at the realm's token endpoint, with client_secret_basic."""
+    return await http.post(
+        token_path(realm),
+        data={"grant_type": "client_credentials"},
+        auth=(client_id, secret or f"{client_id}-secret"),
+    )
+
+
+async def admin_token(http: httpx.AsyncClient, realm: str = "open") -> str:
+    response = await access_token(http, realm)
+    assert response.status_code == 200, response.text
+    token: str = response.json()["access_token"]
+    return token
+
+
+async def initial_access_token(http: httpx.AsyncClient, realm: str = "open", count: int = 1) -> str:
+    response = await http.post(
+        f"/admin/realms/{realm}/clients-initial-access",
+        json={"count": count},
+        headers=bearer(await admin_token(http, realm)),
+    )
+    assert response.status_code == 201, response.text
+    token: str = response.json()["token"]
+    return token
+
+
+def error_of(response: httpx.Response) -> str:
+    """The `error` of an RFC-shaped error body, checking the body has both members."""
+    assert response.headers["content-type"].startswith("application/json"), response.headers
+    body = response.json()
+    assert isinstance(body, dict), body
+    assert isinstance(body.get("error_description"), str) and body["error_description"], body
+    error: str = body["error"]
+    return error
+
+
+def _b64url_json(part: str) -> JSON:
+    decoded: JSON = json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+    return decoded
+
+
+def jws_parts(token: str) -> tuple[JSON, JSON]:
+    """Header and payload of a compact JWS, unverified."""
+    header, payload, signature = token.split(".")
+    assert signature
+    return _b64url_json(header), _b64url_json(payload)
+
+
+def updatable(registered: JSON) -> JSON:
+    """The body a client sends back on PUT: what it got, less the read-only members."""
+    read_only = {
+        "registration_access_token",
+        "registration_client_uri",
+        "client_id_issued_at",
+        "client_secret_expires_at",
+    }
+    return {k: v for k, v in registered.items() if k not in read_only}
+
+
+# Every member of RFC 7591 §2 and OIDC DCR 1.0 §2 (plus the logout, RFC 8705 and RFC 9449
+# members), with values a web client using code and implicit flows may register together.
+RFC7591_METADATA: JSON = {
+    "redirect_uris": [RP, "https://rp.example.org/other"],
+    "token_endpoint_auth_method": "private_key_jwt",
+    "grant_types": ["authorization_code", "implicit", "refresh_token"],
+    "response_types": ["code", "code id_token", "id_token token"],
+    "client_name": "Example RP",
+    "client_name#ja-Jpan-JP": "クライアント名",
+    "client_uri": "https://rp.example.org/",
+    "logo_uri": "https://rp.example.org/logo.png",
+    "logo_uri#fr": "https://rp.example.org/logo-fr.png",
+    "scope": "openid profile email",
+    "contacts": ["ops@rp.example.org", "dev@rp.example.org"],
+    "tos_uri": "https://rp.example.org/tos",
+    "tos_uri#de": "https://rp.example.org/agb",
+    "policy_uri": "https://rp.example.org/privacy",
+    "jwks_uri": "https://rp.example.org/jwks.json",
+    "software_id": "4NRB1-0XZABZI9E6-5SM3R",
+    "software_version": "2.1",
+    "software_statement": "eyJhbGciOiJSUzI1NiJ9.eyJzb2Z0d2FyZV9pZCI6IjQifQ.c2ln",
+}
+OIDC_METADATA: JSON = {
+    "application_type": "web",
+    "sector_identifier_uri": "https://rp.example.org/sector.json",
+    "subject_type": "pairwise",
+    "id_token_signed_response_alg": "ES256",
+    "id_token_encrypted_response_alg": "RSA-OAEP-256",
+    "id_token_encrypted_response_enc": "A256GCM",
+    "userinfo_signed_response_alg": "RS256",
+    "userinfo_encrypted_response_alg": "ECDH-ES",
+    "userinfo_encrypted_response_enc": "A128GCM",
+    "request_object_signing_alg": "PS256",
+    "request_object_encryption_alg": "RSA-OAEP",
+    "request_object_encryption_enc": "A192GCM",
+    "token_endpoint_auth_signing_alg": "ES384",
+    "default_max_age": 3600,
+    "require_auth_time": True,
+    "default_acr_values": ["urn:mace:incommon:iap:silver", "1"],
+    "initiate_login_uri": "https://rp.example.org/login",
+    "request_uris": ["https://rp.example.org/req.jwt#GkurKxf5T0Y-mnPFCHqWOMiZi4VS138cQO_V7PZHAdM"],
+    "post_logout_redirect_uris": ["https://rp.example.org/bye", "com.example.rp:/bye"],
+    "frontchannel_logout_uri": "https://rp.example.org/fc-logout?x=1",
+    "frontchannel_logout_session_required": True,
+    "backchannel_logout_uri": "https://rp.example.org/bc-logout",
+    "backchannel_logout_session_required": False,
+    "tls_client_certificate_bound_access_tokens": True,
+    "dpop_bound_access_tokens": False,
+}
+JWKS: JSON = {"keys": [{"kty": "EC", "crv": "P-256", "x": "f83O", "y": "x_FE", "use": "sig"}]}
+METADATA_MEMBERS: tuple[str, ...] = tuple(
+    sorted({*RFC7591_METADATA, *OIDC_METADATA, "jwks"} - {m for m in RFC7591_METADATA if "#" in m})
+)

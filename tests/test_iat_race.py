@@ -1,0 +1,113 @@
+"""CONTRACT.md §4: an initial access token with count N registers at most N clients, however many
+requests race for it, across every server process sharing the database — 50 racers on a count-3
+token against real servers: SQLite with two workers, PostgreSQL with two server processes."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import LiveServer, free_port, start_server
+
+pytestmark = [pytest.mark.live, pytest.mark.anyio]
+
+RACERS = 50
+COUNT = 3
+DCR = "/realms/open/clients-registrations/openid-connect"
+IAT = "/admin/realms/open/clients-initial-access"
+CLIENTS = "/admin/realms/open/clients"
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def admin(http: httpx.AsyncClient, url: str) -> dict[str, str]:
+    response = await http.post(
+        f"{url}/realms/open/protocol/openid-connect/token",
+        data={"grant_type": "client_credentials"},
+        auth=("admin", "admin-secret"),
+    )
+    assert response.status_code == 200, response.text
+    return bearer(response.json()["access_token"])
+
+
+async def race(urls: list[str]) -> None:
+    """50 registrations on one count-3 token, spread over `urls`: exactly 3 win, everywhere."""
+    limits = httpx.Limits(max_connections=RACERS * 2, max_keepalive_connections=RACERS * 2)
+    async with httpx.AsyncClient(timeout=60, limits=limits) as http:
+        headers = await admin(http, urls[0])
+        created = await http.post(urls[0] + IAT, json={"count": COUNT}, headers=headers)
+        assert created.status_code == 201, created.text
+        token: str = created.json()["token"]
+        start = asyncio.Event()
+
+        async def register(n: int) -> httpx.Response:
+            body: dict[str, Any] = {
+                "redirect_uris": ["https://rp.example.org/cb"],
+                "client_name": f"racer {n}",
+            }
+            await start.wait()
+            return await http.post(urls[n % len(urls)] + DCR, json=body, headers=bearer(token))
+
+        racers = [asyncio.create_task(register(n)) for n in range(RACERS)]
+        await asyncio.sleep(0.05)
+        start.set()
+        responses = await asyncio.gather(*racers)
+
+        statuses = sorted(r.status_code for r in responses)
+        assert statuses == [201] * COUNT + [401] * (RACERS - COUNT), statuses
+        for response in responses:
+            if response.status_code == 401:
+                assert response.json()["error"] == "invalid_token"
+        winners = {r.json()["client_id"] for r in responses if r.status_code == 201}
+        for url in urls:
+            listed = await http.get(url + CLIENTS, headers=await admin(http, url))
+            assert listed.status_code == 200, listed.text
+            assert {row["clientId"] for row in listed.json()} == winners
+            tokens = await http.get(url + IAT, headers=await admin(http, url))
+            assert [row["remainingCount"] for row in tokens.json()] == [0]
+
+
+@pytest.fixture
+def sqlite_two_workers(tmp_path: Path, realms_dir: Path, sqlite_url: str) -> Iterator[LiveServer]:
+    server = start_server(tmp_path, realms_dir, sqlite_url, workers=2)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def postgresql_two_servers(
+    tmp_path: Path, realms_dir: Path, pg_url: str
+) -> Iterator[tuple[LiveServer, LiveServer]]:
+    first = start_server(tmp_path, realms_dir, pg_url, port=free_port())
+    try:
+        second = start_server(tmp_path, realms_dir, pg_url, port=free_port())
+        try:
+            yield first, second
+        finally:
+            second.stop()
+    finally:
+        first.stop()
+
+
+@pytest.mark.parametrize("trial", range(3))
+async def test_count_3_token_wins_3_of_50_on_sqlite_with_two_workers(
+    sqlite_two_workers: LiveServer, trial: int
+) -> None:
+    await race([sqlite_two_workers.url])
+
+
+@pytest.mark.parametrize("trial", range(3))
+async def test_count_3_token_wins_3_of_50_on_postgresql_with_two_servers(
+    postgresql_two_servers: tuple[LiveServer, LiveServer], trial: int
+) -> None:
+    first, second = postgresql_two_servers
+    await race([first.url, second.url])
