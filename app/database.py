@@ -231,7 +231,8 @@ class PostgresDatabase:
     def _connection(self) -> Iterator[Any]:
         try:
             conn = self._engine.raw_connection()
-        except (OperationalError, DBAPIError) as exc:
+        except (OperationalError, DBAPIError, psycopg.OperationalError) as exc:
+            # pre-ping or connect failed: refused, unreachable, or not accepting connections
             raise ServiceUnavailable("The database is not available; retry shortly") from exc
         try:
             yield conn

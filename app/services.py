@@ -66,6 +66,11 @@ class Services:
                 "one this database was created with"
             ) from exc
 
+    @property
+    def inline(self) -> bool:
+        """Whether service calls run on the event loop (embedded SQLite) or in the thread pool."""
+        return self.store.dialect == "sqlite"
+
     def issuer(self, realm: str) -> str:
         return f"{self.settings.base_url}/realms/{realm}"
 

@@ -34,6 +34,7 @@ ADMIN = "/admin/realms/open"
 RP = "https://rp.example.org/cb"
 ROLES = ("admin", "viewer", "creator", "nobody", "anonymous")
 INLINE_ISSUER = "https://idp.example.org/realms/corp"
+BROKEN_ISSUER = "https://broken.example.org/realms/corp"
 
 
 # --- helpers ----------------------------------------------------------------------------------
@@ -501,9 +502,14 @@ class JwksServer:
         return json.dumps({"keys": [json.loads(k.export_public()) for k in self.keys]}).encode()
 
 
+@pytest.fixture(scope="module")
+def corp_key() -> jwk.JWK:
+    return jwk.JWK.generate(kty="RSA", size=2048, kid="corp-1")
+
+
 @pytest.fixture
-def jwks_server() -> Iterator[JwksServer]:
-    served = JwksServer(keys=[jwk.JWK.generate(kty="RSA", size=2048, kid="corp-1")])
+def jwks_server(corp_key: jwk.JWK) -> Iterator[JwksServer]:
+    served = JwksServer(keys=[corp_key])
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 (http.server's name)
@@ -520,7 +526,7 @@ def jwks_server() -> Iterator[JwksServer]:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     served.url = f"http://127.0.0.1:{server.server_address[1]}/realms/corp"
     try:
@@ -531,171 +537,178 @@ def jwks_server() -> Iterator[JwksServer]:
         thread.join(timeout=5)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def inline_key() -> jwk.JWK:
     return jwk.JWK.generate(kty="RSA", size=2048, kid="inline-1")
-
-
-@pytest.fixture
-def settings(
-    settings: Settings, realms_dir: Path, jwks_server: JwksServer, inline_key: jwk.JWK
-) -> Settings:
-    """The conftest settings, plus realm `trusting` that trusts two issuers, written before the
-    app loads its realms."""
-    realm = {
-        "trusted_issuers": [
-            {
-                "issuer": INLINE_ISSUER,
-                "jwks": {"keys": [json.loads(inline_key.export_public())]},
-            },
-            {
-                "issuer": jwks_server.url,
-                "jwks_uri": jwks_server.url + "/protocol/openid-connect/certs",
-            },
-        ],
-    }
-    # JSON is YAML
-    (realms_dir / "trusting.yaml").write_text(json.dumps(realm, indent=2))
-    return settings
 
 
 TRUSTING = "/admin/realms/trusting/clients"
 
 
-async def test_token_of_a_trusted_issuer_with_inline_jwks_works(
-    client: httpx.AsyncClient, inline_key: jwk.JWK
-) -> None:
-    token = sign(inline_key, claims_for(issuer=INLINE_ISSUER, azp="corp-ci"))
-    listed = await client.get(TRUSTING, headers=bearer(token))
-    assert listed.status_code == 200, listed.text
-    created = await client.post(
-        "/realms/trusting/clients-registrations/openid-connect",
-        json={"redirect_uris": [RP]},
-        headers=bearer(token),
-    )
-    assert created.status_code == 201, created.text
-    shown = await client.get(f"{TRUSTING}/{created.json()['client_id']}", headers=bearer(token))
-    assert shown.json()["registrationAuth"] == "authenticated"
+class TestTrustedIssuers:
+    """Realm `trusting` trusts two issuers: one with inline `jwks`, one with a `jwks_uri` this
+    test serves itself."""
 
+    @pytest.fixture
+    def settings(
+        self, settings: Settings, realms_dir: Path, jwks_server: JwksServer, inline_key: jwk.JWK
+    ) -> Settings:
+        """The conftest settings, plus realm `trusting` that trusts two issuers, written before the
+        app loads its realms."""
+        realm = {
+            "trusted_issuers": [
+                {
+                    "issuer": INLINE_ISSUER,
+                    "jwks": {"keys": [json.loads(inline_key.export_public())]},
+                },
+                {
+                    "issuer": jwks_server.url,
+                    "jwks_uri": jwks_server.url + "/protocol/openid-connect/certs",
+                },
+                # a key jwcrypto cannot read: the realm loads, its tokens are refused
+                {"issuer": BROKEN_ISSUER, "jwks": {"keys": [{"kty": "RSA", "n": "AQAB"}]}},
+            ],
+        }
+        # JSON is YAML
+        (realms_dir / "trusting.yaml").write_text(json.dumps(realm, indent=2))
+        return settings
 
-async def test_token_of_a_trusted_issuer_with_jwks_uri_is_fetched_once(
-    client: httpx.AsyncClient, jwks_server: JwksServer
-) -> None:
-    key = jwks_server.keys[0]
-    for _ in range(3):
-        token = sign(key, claims_for(issuer=jwks_server.url, roles=("view-clients",)))
-        response = await client.get(TRUSTING, headers=bearer(token))
+    async def test_token_of_a_trusted_issuer_with_inline_jwks_works(
+        self, client: httpx.AsyncClient, inline_key: jwk.JWK
+    ) -> None:
+        token = sign(inline_key, claims_for(issuer=INLINE_ISSUER, azp="corp-ci"))
+        listed = await client.get(TRUSTING, headers=bearer(token))
+        assert listed.status_code == 200, listed.text
+        created = await client.post(
+            "/realms/trusting/clients-registrations/openid-connect",
+            json={"redirect_uris": [RP]},
+            headers=bearer(token),
+        )
+        assert created.status_code == 201, created.text
+        shown = await client.get(f"{TRUSTING}/{created.json()['client_id']}", headers=bearer(token))
+        assert shown.json()["registrationAuth"] == "authenticated"
+
+    async def test_token_of_a_trusted_issuer_with_jwks_uri_is_fetched_once(
+        self, client: httpx.AsyncClient, jwks_server: JwksServer
+    ) -> None:
+        key = jwks_server.keys[0]
+        for _ in range(3):
+            token = sign(key, claims_for(issuer=jwks_server.url, roles=("view-clients",)))
+            response = await client.get(TRUSTING, headers=bearer(token))
+            assert response.status_code == 200, response.text
+        assert jwks_server.hits == 1
+
+    async def test_trusted_token_without_the_role_is_403(
+        self, client: httpx.AsyncClient, jwks_server: JwksServer
+    ) -> None:
+        token = sign(
+            jwks_server.keys[0], claims_for(issuer=jwks_server.url, roles=("view-clients",))
+        )
+        response = await client.post(
+            "/admin/realms/trusting/clients-initial-access", json={}, headers=bearer(token)
+        )
+        assert response.status_code == 403
+        assert error_of(response) == "insufficient_scope"
+        without_roles = claims_for(issuer=jwks_server.url)
+        del without_roles["resource_access"]
+        response = await client.get(
+            TRUSTING, headers=bearer(sign(jwks_server.keys[0], without_roles))
+        )
+        assert response.status_code == 403
+
+    async def test_unknown_kid_refetches_the_rotated_jwks(
+        self, client: httpx.AsyncClient, jwks_server: JwksServer, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        old = jwks_server.keys[0]
+        token = sign(old, claims_for(issuer=jwks_server.url))
+        assert (await client.get(TRUSTING, headers=bearer(token))).status_code == 200
+        assert jwks_server.hits == 1
+        new = jwk.JWK.generate(kty="RSA", size=2048, kid="corp-2")
+        jwks_server.keys = [new]
+        monkeypatch.setattr(app.bearer, "JWKS_MIN_REFRESH", 0.0)
+        rotated = sign(new, claims_for(issuer=jwks_server.url))
+        response = await client.get(TRUSTING, headers=bearer(rotated))
         assert response.status_code == 200, response.text
-    assert jwks_server.hits == 1
-
-
-async def test_trusted_token_without_the_role_is_403(
-    client: httpx.AsyncClient, jwks_server: JwksServer
-) -> None:
-    token = sign(jwks_server.keys[0], claims_for(issuer=jwks_server.url, roles=("view-clients",)))
-    response = await client.post(
-        "/admin/realms/trusting/clients-initial-access", json={}, headers=bearer(token)
-    )
-    assert response.status_code == 403
-    assert error_of(response) == "insufficient_scope"
-    without_roles = claims_for(issuer=jwks_server.url)
-    del without_roles["resource_access"]
-    response = await client.get(TRUSTING, headers=bearer(sign(jwks_server.keys[0], without_roles)))
-    assert response.status_code == 403
-
-
-async def test_unknown_kid_refetches_the_rotated_jwks(
-    client: httpx.AsyncClient, jwks_server: JwksServer, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    old = jwks_server.keys[0]
-    token = sign(old, claims_for(issuer=jwks_server.url))
-    assert (await client.get(TRUSTING, headers=bearer(token))).status_code == 200
-    assert jwks_server.hits == 1
-    new = jwk.JWK.generate(kty="RSA", size=2048, kid="corp-2")
-    jwks_server.keys = [new]
-    monkeypatch.setattr(app.bearer, "JWKS_MIN_REFRESH", 0.0)
-    rotated = sign(new, claims_for(issuer=jwks_server.url))
-    response = await client.get(TRUSTING, headers=bearer(rotated))
-    assert response.status_code == 200, response.text
-    assert jwks_server.hits == 2
-    # the retired key is gone from the fetched set: its tokens no longer verify
-    assert_invalid_token(await client.get(TRUSTING, headers=bearer(token)))
-
-
-async def test_unknown_kid_refetches_at_most_once_per_interval(
-    client: httpx.AsyncClient, jwks_server: JwksServer
-) -> None:
-    old = jwks_server.keys[0]
-    token = sign(old, claims_for(issuer=jwks_server.url))
-    assert (await client.get(TRUSTING, headers=bearer(token))).status_code == 200
-    for n in range(5):
-        made_up = sign(old, claims_for(issuer=jwks_server.url), kid=f"made-up-{n}")
-        assert_invalid_token(await client.get(TRUSTING, headers=bearer(made_up)))
-    assert jwks_server.hits == 1
-
-
-async def test_unreachable_jwks_uri_is_401(
-    client: httpx.AsyncClient, jwks_server: JwksServer
-) -> None:
-    jwks_server.status = 500
-    token = sign(jwks_server.keys[0], claims_for(issuer=jwks_server.url))
-    for _ in range(3):
+        assert jwks_server.hits == 2
+        # the retired key is gone from the fetched set: its tokens no longer verify
         assert_invalid_token(await client.get(TRUSTING, headers=bearer(token)))
-    assert jwks_server.hits == 1  # a dead issuer is not asked again at once
 
+    async def test_unknown_kid_refetches_at_most_once_per_interval(
+        self, client: httpx.AsyncClient, jwks_server: JwksServer
+    ) -> None:
+        old = jwks_server.keys[0]
+        token = sign(old, claims_for(issuer=jwks_server.url))
+        assert (await client.get(TRUSTING, headers=bearer(token))).status_code == 200
+        for n in range(5):
+            made_up = sign(old, claims_for(issuer=jwks_server.url), kid=f"made-up-{n}")
+            assert_invalid_token(await client.get(TRUSTING, headers=bearer(made_up)))
+        assert jwks_server.hits == 1
 
-async def test_jwks_uri_not_serving_json_is_401(
-    client: httpx.AsyncClient, jwks_server: JwksServer
-) -> None:
-    jwks_server.keys = []
-    token = sign(
-        jwk.JWK.generate(kty="RSA", size=2048, kid="corp-1"), claims_for(issuer=jwks_server.url)
+    async def test_unreachable_jwks_uri_is_401(
+        self, client: httpx.AsyncClient, jwks_server: JwksServer
+    ) -> None:
+        jwks_server.status = 500
+        token = sign(jwks_server.keys[0], claims_for(issuer=jwks_server.url))
+        for _ in range(3):
+            assert_invalid_token(await client.get(TRUSTING, headers=bearer(token)))
+        assert jwks_server.hits == 1  # a dead issuer is not asked again at once
+
+    async def test_jwks_uri_not_serving_json_is_401(
+        self, client: httpx.AsyncClient, jwks_server: JwksServer
+    ) -> None:
+        jwks_server.keys = []
+        token = sign(
+            jwk.JWK.generate(kty="RSA", size=2048, kid="corp-1"), claims_for(issuer=jwks_server.url)
+        )
+        assert_invalid_token(await client.get(TRUSTING, headers=bearer(token)))
+
+    @pytest.mark.parametrize(
+        "mutate",
+        ["foreign-key", "expired", "future-nbf", "typ-refresh", "hs256-public-key", "alg-none"],
     )
-    assert_invalid_token(await client.get(TRUSTING, headers=bearer(token)))
+    async def test_bad_token_of_a_trusted_issuer_is_401(
+        self, client: httpx.AsyncClient, jwks_server: JwksServer, mutate: str
+    ) -> None:
+        key = jwks_server.keys[0]
+        claims = claims_for(issuer=jwks_server.url)
+        now = int(time.time())
+        if mutate == "foreign-key":
+            token = sign(jwk.JWK.generate(kty="RSA", size=2048), claims, kid=key.get("kid"))
+        elif mutate == "expired":
+            token = sign(key, {**claims, "exp": now - 3600})
+        elif mutate == "future-nbf":
+            token = sign(key, {**claims, "nbf": now + 3600})
+        elif mutate == "typ-refresh":
+            token = sign(key, {**claims, "typ": "Refresh"})
+        elif mutate == "hs256-public-key":
+            pem: bytes = jwk.JWK(**json.loads(key.export_public())).export_to_pem()
+            signing_input = f"{b64json({'alg': 'HS256', 'kid': key.get('kid')})}.{b64json(claims)}"
+            mac = hmac.new(pem, signing_input.encode(), hashlib.sha256).digest()
+            token = f"{signing_input}.{b64url(mac)}"
+        else:
+            token = f"{b64json({'alg': 'none'})}.{b64json(claims)}."
+        assert_invalid_token(await client.get(TRUSTING, headers=bearer(token)))
 
+    async def test_trusted_issuer_of_one_realm_is_not_trusted_by_another(
+        self, client: httpx.AsyncClient, inline_key: jwk.JWK
+    ) -> None:
+        token = sign(inline_key, claims_for(issuer=INLINE_ISSUER))
+        assert_invalid_token(await client.get(f"{ADMIN}/clients", headers=bearer(token)))
 
-@pytest.mark.parametrize(
-    "mutate",
-    ["foreign-key", "expired", "future-nbf", "typ-refresh", "hs256-public-key", "alg-none"],
-)
-async def test_bad_token_of_a_trusted_issuer_is_401(
-    client: httpx.AsyncClient, jwks_server: JwksServer, mutate: str
-) -> None:
-    key = jwks_server.keys[0]
-    claims = claims_for(issuer=jwks_server.url)
-    now = int(time.time())
-    if mutate == "foreign-key":
-        token = sign(jwk.JWK.generate(kty="RSA", size=2048), claims, kid=key.get("kid"))
-    elif mutate == "expired":
-        token = sign(key, {**claims, "exp": now - 3600})
-    elif mutate == "future-nbf":
-        token = sign(key, {**claims, "nbf": now + 3600})
-    elif mutate == "typ-refresh":
-        token = sign(key, {**claims, "typ": "Refresh"})
-    elif mutate == "hs256-public-key":
-        pem: bytes = jwk.JWK(**json.loads(key.export_public())).export_to_pem()
-        signing_input = f"{b64json({'alg': 'HS256', 'kid': key.get('kid')})}.{b64json(claims)}"
-        mac = hmac.new(pem, signing_input.encode(), hashlib.sha256).digest()
-        token = f"{signing_input}.{b64url(mac)}"
-    else:
-        token = f"{b64json({'alg': 'none'})}.{b64json(claims)}."
-    assert_invalid_token(await client.get(TRUSTING, headers=bearer(token)))
+    async def test_own_realm_tokens_still_work_in_a_trusting_realm(
+        self,
+        client: httpx.AsyncClient,
+    ) -> None:
+        # realm `trusting` has no service accounts: its own token endpoint issues nothing
+        response = await client.post(
+            "/realms/trusting/protocol/openid-connect/token",
+            data={"grant_type": "client_credentials"},
+            auth=("admin", "admin-secret"),
+        )
+        assert response.status_code == 401
 
-
-async def test_trusted_issuer_of_one_realm_is_not_trusted_by_another(
-    client: httpx.AsyncClient, inline_key: jwk.JWK
-) -> None:
-    token = sign(inline_key, claims_for(issuer=INLINE_ISSUER))
-    assert_invalid_token(await client.get(f"{ADMIN}/clients", headers=bearer(token)))
-
-
-async def test_own_realm_tokens_still_work_in_a_trusting_realm(
-    client: httpx.AsyncClient,
-) -> None:
-    # realm `trusting` has no service accounts: its own token endpoint issues nothing
-    response = await client.post(
-        "/realms/trusting/protocol/openid-connect/token",
-        data={"grant_type": "client_credentials"},
-        auth=("admin", "admin-secret"),
-    )
-    assert response.status_code == 401
+    async def test_trusted_issuer_with_unreadable_inline_keys_is_401(
+        self, client: httpx.AsyncClient, inline_key: jwk.JWK
+    ) -> None:
+        token = sign(inline_key, claims_for(issuer=BROKEN_ISSUER))
+        assert_invalid_token(await client.get(TRUSTING, headers=bearer(token)))

@@ -523,3 +523,22 @@ async def test_scheduler_sweeps_every_sweep_interval(settings: Settings) -> None
             while {row["id"] for row in await list_iats(http)} != {kept["id"]}:
                 assert time.monotonic() < deadline, "the scheduler did not sweep"
                 await asyncio.sleep(0.1)
+
+
+# --- limits on both databases ------------------------------------------------------------------
+
+
+async def test_largest_values_are_stored_on_both_databases(
+    server_on: tuple[httpx.AsyncClient, list[str]],
+) -> None:
+    http, _ = server_on
+    expiration = 2**31 - 1 - int(time.time()) - 60
+    created = await create_iat(http, expiration=expiration, count=2**31 - 1)
+    assert (created["expiration"], created["count"]) == (expiration, 2**31 - 1)
+    assert (await register_with(http, created["token"])).status_code == 201
+    [listed] = await list_iats(http)
+    assert (listed["expiration"], listed["remainingCount"]) == (expiration, 2**31 - 2)
+    too_far = await http.post(
+        iat_path(), json={"expiration": expiration + 120}, headers=await admin(http)
+    )
+    assert too_far.status_code == 400, too_far.text

@@ -22,7 +22,7 @@ from app.routes.common import (
 
 async def initial_access_tokens(request: Request) -> Response:
     services, realm = services_of(request), realm_of(request)
-    cred = await run_in_threadpool(credential_of, request, realm)
+    cred = await credential_of(request, realm)
     if request.method == "GET":
         admin.require_role(cred, VIEW_CLIENTS, MANAGE_CLIENTS)
         listed = await run_in_threadpool(admin.list_initial_access_tokens, services, realm)
@@ -39,7 +39,7 @@ async def initial_access_tokens(request: Request) -> Response:
 
 async def initial_access_token(request: Request) -> Response:
     services, realm = services_of(request), realm_of(request)
-    cred = await run_in_threadpool(credential_of, request, realm)
+    cred = await credential_of(request, realm)
     admin.require_role(cred, MANAGE_CLIENTS)
     await run_in_threadpool(
         admin.delete_initial_access_token, services, realm, request.path_params["id"]
@@ -59,7 +59,7 @@ def _page_param(request: Request, name: str, default: int) -> int:
 
 async def clients(request: Request) -> Response:
     services, realm = services_of(request), realm_of(request)
-    cred = await run_in_threadpool(credential_of, request, realm)
+    cred = await credential_of(request, realm)
     admin.require_role(cred, VIEW_CLIENTS, MANAGE_CLIENTS)
     first = _page_param(request, "first", 0)
     limit = min(_page_param(request, "max", admin.DEFAULT_PAGE), admin.MAX_PAGE)
@@ -70,7 +70,7 @@ async def clients(request: Request) -> Response:
 async def client(request: Request) -> Response:
     services, realm = services_of(request), realm_of(request)
     client_id = request.path_params["client_id"]
-    cred = await run_in_threadpool(credential_of, request, realm)
+    cred = await credential_of(request, realm)
     if request.method == "GET":
         found = await run_in_threadpool(admin.get_client, services, realm, cred, client_id)
         return JsonResponse(found)

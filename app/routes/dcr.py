@@ -11,6 +11,7 @@ from app import discovery, registration
 from app.errors import NO_STORE, ServiceUnavailable
 from app.routes.common import (
     JsonResponse,
+    call,
     credential_of,
     host_of,
     now,
@@ -42,7 +43,7 @@ async def openid_configuration(request: Request) -> Response:
 async def certs(request: Request) -> Response:
     services = services_of(request)
     realm = realm_of(request)
-    keys = await run_in_threadpool(services.keyring.get, realm.name)
+    keys = await call(request, services.keyring.get, realm.name)
     return JsonResponse(keys.public_jwks())
 
 
@@ -53,9 +54,9 @@ async def create_client(request: Request) -> Response:
     """RFC 7591 §3.1 — POST /realms/{realm}/clients-registrations/openid-connect"""
     services, realm = services_of(request), realm_of(request)
     body = await read_json_object(request)
-    cred = await run_in_threadpool(credential_of, request, realm)
-    reply = await run_in_threadpool(
-        registration.register, services, realm, cred, host_of(request), body, now()
+    cred = await credential_of(request, realm)
+    reply = await call(
+        request, registration.register, services, realm, cred, host_of(request), body, now()
     )
     headers = {**NO_STORE, "Location": reply["registration_client_uri"]}
     return JsonResponse(reply, status_code=201, headers=headers)
@@ -64,8 +65,9 @@ async def create_client(request: Request) -> Response:
 async def read_client(request: Request) -> Response:
     """RFC 7592 §2.1 — GET …/clients-registrations/openid-connect/{client_id}"""
     services, realm = services_of(request), realm_of(request)
-    cred = await run_in_threadpool(credential_of, request, realm)
-    reply = await run_in_threadpool(
+    cred = await credential_of(request, realm)
+    reply = await call(
+        request,
         registration.read,
         services,
         realm,
@@ -81,8 +83,9 @@ async def update_client(request: Request) -> Response:
     """RFC 7592 §2.2 — PUT …/clients-registrations/openid-connect/{client_id}"""
     services, realm = services_of(request), realm_of(request)
     body = await read_json_object(request)
-    cred = await run_in_threadpool(credential_of, request, realm)
-    reply = await run_in_threadpool(
+    cred = await credential_of(request, realm)
+    reply = await call(
+        request,
         registration.update,
         services,
         realm,
@@ -98,8 +101,9 @@ async def update_client(request: Request) -> Response:
 async def delete_client(request: Request) -> Response:
     """RFC 7592 §2.3 — DELETE …/clients-registrations/openid-connect/{client_id}"""
     services, realm = services_of(request), realm_of(request)
-    cred = await run_in_threadpool(credential_of, request, realm)
-    await run_in_threadpool(
+    cred = await credential_of(request, realm)
+    await call(
+        request,
         registration.remove,
         services,
         realm,
