@@ -12,7 +12,7 @@ from typing import Any
 
 from app.callers import MANAGE_CLIENTS, VIEW_CLIENTS, Credential
 from app.credentials import token_digest
-from app.errors import InsufficientScope, InvalidRequest, InvalidToken, NotFound
+from app.errors import InsufficientScope, InvalidRequest, InvalidToken, MissingToken, NotFound
 from app.jsonio import loads
 from app.realms import RealmConfig
 from app.services import Services
@@ -26,6 +26,8 @@ MAX_PAGE = 1000
 
 def require_role(cred: Credential, *roles: str) -> None:
     """Admin endpoints take a bearer access token with one of `roles`."""
+    if cred.kind == "anonymous":
+        raise MissingToken("A bearer access token is required")
     if cred.kind != "bearer":
         raise InvalidToken("A bearer access token is required")
     if not cred.roles & set(roles):

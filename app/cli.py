@@ -7,7 +7,6 @@ it works on the same data as a running server.
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 import time
@@ -87,9 +86,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 def serve(settings: Settings) -> int:
     import uvicorn
 
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
-    )
+    from app.main import configure_logging
+    from app.services import Services
+
+    configure_logging(settings)
+    # Before any worker starts: create the schema once, and refuse a wrong secret key with
+    # one clear line (exit 2) rather than a traceback from every worker.
+    preflight = Services.build(settings)
+    try:
+        preflight.store.create_schema()
+        preflight.check_secret_key()
+    finally:
+        preflight.stop()
     # every worker rebuilds the same Settings from these variables (uvicorn factory)
     os.environ.update(settings.to_environ())
     uvicorn.run(
@@ -104,6 +112,10 @@ def serve(settings: Settings) -> int:
         log_level=settings.log_level,
         access_log=False,
         timeout_graceful_shutdown=10,
+        # connection limits (CONTRACT is silent; documented in README "Limits")
+        limit_concurrency=settings.max_connections,
+        timeout_keep_alive=settings.keep_alive_timeout,
+        backlog=2048,
     )
     return 0
 
@@ -126,8 +138,10 @@ def iat(settings: Settings, args: argparse.Namespace) -> int:
     try:
         realm = services.realms.get(args.realm)
         if realm is None:
-            print(f"registrar: realm '{args.realm}' is not loaded from {settings.realms_dir}",
-                  file=sys.stderr)
+            print(
+                f"registrar: realm '{args.realm}' is not loaded from {settings.realms_dir}",
+                file=sys.stderr,
+            )
             return 1
         if args.iat_command == "create":
             body: dict[str, Any] = {"expiration": args.expiration, "count": args.count}

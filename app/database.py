@@ -34,6 +34,7 @@ class Cursor(Protocol):
     def rowcount(self) -> int: ...
 
     def execute(self, sql: str, params: Params = ..., /) -> Any: ...
+    def executemany(self, sql: str, rows: Sequence[Params], /) -> Any: ...
     def fetchone(self) -> Any: ...
     def fetchall(self) -> list[Any]: ...
 
@@ -52,6 +53,9 @@ class Tx:
         """Execute a statement; return the number of rows it changed."""
         self._cursor.execute(self._sql(sql), params)
         return int(self._cursor.rowcount)
+
+    def many(self, sql: str, rows: Sequence[Params]) -> None:
+        self._cursor.executemany(self._sql(sql), rows)
 
     def one(self, sql: str, params: Params = ()) -> tuple[Any, ...] | None:
         self._cursor.execute(self._sql(sql), params)

@@ -8,9 +8,11 @@ RegistrarError
 ├── InvalidGrant / InvalidScope   400                           (RFC 6749 §5.2)
 ├── InvalidClient                 401 invalid_client            (RFC 6749 §5.2)
 ├── InvalidToken                  401 invalid_token             (RFC 6750 §3.1)
+│   └── MissingToken              401, a challenge without error (RFC 6750 §3.1)
 ├── InsufficientScope             403 insufficient_scope        (RFC 6750 §3.1)
 │   └── PolicyRefused             403 Keycloak's policy message
 ├── NotFound                      404
+├── RequestTimeout                408
 ├── PayloadTooLarge               413
 ├── UnsupportedMediaType          415
 └── ServiceUnavailable            503 temporarily_unavailable, Retry-After
@@ -93,6 +95,15 @@ class InvalidToken(RegistrarError):
         return {"WWW-Authenticate": 'Bearer error="invalid_token"'}
 
 
+class MissingToken(InvalidToken):
+    """The request carried no token where one is required."""
+
+    def headers(self) -> dict[str, str]:
+        # RFC 6750 §3.1: "If the request lacks any authentication information ..., the
+        # resource server SHOULD NOT include an error code or other error information."
+        return {"WWW-Authenticate": 'Bearer realm="registrar"'}
+
+
 class InsufficientScope(RegistrarError):
     """RFC 6750 §3.1: the token is valid but lacks the privileges the request needs."""
 
@@ -105,8 +116,7 @@ class PolicyRefused(InsufficientScope):
 
     def __init__(self, policy: str, details: str) -> None:
         super().__init__(
-            f"Policy '{policy}' rejected request to client-registration service. "
-            f"Details: {details}"
+            f"Policy '{policy}' rejected request to client-registration service. Details: {details}"
         )
         self.policy = policy
 
@@ -118,6 +128,13 @@ class NotFound(RegistrarError):
 
 class PayloadTooLarge(RegistrarError):
     status_code = 413
+    error = "invalid_request"
+
+
+class RequestTimeout(RegistrarError):
+    """The request body did not arrive within the body timeout."""
+
+    status_code = 408
     error = "invalid_request"
 
 

@@ -8,8 +8,10 @@ from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 
 from app.errors import RegistrarError, error_response
+from app.limits import RequestLimits
 from app.routes import ROUTES
 from app.scheduler import start_scheduler
 from app.services import Services
@@ -34,6 +36,13 @@ def create_app(settings: Settings, *, scheduler: bool = True) -> Starlette:
         routes=ROUTES,
         lifespan=lifespan,
         exception_handlers={RegistrarError: error_response, HTTPException: error_response},
+        middleware=[
+            Middleware(
+                RequestLimits,
+                max_header_bytes=settings.max_header_bytes,
+                max_url_bytes=settings.max_url_bytes,
+            )
+        ],
     )
     app.state.services = services
     return app

@@ -70,6 +70,11 @@ class Candidate:
     # then raises PolicyRefused(max_clients_policy, max_clients_refusal(max_clients))
     max_clients: int | None = None
     max_clients_policy: str | None = None
+    # clients of the realm counted before the policies run on create (None: not counted), so a
+    # full realm is refused by max-clients in file order, before the policies listed after it
+    clients_in_realm: int | None = None
+    # on update, the scopes the stored client holds: Keycloak lets a client keep them
+    held_scopes: frozenset[str] = frozenset()
 
 
 def max_clients_refusal(max_clients: int) -> str:
@@ -92,11 +97,18 @@ def apply_policies(
     return candidate
 
 
-def check_scopes(realm: RealmConfig, scope: str | None, caller: Caller) -> None:
-    """Realm rule under every policy set: only the realm's scopes, restricted ones for admins."""
+def check_scopes(
+    realm: RealmConfig, scope: str | None, caller: Caller, held: frozenset[str] = frozenset()
+) -> None:
+    """Realm rule under every policy set: only the realm's scopes, restricted ones for admins.
+
+    `held` are the scopes the client has already (on update): an RFC 7592 PUT sends them back.
+    """
     for requested in (scope or "").split():
         if requested not in realm.all_scopes:
             raise InvalidClientMetadata(f"unknown scope {requested}")
+        if requested in held:
+            continue
         if requested in realm.scopes.restricted and "manage-clients" not in caller.roles:
             raise InsufficientScope(f"scope {requested} needs the manage-clients role")
 
@@ -122,9 +134,12 @@ def _apply(
                 _check_client_urls(policy, candidate.metadata)
             return candidate
         case MaxClients():
-            if op != "create" or (
-                candidate.max_clients is not None and candidate.max_clients <= policy.max_clients
-            ):
+            if op != "create":
+                return candidate
+            counted = candidate.clients_in_realm
+            if counted is not None and counted >= policy.max_clients:
+                raise PolicyRefused(policy.name, max_clients_refusal(policy.max_clients))
+            if candidate.max_clients is not None and candidate.max_clients <= policy.max_clients:
                 return candidate
             return replace(
                 candidate, max_clients=policy.max_clients, max_clients_policy=policy.name
@@ -139,7 +154,7 @@ def _apply(
             return replace(candidate, enabled=False) if op == "create" else candidate
         case AllowedClientScopes():
             if writes:
-                _check_allowed_scopes(policy, realm, candidate.metadata)
+                _check_allowed_scopes(policy, realm, candidate.metadata, candidate.held_scopes)
             return candidate
         case AllowedProtocolMappers():
             if writes:
@@ -153,11 +168,15 @@ def _apply(
 
 
 def _check_allowed_scopes(
-    policy: AllowedClientScopes, realm: RealmConfig, metadata: Mapping[str, Any]
+    policy: AllowedClientScopes,
+    realm: RealmConfig,
+    metadata: Mapping[str, Any],
+    held: frozenset[str],
 ) -> None:
-    # Keycloak checks only scopes a client asks for; one asking none gets the realm defaults
+    # Keycloak checks only scopes a client asks for; one asking none gets the realm defaults.
+    # On update it allows "scopes, which were already presented before" (beforeUpdate).
     scope = metadata.get("scope")
-    allowed = set(policy.allowed_client_scopes)
+    allowed = set(policy.allowed_client_scopes) | held
     if policy.allow_default_scopes:
         allowed.update(realm.scopes.default)
     for requested in scope.split() if isinstance(scope, str) else ():

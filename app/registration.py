@@ -13,6 +13,7 @@ from app.errors import (
     InsufficientScope,
     InvalidClientMetadata,
     InvalidToken,
+    MissingToken,
     NotFound,
     PolicyRefused,
 )
@@ -25,8 +26,9 @@ from app.policies import (
     apply_policies,
     check_scopes,
     max_clients_refusal,
+    policy_set,
 )
-from app.realms import RealmConfig
+from app.realms import MaxClients, RealmConfig
 from app.services import Services
 from app.store import ClientRow, RealmFull, SpendFailed
 from app.tokens import REGISTRATION_ACCESS_TOKEN, sign_internal
@@ -62,7 +64,11 @@ def register(
     if "client_id" in body:
         raise InvalidClientMetadata("client_id is assigned by the server and must not be sent")
     caller = Caller(host=host, auth=cred.registration_auth, roles=cred.roles)
-    candidate = _checked_candidate(svc, realm, "create", Candidate(metadata={}), caller, body)
+    counted = None
+    if any(isinstance(policy, MaxClients) for policy in policy_set(realm, caller)):
+        counted = svc.store.count_clients(realm.name)
+    start = Candidate(metadata={}, clients_in_realm=counted)
+    candidate = _checked_candidate(svc, realm, "create", start, caller, body)
     client_id = str(uuid.uuid4())
     secret = new_client_secret() if _needs_secret(candidate.metadata) else None
     rat = _new_rat(svc, realm, caller.auth, now)
@@ -122,6 +128,7 @@ def update(
         enabled=row.enabled,
         consent_required=row.consent_required,
         full_scope_allowed=row.full_scope_allowed,
+        held_scopes=frozenset(str(loads(row.metadata_json).get("scope") or "").split()),
     )
     caller = _caller_for(row, cred, host)
     candidate = _checked_candidate(svc, realm, "update", stored, caller, body)
@@ -203,12 +210,15 @@ def _checked_candidate(
     body: Mapping[str, Any],
 ) -> Candidate:
     metadata = validate_client_metadata(body)
-    if not metadata.get("scope"):
-        # RFC 7591 §2: "If omitted, an authorization server MAY register a client with a
-        # default set of scopes." — the realm's default scopes, echoed back.
-        metadata["scope"] = " ".join(realm.scopes.default)
-    check_scopes(realm, metadata["scope"], caller)
-    return apply_policies(realm, op, replace(stored, metadata=metadata), caller, svc.resolve)
+    check_scopes(realm, metadata.get("scope"), caller, stored.held_scopes)
+    # the policies see the scopes asked for: Keycloak checks only those (allowed-client-scopes)
+    candidate = apply_policies(realm, op, replace(stored, metadata=metadata), caller, svc.resolve)
+    if candidate.metadata.get("scope"):
+        return candidate
+    # RFC 7591 §2: "If omitted, an authorization server MAY register a client with a
+    # default set of scopes." — the realm's default scopes, echoed back.
+    scope = " ".join(realm.scopes.default)
+    return replace(candidate, metadata={**candidate.metadata, "scope": scope})
 
 
 def _authorized_client(
@@ -224,6 +234,8 @@ def _authorized_client(
         if row is None:
             raise NotFound(f"Client '{client_id[:64]}' not found")
         return row
+    if cred.kind == "anonymous":
+        raise MissingToken("A registration access token is required")
     if cred.kind != "registration_access_token":
         raise InvalidToken("A registration access token is required")
     row = svc.store.get_client(realm.name, client_id)

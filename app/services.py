@@ -47,8 +47,7 @@ class Services:
         """Create tables, check the at-rest key against the database, load realms."""
         self.store.create_schema()
         self.check_secret_key()
-        for error in self.realms.reload():
-            log.error("%s", error)
+        self.realms.reload()  # the registry logs each FILE:LINE error itself
 
     def stop(self) -> None:
         self.store.dispose()

@@ -25,6 +25,11 @@ ENV_NAMES = {
     "secret_key_file": "REGISTRAR_SECRET_KEY_FILE",
     "realm_poll_interval": "REGISTRAR_REALM_POLL_INTERVAL",
     "log_level": "REGISTRAR_LOG_LEVEL",
+    "max_connections": "REGISTRAR_MAX_CONNECTIONS",
+    "keep_alive_timeout": "REGISTRAR_KEEP_ALIVE_TIMEOUT",
+    "body_timeout": "REGISTRAR_BODY_TIMEOUT",
+    "max_header_bytes": "REGISTRAR_MAX_HEADER_BYTES",
+    "max_url_bytes": "REGISTRAR_MAX_URL_BYTES",
 }
 CONFIG_ENV = "REGISTRAR_CONFIG"
 
@@ -47,6 +52,12 @@ class Settings(BaseModel):
     secret_key_file: Path = Path("data/secret.key")
     realm_poll_interval: float = Field(default=1.0, gt=0, le=5)
     log_level: str = "info"
+    # limits on what one client may hold or send
+    max_connections: int = Field(default=1024, ge=1)  # per process; more get 503
+    keep_alive_timeout: int = Field(default=5, ge=1)  # idle keep-alive connections close
+    body_timeout: float = Field(default=10.0, gt=0)  # a body not received in time gets 408
+    max_header_bytes: int = Field(default=16384, ge=1024)  # larger request headers get 431
+    max_url_bytes: int = Field(default=8192, ge=256)  # a longer request target gets 414
 
     @field_validator("database_url")
     @classmethod

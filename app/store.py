@@ -68,6 +68,14 @@ def _client(row: tuple[Any, ...]) -> ClientRow:
     )  # fmt: skip
 
 
+def _client_params(row: ClientRow) -> tuple[Any, ...]:
+    return (
+        row.client_id, row.realm, row.metadata_json, row.secret_sealed, row.rat_digest,
+        row.registration_auth, row.enabled, row.consent_required, row.full_scope_allowed,
+        row.created_at, row.updated_at,
+    )  # fmt: skip
+
+
 class Store:
     """Synchronous queries (run them off the event loop)."""
 
@@ -138,11 +146,26 @@ class Store:
                 raise SpendFailed()
             tx.run(
                 f"INSERT INTO client ({CLIENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    row.client_id, row.realm, row.metadata_json, row.secret_sealed,
-                    row.rat_digest, row.registration_auth, row.enabled, row.consent_required,
-                    row.full_scope_allowed, row.created_at, row.updated_at,
-                ),  # fmt: skip
+                _client_params(row),
+            )
+
+    def insert_clients_bulk(self, rows: list[ClientRow]) -> None:
+        """Insert many clients of one realm in one transaction, counted like single inserts
+        (for `scripts/bench --preload`; registration goes through insert_client)."""
+        if not rows:
+            return
+        with self.db.write() as tx:
+            tx.run(
+                "INSERT INTO realm_counter (realm, clients) VALUES (?, 0) ON CONFLICT DO NOTHING",
+                (rows[0].realm,),
+            )
+            tx.run(
+                "UPDATE realm_counter SET clients = clients + ? WHERE realm = ?",
+                (len(rows), rows[0].realm),
+            )
+            tx.many(
+                f"INSERT INTO client ({CLIENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [_client_params(row) for row in rows],
             )
 
     def get_client(self, realm: str, client_id: str) -> ClientRow | None:

@@ -2,8 +2,8 @@
 
 from starlette.routing import BaseRoute
 
-from app.routes import admin, dcr, token
+from app.routes import admin, dcr, openapi, token
 
-ROUTES: list[BaseRoute] = [*dcr.ROUTES, *token.ROUTES, *admin.ROUTES]
+ROUTES: list[BaseRoute] = [*dcr.ROUTES, *token.ROUTES, *admin.ROUTES, *openapi.ROUTES]
 
 __all__ = ["ROUTES"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar
@@ -11,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from app.callers import Credential, bearer_token
-from app.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
+from app.errors import InvalidRequest, PayloadTooLarge, RequestTimeout, UnsupportedMediaType
 from app.jsonio import JsonDecodeError, dumps, loads
 from app.realms import RealmConfig
 from app.services import Services
@@ -57,6 +58,15 @@ async def read_body(request: Request, media_types: tuple[str, ...]) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > MAX_BODY:
         raise PayloadTooLarge(f"The request body is larger than {MAX_BODY} bytes")
+    timeout = services_of(request).settings.body_timeout
+    try:
+        async with asyncio.timeout(timeout):
+            return await _read_capped(request)
+    except TimeoutError as exc:
+        raise RequestTimeout(f"The request body did not arrive within {timeout:g} s") from exc
+
+
+async def _read_capped(request: Request) -> bytes:
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():

@@ -1,0 +1,115 @@
+"""Limits a hostile or broken client runs into, against a real server: request head size,
+request-target length, slow bodies, idle keep-alive connections and the connection cap."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import LiveServer, start_server
+
+pytestmark = pytest.mark.live
+
+LIMITS = {
+    "REGISTRAR_MAX_HEADER_BYTES": "4096",
+    "REGISTRAR_MAX_URL_BYTES": "1024",
+    "REGISTRAR_BODY_TIMEOUT": "1",
+    "REGISTRAR_KEEP_ALIVE_TIMEOUT": "1",
+    "REGISTRAR_MAX_CONNECTIONS": "8",
+}
+DCR = "/realms/open/clients-registrations/openid-connect"
+
+
+@pytest.fixture
+def server(tmp_path: Path, realms_dir: Path, sqlite_url: str) -> Iterator[LiveServer]:
+    live = start_server(tmp_path, realms_dir, sqlite_url, extra_env=LIMITS)
+    try:
+        yield live
+    finally:
+        live.stop()
+
+
+def _connect(server: LiveServer) -> socket.socket:
+    host, port = server.url.removeprefix("http://").split(":")
+    sock = socket.create_connection((host, int(port)), timeout=10)
+    return sock
+
+
+def _exchange(server: LiveServer, raw: bytes) -> bytes:
+    with _connect(server) as sock:
+        sock.sendall(raw)
+        return _read_response(sock)
+
+
+def _read_response(sock: socket.socket) -> bytes:
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def _status(response: bytes) -> int:
+    return int(response.split(b" ", 2)[1])
+
+
+def test_oversized_request_headers_get_431(server: LiveServer) -> None:
+    raw = b"GET /health HTTP/1.1\r\nHost: x\r\nX-Padding: " + b"a" * 8000 + b"\r\n\r\n"
+    response = _exchange(server, raw)
+    assert _status(response) == 431
+    assert b"invalid_request" in response or b"content-type: application/json" in response.lower()
+
+
+def test_overlong_request_target_gets_414(server: LiveServer) -> None:
+    raw = b"GET /realms/open/" + b"x" * 2000 + b" HTTP/1.1\r\nHost: x\r\n\r\n"
+    assert _status(_exchange(server, raw)) == 414
+
+
+def test_a_body_that_never_arrives_gets_408(server: LiveServer) -> None:
+    head = (
+        f"POST {DCR} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        "Content-Length: 100\r\n\r\n"
+    ).encode()
+    started = time.monotonic()
+    with _connect(server) as sock:
+        sock.sendall(head + b'{"client_name"')  # then nothing more
+        response = _read_response(sock)
+    assert _status(response) == 408
+    assert time.monotonic() - started < 5
+
+
+def test_idle_keep_alive_connections_are_closed(server: LiveServer) -> None:
+    with _connect(server) as sock:
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert _status(_read_response(sock)) == 200
+        time.sleep(2.5)  # past the 1 s keep-alive timeout
+        sock.settimeout(5)
+        try:
+            closed = sock.recv(1) == b""
+        except ConnectionResetError:
+            closed = True
+    assert closed
+
+
+def test_connections_past_the_cap_get_503(server: LiveServer) -> None:
+    head = (
+        f"POST {DCR} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        "Content-Length: 100\r\n\r\n"
+    ).encode()
+    held = [_connect(server) for _ in range(8)]
+    try:
+        for sock in held:
+            sock.sendall(head)  # requests in progress, bodies pending
+        time.sleep(0.3)
+        assert _status(_exchange(server, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")) == 503
+    finally:
+        for sock in held:
+            sock.close()
+    time.sleep(1.5)
+    assert _status(_exchange(server, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")) == 200
