@@ -86,7 +86,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def preload(svc: Services, realm_name: str, target: int, batch: int, body: dict[str, Any]) -> int:
     """Add clients until the realm has `target`; return how many were added."""
-    realm = svc.enabled_realm(realm_name)
+    realm = svc.realms.get(realm_name)
+    if realm is None or not realm.enabled:
+        raise SystemExit(
+            f"bench_preload: realm {realm_name!r} is not loaded (or disabled) from "
+            f"{svc.settings.realms_dir}"
+        )
     collector = RowCollector(svc.store)
     making = replace(svc, store=collector)
     have = svc.store.count_clients(realm_name)

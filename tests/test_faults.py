@@ -102,7 +102,11 @@ async def test_sigterm_lets_in_flight_registrations_finish_durably(
     server = start_server(tmp_path, realms_dir, database_url)
     async with httpx.AsyncClient(timeout=10) as http:
         calls = [asyncio.create_task(_register(http, server.url)) for _ in range(400)]
-        await asyncio.sleep(0.1)
+        # SIGTERM once the server is answering, while most requests are still in flight
+        for _ in range(500):
+            if any(call.done() for call in calls):
+                break
+            await asyncio.sleep(0.01)
         server.process.send_signal(signal.SIGTERM)
         answers = await asyncio.gather(*calls)
     # uvicorn re-raises the captured SIGTERM after its graceful shutdown
