@@ -7,6 +7,7 @@ checked here; whether a RAT or IAT is still live is decided against the store by
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -25,9 +26,7 @@ MANAGE_CLIENTS = "manage-clients"
 VIEW_CLIENTS = "view-clients"
 CREATE_CLIENT = "create-client"
 # RFC 6750 §2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
-_B64TOKEN_CHARS = frozenset(
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/="
-)
+_B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 
 
 @dataclass(frozen=True)
@@ -56,7 +55,7 @@ def bearer_token(authorization: str | None) -> str | None:
     # RFC 6750 §2.1 and RFC 7235 §2.1: the auth-scheme is case-insensitive
     if scheme.lower() != "bearer" or not token:
         raise InvalidToken("Malformed Authorization header: expected 'Bearer <token>'")
-    if not set(token) <= _B64TOKEN_CHARS:
+    if _B64TOKEN.fullmatch(token) is None:
         raise InvalidToken("Malformed bearer token")
     return token
 

@@ -7,7 +7,6 @@ the hot path). Access tokens are RS256 JWTs made and checked with jwcrypto.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
 import secrets
@@ -74,7 +73,7 @@ def sign_internal(keys: RealmKeys, claims: Mapping[str, Any]) -> str:
     header = b64url(dumps({"alg": "HS256", "typ": "JWT", "kid": keys.hmac_kid}))
     payload = b64url(dumps(dict(claims)))
     signing_input = f"{header}.{payload}".encode("ascii")
-    signature = hmac.new(keys.hmac_key, signing_input, hashlib.sha256).digest()
+    signature = hmac.digest(keys.hmac_key, signing_input, "sha256")  # one-shot, in C
     return f"{header}.{payload}.{b64url(signature)}"
 
 
@@ -92,8 +91,8 @@ def verify_internal(
         raise InvalidToken("Malformed token") from exc
     if not isinstance(header, dict) or header.get("alg") != "HS256":
         raise InvalidToken("Invalid token")
-    expected = hmac.new(keys.hmac_key, f"{parts[0]}.{parts[1]}".encode(), hashlib.sha256)
-    if not hmac.compare_digest(expected.digest(), signature):
+    expected = hmac.digest(keys.hmac_key, f"{parts[0]}.{parts[1]}".encode(), "sha256")
+    if not hmac.compare_digest(expected, signature):
         raise InvalidToken("Invalid token")
     try:
         claims = loads(b64url_decode(parts[1]))

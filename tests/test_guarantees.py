@@ -59,7 +59,7 @@ async def test_max_clients_holds_under_concurrent_anonymous_registration(
         statuses = await _register_many(urls, "race", 100)
         assert statuses.count(201) == 10
         assert set(statuses) == {201, 403}
-        # later waves find the realm full too; deleting one client frees exactly one place
+        # later waves find the realm full too
         for _trial in range(2):
             assert set(await _register_many(urls, "race", 100)) == {403}
     finally:
