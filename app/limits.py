@@ -20,22 +20,24 @@ class RequestLimits:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            target = len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"")
-            if target > self.max_url_bytes:
-                await _refuse(
-                    send, 414, f"The request target is longer than {self.max_url_bytes} bytes"
-                )
-                return
-            head = sum(len(name) + len(value) + 4 for name, value in scope["headers"])
-            if head > self.max_header_bytes:
-                await _refuse(
-                    send, 431, f"The request headers are larger than {self.max_header_bytes} bytes"
-                )
+            violation = self.violation(scope)
+            if violation is not None:
+                await refuse(send, *violation)
                 return
         await self.app(scope, receive, send)
 
+    def violation(self, scope: Scope) -> tuple[int, str] | None:
+        """(status, description) when the request head is over a limit, else None."""
+        target = len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"")
+        if target > self.max_url_bytes:
+            return 414, f"The request target is longer than {self.max_url_bytes} bytes"
+        head = sum(len(name) + len(value) + 4 for name, value in scope["headers"])
+        if head > self.max_header_bytes:
+            return 431, f"The request headers are larger than {self.max_header_bytes} bytes"
+        return None
 
-async def _refuse(send: Send, status: int, description: str) -> None:
+
+async def refuse(send: Send, status: int, description: str) -> None:
     body = dumps({"error": "invalid_request", "error_description": description})
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     headers += [(k.lower().encode(), v.encode()) for k, v in NO_STORE.items()]

@@ -11,6 +11,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 
 from app.errors import RegistrarError, error_response
+from app.fastlane import Registrar
 from app.limits import RequestLimits
 from app.routes import ROUTES
 from app.scheduler import start_scheduler
@@ -32,7 +33,7 @@ def create_app(settings: Settings, *, scheduler: bool = True) -> Starlette:
                 jobs.shutdown(wait=False)
             services.stop()
 
-    app = Starlette(
+    app = Registrar(
         routes=ROUTES,
         lifespan=lifespan,
         exception_handlers={RegistrarError: error_response, HTTPException: error_response},
@@ -45,6 +46,8 @@ def create_app(settings: Settings, *, scheduler: bool = True) -> Starlette:
         ],
     )
     app.state.services = services
+    # the fast lane applies the same limits as the middleware (app.fastlane)
+    app.limits = RequestLimits(app.router, settings.max_header_bytes, settings.max_url_bytes)
     return app
 
 

@@ -46,13 +46,25 @@ def _exchange(server: LiveServer, raw: bytes) -> bytes:
 
 
 def _read_response(sock: socket.socket) -> bytes:
+    """One whole response: the head, then as many body bytes as Content-Length says."""
     data = b""
     while b"\r\n\r\n" not in data:
         chunk = sock.recv(65536)
         if not chunk:
-            break
+            return data
         data += chunk
-    return data
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    while len(body) < length:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        body += chunk
+    return head + b"\r\n\r\n" + body
 
 
 def _status(response: bytes) -> int:
