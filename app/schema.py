@@ -27,15 +27,6 @@ class Client(SQLModel, table=True):
     updated_at: int
 
 
-class RealmCounter(SQLModel, table=True):
-    """Clients per realm, kept in step with inserts and deletes so max-clients is one UPDATE."""
-
-    __tablename__ = "realm_counter"
-
-    realm: str = Field(primary_key=True, max_length=64)
-    clients: int = 0
-
-
 class InitialAccessToken(SQLModel, table=True):
     __tablename__ = "initial_access_token"
 

@@ -1,7 +1,10 @@
 """Every query of the service. Guarantees (CONTRACT §4) live in SQL, not in Python locks.
 
 - An initial access token is spent by a conditional UPDATE in the same transaction as the insert.
-- `max-clients` is a conditional UPDATE of a per-realm counter, in that transaction too.
+- `max-clients` counts the realm's clients inside that transaction, with writers of the realm
+  serialised (SQLite: one writer at a time; PostgreSQL: a transaction-scoped advisory lock).
+- On PostgreSQL the spend and the insert are one statement, so the token's row lock is held
+  for one round trip and the commit, not for the whole conversation.
 - RAT rotation and DELETE are compare-and-swap on the stored token digest.
 A change is committed before the service answers, so a 201 or 200 is durable.
 """
@@ -52,6 +55,18 @@ CLIENT_COLUMNS = (
     "enabled, consent_required, full_scope_allowed, created_at, updated_at"
 )
 IAT_COLUMNS = "id, realm, created_at, expires_at, count, remaining"
+INSERT_CLIENT = f"INSERT INTO client ({CLIENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+SPEND_IAT = (
+    "UPDATE initial_access_token SET remaining = remaining - 1 "
+    "WHERE id = ? AND token_digest = ? AND realm = ? AND remaining > 0 "
+    "AND (expires_at IS NULL OR expires_at > ?)"
+)
+# PostgreSQL: the spend and the insert in one statement; the insert happens only if the spend did
+SPEND_AND_INSERT_PG = (
+    f"WITH spent AS ({SPEND_IAT} RETURNING 1) "
+    f"INSERT INTO client ({CLIENT_COLUMNS}) "
+    "SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM spent)"
+)
 
 
 def is_key(value: str) -> bool:
@@ -140,14 +155,25 @@ class Store:
         All in one transaction: a refused registration spends nothing and counts nothing.
         """
         with self.db.write() as tx:
-            if not _count_in(tx, row.realm, max_clients):
+            if max_clients is not None and not self._room_for_one(tx, row.realm, max_clients):
                 raise RealmFull()
-            if iat is not None and not _spend_iat(tx, row.realm, iat, now):
-                raise SpendFailed()
-            tx.run(
-                f"INSERT INTO client ({CLIENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                _client_params(row),
-            )
+            if iat is None:
+                tx.run(INSERT_CLIENT, _client_params(row))
+            elif self.dialect == "postgresql":
+                if tx.run(SPEND_AND_INSERT_PG, (*iat, row.realm, now, *_client_params(row))) != 1:
+                    raise SpendFailed()
+            else:
+                if not _spend_iat(tx, row.realm, iat, now):
+                    raise SpendFailed()
+                tx.run(INSERT_CLIENT, _client_params(row))
+
+    def _room_for_one(self, tx: Tx, realm: str, max_clients: int) -> bool:
+        """Whether the realm holds fewer than max_clients clients, counted race-free."""
+        if self.dialect == "postgresql":
+            # serialise this realm's capped inserts until commit; SQLite has one writer anyway
+            tx.one("SELECT pg_advisory_xact_lock(hashtext(?))", (f"registrar-realm:{realm}",))
+        found = tx.one("SELECT count(*) FROM client WHERE realm = ?", (realm,))
+        return found is not None and int(found[0]) < max_clients
 
     def insert_clients_bulk(self, rows: list[ClientRow]) -> None:
         """Insert many clients of one realm in one transaction, counted like single inserts
@@ -155,18 +181,7 @@ class Store:
         if not rows:
             return
         with self.db.write() as tx:
-            tx.run(
-                "INSERT INTO realm_counter (realm, clients) VALUES (?, 0) ON CONFLICT DO NOTHING",
-                (rows[0].realm,),
-            )
-            tx.run(
-                "UPDATE realm_counter SET clients = clients + ? WHERE realm = ?",
-                (len(rows), rows[0].realm),
-            )
-            tx.many(
-                f"INSERT INTO client ({CLIENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [_client_params(row) for row in rows],
-            )
+            tx.many(INSERT_CLIENT, [_client_params(row) for row in rows])
 
     def get_client(self, realm: str, client_id: str) -> ClientRow | None:
         if not is_key(client_id):
@@ -206,10 +221,7 @@ class Store:
             sql += " AND rat_digest = ?"
             params.append(expected_rat_digest)
         with self.db.write() as tx:
-            if tx.run(sql, params) != 1:
-                return False
-            tx.run("UPDATE realm_counter SET clients = clients - 1 WHERE realm = ?", (realm,))
-            return True
+            return tx.run(sql, params) == 1
 
     def set_client_enabled(self, realm: str, client_id: str, enabled: bool, now: int) -> bool:
         if not is_key(client_id):
@@ -277,30 +289,4 @@ class Store:
 
 def _spend_iat(tx: Tx, realm: str, iat: tuple[str, str], now: int) -> bool:
     """Take one use; of N racing callers at most `remaining` win (the row lock decides)."""
-    return (
-        tx.run(
-            "UPDATE initial_access_token SET remaining = remaining - 1 "
-            "WHERE id = ? AND realm = ? AND token_digest = ? AND remaining > 0 "
-            "AND (expires_at IS NULL OR expires_at > ?)",
-            (iat[0], realm, iat[1], now),
-        )
-        == 1
-    )
-
-
-def _count_in(tx: Tx, realm: str, max_clients: int | None) -> bool:
-    """Add one to the realm's client count unless that would pass max_clients."""
-    tx.run(
-        "INSERT INTO realm_counter (realm, clients) VALUES (?, 0) ON CONFLICT DO NOTHING", (realm,)
-    )
-    if max_clients is None:
-        return (
-            tx.run("UPDATE realm_counter SET clients = clients + 1 WHERE realm = ?", (realm,)) == 1
-        )
-    return (
-        tx.run(
-            "UPDATE realm_counter SET clients = clients + 1 WHERE realm = ? AND clients < ?",
-            (realm, max_clients),
-        )
-        == 1
-    )
+    return tx.run(SPEND_IAT, (*iat, realm, now)) == 1
