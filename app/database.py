@@ -15,18 +15,19 @@ import fcntl
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import psycopg
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, event
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from app.errors import ServiceUnavailable
 from app.schema import METADATA
 
 Params = Sequence[Any]
+T = TypeVar("T")
 
 
 class Cursor(Protocol):
@@ -82,7 +83,9 @@ class Database(Protocol):
     dialect: str
 
     def write(self) -> contextlib.AbstractContextManager[Tx]: ...
+    def write_one(self, sql: str, params: Params = ...) -> int: ...
     def read(self) -> contextlib.AbstractContextManager[Tx]: ...
+    def read_retrying(self, query: Callable[[Tx], T]) -> T: ...
     def create_schema(self) -> None: ...
     def dispose(self) -> None: ...
 
@@ -173,10 +176,19 @@ class SqliteDatabase:
                 raise
             conn.commit()
 
+    def write_one(self, sql: str, params: Params = ()) -> int:
+        """One statement, atomic on its own (autocommit), under the writer lock."""
+        with _sqlite_errors(), self._writer:
+            return Tx(self._connection().cursor(), "?").run(sql, params)
+
     @contextlib.contextmanager
     def read(self) -> Iterator[Tx]:
         with _sqlite_errors():
             yield Tx(self._connection().cursor(), "?")
+
+    def read_retrying(self, query: Callable[[Tx], T]) -> T:
+        with self.read() as tx:
+            return query(tx)
 
     def create_schema(self) -> None:
         engine = create_engine(f"sqlite:///{self.path}")
@@ -205,44 +217,55 @@ def _sqlite_errors() -> Iterator[None]:
 
 
 class PostgresDatabase:
+    """Connections in autocommit mode: a read or a one-statement write is one round trip, and
+    only multi-statement writes pay for BEGIN and COMMIT.
+
+    Connections are not pinged before use (a round trip per request); when one turns out to
+    be dead, the whole pool is replaced (a restart or failover kills them all) and a read is
+    retried once on a fresh connection. A write is never retried: it may have been applied.
+    """
+
     dialect = "postgresql"
 
     def __init__(self, url: str) -> None:
-        self._engine = create_engine(
-            url, pool_size=10, max_overflow=20, pool_pre_ping=True, pool_timeout=5
-        )
+        self._engine = create_engine(url, pool_size=24, max_overflow=16, pool_timeout=5)
+        event.listen(self._engine, "connect", _autocommit)
 
     @contextlib.contextmanager
     def write(self) -> Iterator[Tx]:
+        with self._connection() as conn, conn.driver_connection.transaction():
+            yield Tx(conn.cursor(), "%s")
+
+    def write_one(self, sql: str, params: Params = ()) -> int:
         with self._connection() as conn:
-            cursor = conn.cursor()
-            try:
-                yield Tx(cursor, "%s")
-            except BaseException:
-                conn.rollback()
-                raise
-            conn.commit()
+            return Tx(conn.cursor(), "%s").run(sql, params)
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Tx]:
         with self._connection() as conn:
-            try:
-                yield Tx(conn.cursor(), "%s")
-            finally:
-                conn.rollback()
+            yield Tx(conn.cursor(), "%s")
+
+    def read_retrying(self, query: Callable[[Tx], T]) -> T:
+        try:
+            with self.read() as tx:
+                return query(tx)
+        except ConnectionLost:
+            with self.read() as tx:
+                return query(tx)
 
     @contextlib.contextmanager
     def _connection(self) -> Iterator[Any]:
         try:
             conn = self._engine.raw_connection()
         except (OperationalError, DBAPIError, psycopg.OperationalError) as exc:
-            # pre-ping or connect failed: refused, unreachable, or not accepting connections
+            # refused, unreachable, or not accepting connections
             raise ServiceUnavailable("The database is not available; retry shortly") from exc
         try:
             yield conn
         except psycopg.OperationalError as exc:
             conn.invalidate()  # a broken connection must not go back to the pool
-            raise ServiceUnavailable("The database connection was lost; retry") from exc
+            self._engine.dispose()  # nor its siblings: a dead server killed them all
+            raise ConnectionLost("The database connection was lost; retry") from exc
         finally:
             conn.close()
 
@@ -255,3 +278,11 @@ class PostgresDatabase:
 
     def dispose(self) -> None:
         self._engine.dispose()
+
+
+class ConnectionLost(ServiceUnavailable):
+    """A pooled connection died under a statement."""
+
+
+def _autocommit(dbapi_conn: Any, _record: Any) -> None:
+    dbapi_conn.autocommit = True

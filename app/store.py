@@ -11,7 +11,7 @@ A change is committed before the service answers, so a 201 or 200 is durable.
 
 from __future__ import annotations
 
-from dataclasses import astuple, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from app.database import Database, Tx, open_database
@@ -92,7 +92,7 @@ def _client_params(row: ClientRow) -> tuple[Any, ...]:
 
 
 class Store:
-    """Synchronous queries (run them off the event loop)."""
+    """Synchronous queries (run them off the event loop, or inline for embedded SQLite)."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -112,8 +112,7 @@ class Store:
         self.db.dispose()
 
     def ping(self) -> None:
-        with self.db.read() as tx:
-            tx.one("SELECT 1")
+        self.db.read_retrying(lambda tx: tx.one("SELECT 1"))
 
     # --- meta and keys ------------------------------------------------------------------------
 
@@ -129,8 +128,9 @@ class Store:
         return str(found[0])
 
     def get_realm_key(self, realm: str) -> str | None:
-        with self.db.read() as tx:
-            found = tx.one("SELECT sealed FROM realm_key WHERE realm = ?", (realm,))
+        found = self.db.read_retrying(
+            lambda tx: tx.one("SELECT sealed FROM realm_key WHERE realm = ?", (realm,))
+        )
         return str(found[0]) if found else None
 
     def put_realm_key(self, realm: str, sealed: str, now: int) -> str:
@@ -152,20 +152,25 @@ class Store:
     ) -> None:
         """Insert a client, spending one use of `iat` (id, digest) and respecting max_clients.
 
-        All in one transaction: a refused registration spends nothing and counts nothing.
+        Atomic: a refused registration spends nothing and counts nothing.
         """
+        if max_clients is None and iat is None:
+            self.db.write_one(INSERT_CLIENT, _client_params(row))
+            return
+        if max_clients is None and self.dialect == "postgresql":
+            assert iat is not None
+            if (
+                self.db.write_one(SPEND_AND_INSERT_PG, (*iat, row.realm, now, *_client_params(row)))
+                != 1
+            ):
+                raise SpendFailed()
+            return
         with self.db.write() as tx:
             if max_clients is not None and not self._room_for_one(tx, row.realm, max_clients):
                 raise RealmFull()
-            if iat is None:
-                tx.run(INSERT_CLIENT, _client_params(row))
-            elif self.dialect == "postgresql":
-                if tx.run(SPEND_AND_INSERT_PG, (*iat, row.realm, now, *_client_params(row))) != 1:
-                    raise SpendFailed()
-            else:
-                if not _spend_iat(tx, row.realm, iat, now):
-                    raise SpendFailed()
-                tx.run(INSERT_CLIENT, _client_params(row))
+            if iat is not None and not _spend_iat(tx, row.realm, iat, now):
+                raise SpendFailed()
+            tx.run(INSERT_CLIENT, _client_params(row))
 
     def _room_for_one(self, tx: Tx, realm: str, max_clients: int) -> bool:
         """Whether the realm holds fewer than max_clients clients, counted race-free."""
@@ -176,21 +181,21 @@ class Store:
         return found is not None and int(found[0]) < max_clients
 
     def insert_clients_bulk(self, rows: list[ClientRow]) -> None:
-        """Insert many clients of one realm in one transaction, counted like single inserts
-        (for `scripts/bench --preload`; registration goes through insert_client)."""
-        if not rows:
-            return
-        with self.db.write() as tx:
-            tx.many(INSERT_CLIENT, [_client_params(row) for row in rows])
+        """Insert many clients in one transaction (for `scripts/bench --preload`; registration
+        goes through insert_client)."""
+        if rows:
+            with self.db.write() as tx:
+                tx.many(INSERT_CLIENT, [_client_params(row) for row in rows])
 
     def get_client(self, realm: str, client_id: str) -> ClientRow | None:
         if not is_key(client_id):
             return None
-        with self.db.read() as tx:
-            found = tx.one(
+        found = self.db.read_retrying(
+            lambda tx: tx.one(
                 f"SELECT {CLIENT_COLUMNS} FROM client WHERE client_id = ? AND realm = ?",
                 (client_id, realm),
             )
+        )
         return _client(found) if found is not None else None
 
     def replace_client(self, row: ClientRow, expected_rat_digest: str | None) -> bool:
@@ -209,8 +214,7 @@ class Store:
             # compare-and-swap: of concurrent updates presenting one RAT, exactly one matches
             sql += " AND rat_digest = ?"
             params.append(expected_rat_digest)
-        with self.db.write() as tx:
-            return tx.run(sql, params) == 1
+        return self.db.write_one(sql, params) == 1
 
     def delete_client(self, realm: str, client_id: str, expected_rat_digest: str | None) -> bool:
         if not is_key(client_id):
@@ -220,71 +224,72 @@ class Store:
         if expected_rat_digest is not None:
             sql += " AND rat_digest = ?"
             params.append(expected_rat_digest)
-        with self.db.write() as tx:
-            return tx.run(sql, params) == 1
+        return self.db.write_one(sql, params) == 1
 
     def set_client_enabled(self, realm: str, client_id: str, enabled: bool, now: int) -> bool:
         if not is_key(client_id):
             return False
-        with self.db.write() as tx:
-            changed = tx.run(
+        return (
+            self.db.write_one(
                 "UPDATE client SET enabled = ?, updated_at = ? WHERE client_id = ? AND realm = ?",
                 (enabled, now, client_id, realm),
             )
-        return changed == 1
+            == 1
+        )
 
     def list_clients(self, realm: str, first: int, limit: int) -> list[ClientRow]:
-        with self.db.read() as tx:
-            rows = tx.all(
+        rows = self.db.read_retrying(
+            lambda tx: tx.all(
                 f"SELECT {CLIENT_COLUMNS} FROM client WHERE realm = ? "
                 "ORDER BY created_at, client_id LIMIT ? OFFSET ?",
                 (realm, limit, first),
             )
+        )
         return [_client(row) for row in rows]
 
     def count_clients(self, realm: str) -> int:
-        with self.db.read() as tx:
-            found = tx.one("SELECT count(*) FROM client WHERE realm = ?", (realm,))
+        found = self.db.read_retrying(
+            lambda tx: tx.one("SELECT count(*) FROM client WHERE realm = ?", (realm,))
+        )
         return int(found[0]) if found else 0
 
     # --- initial access tokens ----------------------------------------------------------------
 
     def insert_iat(self, row: IatRow, token_digest: str) -> None:
-        with self.db.write() as tx:
-            tx.run(
-                f"INSERT INTO initial_access_token ({IAT_COLUMNS}, token_digest) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (*astuple(row), token_digest),
-            )
+        self.db.write_one(
+            f"INSERT INTO initial_access_token ({IAT_COLUMNS}, token_digest) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (row.id, row.realm, row.created_at, row.expires_at, row.count, row.remaining,
+             token_digest),
+        )  # fmt: skip
 
     def list_iats(self, realm: str) -> list[IatRow]:
-        with self.db.read() as tx:
-            rows = tx.all(
+        rows = self.db.read_retrying(
+            lambda tx: tx.all(
                 f"SELECT {IAT_COLUMNS} FROM initial_access_token WHERE realm = ? "
                 "ORDER BY created_at, id",
                 (realm,),
             )
+        )
         return [IatRow(*row) for row in rows]
 
     def delete_iat(self, realm: str, iat_id: str) -> bool:
         if not is_key(iat_id):
             return False
-        with self.db.write() as tx:
-            return (
-                tx.run(
-                    "DELETE FROM initial_access_token WHERE id = ? AND realm = ?", (iat_id, realm)
-                )
-                == 1
+        return (
+            self.db.write_one(
+                "DELETE FROM initial_access_token WHERE id = ? AND realm = ?", (iat_id, realm)
             )
+            == 1
+        )
 
     def sweep_iats(self, now: int) -> int:
         """Remove expired and used-up initial access tokens; idempotent, any process may run it."""
-        with self.db.write() as tx:
-            return tx.run(
-                "DELETE FROM initial_access_token "
-                "WHERE remaining <= 0 OR (expires_at IS NOT NULL AND expires_at <= ?)",
-                (now,),
-            )
+        return self.db.write_one(
+            "DELETE FROM initial_access_token "
+            "WHERE remaining <= 0 OR (expires_at IS NOT NULL AND expires_at <= ?)",
+            (now,),
+        )
 
 
 def _spend_iat(tx: Tx, realm: str, iat: tuple[str, str], now: int) -> bool:
