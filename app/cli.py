@@ -113,7 +113,9 @@ def serve(settings: Settings) -> int:
         access_log=False,
         timeout_graceful_shutdown=10,
         # connection limits (CONTRACT is silent; documented in README "Limits")
-        limit_concurrency=settings.max_connections,
+        # the app answers past max_connections requests in flight with a JSON 503; uvicorn's
+        # plain-text limit sits above it as a backstop for idle connections
+        limit_concurrency=settings.max_connections * 2,
         timeout_keep_alive=settings.keep_alive_timeout,
         backlog=2048,
     )

@@ -35,12 +35,32 @@ def hot_route(method: str, path: str) -> tuple[str, str | None] | None:
 
 
 class Registrar(Starlette):
-    """Starlette with a fast lane; `limits` must be the same RequestLimits the stack uses."""
+    """Starlette with a fast lane and a cap on requests in flight.
+
+    `limits` must be the same RequestLimits the middleware stack uses. Past `max_in_flight`
+    requests a JSON 503 with Retry-After answers (uvicorn's own connection limit, set higher
+    as a backstop, would answer in plain text).
+    """
 
     limits: RequestLimits | None = None
+    max_in_flight: int = 1024
+    in_flight: int = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        hot = hot_route(scope["method"], scope["path"]) if scope["type"] == "http" else None
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        if self.in_flight >= self.max_in_flight:
+            await refuse(send, 503, "Too many requests in progress; retry shortly", retry_after=1)
+            return
+        self.in_flight += 1
+        try:
+            await self._route(scope, receive, send)
+        finally:
+            self.in_flight -= 1
+
+    async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
+        hot = hot_route(scope["method"], scope["path"])
         if hot is None or self.limits is None:
             await super().__call__(scope, receive, send)
             return

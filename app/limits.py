@@ -37,10 +37,13 @@ class RequestLimits:
         return None
 
 
-async def refuse(send: Send, status: int, description: str) -> None:
-    body = dumps({"error": "invalid_request", "error_description": description})
+async def refuse(send: Send, status: int, description: str, retry_after: int | None = None) -> None:
+    error = "temporarily_unavailable" if status == 503 else "invalid_request"
+    body = dumps({"error": error, "error_description": description})
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     headers += [(k.lower().encode(), v.encode()) for k, v in NO_STORE.items()]
     headers.append((b"connection", b"close"))
+    if retry_after is not None:
+        headers.append((b"retry-after", str(retry_after).encode()))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

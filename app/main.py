@@ -45,9 +45,12 @@ def create_app(settings: Settings, *, scheduler: bool = True) -> Starlette:
             )
         ],
     )
+    # a path with a stray trailing slash gets a JSON 404 / 405, not a 307 with an empty body
+    app.router.redirect_slashes = False
     app.state.services = services
     # the fast lane applies the same limits as the middleware (app.fastlane)
     app.limits = RequestLimits(app.router, settings.max_header_bytes, settings.max_url_bytes)
+    app.max_in_flight = settings.max_connections
     return app
 
 

@@ -34,12 +34,22 @@ def start_scheduler(services: Services) -> BackgroundScheduler:
     scheduler = BackgroundScheduler(daemon=True)
     settings = services.settings
     scheduler.add_job(
-        _quietly(sweep_initial_access_tokens), "interval", args=[services],
-        seconds=settings.sweep_interval, max_instances=1, coalesce=True, id="sweep",
+        _quietly(sweep_initial_access_tokens),
+        "interval",
+        args=[services],
+        seconds=settings.sweep_interval,
+        max_instances=1,
+        coalesce=True,
+        id="sweep",
     )
     scheduler.add_job(
-        _quietly(reload_realms), "interval", args=[services],
-        seconds=settings.realm_poll_interval, max_instances=1, coalesce=True, id="realms",
+        _quietly(reload_realms),
+        "interval",
+        args=[services],
+        seconds=settings.realm_poll_interval,
+        max_instances=1,
+        coalesce=True,
+        id="realms",
     )
     scheduler.start()
     return scheduler

@@ -8,7 +8,6 @@ registered scope and no admin roles.
 from __future__ import annotations
 
 import base64
-import binascii
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -67,7 +66,7 @@ def client_credentials_from(authorization: str | None, form: Mapping[str, str]) 
 def _basic_credentials(credentials: str) -> tuple[str, str]:
     try:
         decoded = base64.b64decode(credentials, validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError) as exc:  # binascii.Error is a ValueError
         raise InvalidClient("Malformed Basic credentials") from exc
     client_id, sep, secret = decoded.partition(":")
     if not sep or not client_id:

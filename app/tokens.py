@@ -77,9 +77,7 @@ def sign_internal(keys: RealmKeys, claims: Mapping[str, Any]) -> str:
     return f"{header}.{payload}.{b64url(signature)}"
 
 
-def verify_internal(
-    keys: RealmKeys, token: str, typ: str, issuer: str, now: int
-) -> dict[str, Any]:
+def verify_internal(keys: RealmKeys, token: str, typ: str, issuer: str, now: int) -> dict[str, Any]:
     """Check signature, `typ`, `iss` and `exp` of an internal token; return its claims."""
     parts = token.split(".")
     if len(token) > MAX_TOKEN_LENGTH or len(parts) != 3:
@@ -129,9 +127,7 @@ def peek_claims(token: str) -> dict[str, Any] | None:
 
 def sign_access_token(keys: RealmKeys, claims: Mapping[str, Any]) -> str:
     """An RS256 JWT access token."""
-    token = jwt.JWT(
-        header={"alg": "RS256", "typ": "JWT", "kid": keys.rsa_kid}, claims=dict(claims)
-    )
+    token = jwt.JWT(header={"alg": "RS256", "typ": "JWT", "kid": keys.rsa_kid}, claims=dict(claims))
     token.make_signed_token(keys.rsa)
     return str(token.serialize())
 

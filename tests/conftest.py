@@ -163,9 +163,22 @@ def start_server(
         **(extra_env or {}),
     }
     command = [
-        sys.executable, "-m", "app", "serve", "--host", "127.0.0.1", "--port", str(port),
-        "--realms-dir", str(realms_dir), "--database-url", database_url,
-        "--public-url", url, "--workers", str(workers),
+        sys.executable,
+        "-m",
+        "app",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--realms-dir",
+        str(realms_dir),
+        "--database-url",
+        database_url,
+        "--public-url",
+        url,
+        "--workers",
+        str(workers),
     ]
     with log.open("wb") as sink:
         process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, env=env)

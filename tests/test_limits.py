@@ -119,7 +119,10 @@ def test_connections_past_the_cap_get_503(server: LiveServer) -> None:
         for sock in held:
             sock.sendall(head)  # requests in progress, bodies pending
         time.sleep(0.3)
-        assert _status(_exchange(server, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")) == 503
+        refused = _exchange(server, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert _status(refused) == 503
+        assert b"temporarily_unavailable" in refused
+        assert b"retry-after: 1" in refused.lower()
     finally:
         for sock in held:
             sock.close()

@@ -55,8 +55,9 @@ async def read_body(request: Request, media_types: tuple[str, ...]) -> bytes:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type not in media_types:
         raise UnsupportedMediaType(f"Content-Type must be {' or '.join(media_types)}")
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY:
+    declared = request.headers.get("content-length", "")
+    # isascii: str.isdigit() is true of "²" (a latin-1 header byte), which int() refuses
+    if declared.isascii() and declared.isdigit() and int(declared) > MAX_BODY:
         raise PayloadTooLarge(f"The request body is larger than {MAX_BODY} bytes")
     timeout = services_of(request).settings.body_timeout
     try:
@@ -97,12 +98,13 @@ async def call(request: Request, service: Callable[P, R], *args: P.args, **kw: P
 
 
 async def credential_of(request: Request, realm: RealmConfig) -> Credential:
-    """Verify the request's token. An external bearer may need its issuer's keys fetched over
-    the network, so it is always checked in the thread pool, never on the event loop."""
+    """Verify the request's token. Registration and initial access tokens are checked on the
+    event loop (an HMAC, no I/O once the realm's keys are cached); an external bearer may need
+    its issuer's keys fetched over the network, so it is checked in the thread pool."""
     services = services_of(request)
     token = bearer_token(request.headers.get("authorization"))
     claims = peek_claims(token) if token is not None else None
     internal = claims is not None and str(claims.get("typ")) in INTERNAL_TYPES
     if token is None or internal:
-        return await call(request, services.credential, realm, token, now())
+        return services.credential(realm, token, now())
     return await run_in_threadpool(services.credential, realm, token, now())
