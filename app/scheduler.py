@@ -33,24 +33,20 @@ def reload_realms(services: Services) -> None:
 def start_scheduler(services: Services) -> BackgroundScheduler:
     scheduler = BackgroundScheduler(daemon=True)
     settings = services.settings
-    scheduler.add_job(
-        _quietly(sweep_initial_access_tokens),
-        "interval",
-        args=[services],
-        seconds=settings.sweep_interval,
-        max_instances=1,
-        coalesce=True,
-        id="sweep",
+    jobs = (
+        ("sweep", sweep_initial_access_tokens, settings.sweep_interval),
+        ("realms", reload_realms, settings.realm_poll_interval),
     )
-    scheduler.add_job(
-        _quietly(reload_realms),
-        "interval",
-        args=[services],
-        seconds=settings.realm_poll_interval,
-        max_instances=1,
-        coalesce=True,
-        id="realms",
-    )
+    for job_id, job, seconds in jobs:
+        scheduler.add_job(
+            _quietly(job),
+            "interval",
+            args=[services],
+            seconds=seconds,
+            max_instances=1,  # a slow run is never doubled
+            coalesce=True,
+            id=job_id,
+        )
     scheduler.start()
     return scheduler
 

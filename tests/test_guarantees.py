@@ -128,11 +128,20 @@ def test_realm_file_edits_reach_every_process_within_5_seconds(
         server.stop()
 
 
+def _dump(database_url: str) -> str:
+    if database_url.startswith("sqlite:///"):
+        return "\n".join(sqlite3.connect(database_url.removeprefix("sqlite:///")).iterdump())
+    plain = database_url.replace("postgresql+psycopg://", "postgresql://")
+    return subprocess.run(
+        ["pg_dump", "--data-only", plain], capture_output=True, text=True, check=True
+    ).stdout
+
+
 def test_database_and_logs_hold_no_token_or_secret(
-    tmp_path: Path, realms_dir: Path, sqlite_url: str
+    tmp_path: Path, realms_dir: Path, database_url: str
 ) -> None:
     server = start_server(
-        tmp_path, realms_dir, sqlite_url, extra_env={"REGISTRAR_LOG_LEVEL": "debug"}
+        tmp_path, realms_dir, database_url, extra_env={"REGISTRAR_LOG_LEVEL": "debug"}
     )
     secrets: list[str] = []
     try:
@@ -163,8 +172,7 @@ def test_database_and_logs_hold_no_token_or_secret(
             ]  # fmt: skip
     finally:
         server.stop()
-    database = sqlite_url.removeprefix("sqlite:///")
-    dump = "\n".join(sqlite3.connect(database).iterdump())
+    dump = _dump(database_url)
     log = server.log.read_text()
     for secret in secrets:
         assert secret not in dump
