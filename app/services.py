@@ -82,9 +82,16 @@ class Services:
 
     def credential(self, realm: RealmConfig, token: str | None, now: int) -> Credential:
         """Verify whatever token the request carried (signature, issuer, expiry, typ)."""
+        found = self.identify(realm, token, now)
+        return self.verify_bearer(realm, found, now) if found.kind == "bearer" else found
+
+    def identify(self, realm: RealmConfig, token: str | None, now: int) -> Credential:
+        """Verify a registration or initial access token (no I/O once the realm's keys are
+        cached); any other token comes back as an unverified "bearer" credential."""
+        return identify(self.keyring.get(realm.name), self.issuer(realm.name), token, now)
+
+    def verify_bearer(self, realm: RealmConfig, found: Credential, now: int) -> Credential:
+        """Verify a bearer access token; may fetch a trusted issuer's keys over the network."""
         keys = self.keyring.get(realm.name)
         issuer = self.issuer(realm.name)
-        found = identify(keys, issuer, token, now)
-        if found.kind != "bearer":
-            return found
         return verify_bearer(realm, issuer, keys, self.trusted_keys, found.token, now)

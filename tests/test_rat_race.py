@@ -15,7 +15,7 @@ from tests.helpers import JSON, bearer, dcr_path, updatable
 
 pytestmark = pytest.mark.live
 
-RACERS = 30
+RACERS = 50
 TRIALS = 3
 
 

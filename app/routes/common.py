@@ -16,11 +16,9 @@ from app.errors import InvalidRequest, PayloadTooLarge, RequestTimeout, Unsuppor
 from app.jsonio import JsonDecodeError, dumps, loads
 from app.realms import RealmConfig
 from app.services import Services
-from app.tokens import INITIAL_ACCESS_TOKEN, REGISTRATION_ACCESS_TOKEN, peek_claims
 
 P = ParamSpec("P")
 R = TypeVar("R")
-INTERNAL_TYPES = frozenset({INITIAL_ACCESS_TOKEN, REGISTRATION_ACCESS_TOKEN})
 
 MAX_BODY = 64 * 1024
 JSON_HEADERS = {"content-type": "application/json"}
@@ -103,8 +101,7 @@ async def credential_of(request: Request, realm: RealmConfig) -> Credential:
     its issuer's keys fetched over the network, so it is checked in the thread pool."""
     services = services_of(request)
     token = bearer_token(request.headers.get("authorization"))
-    claims = peek_claims(token) if token is not None else None
-    internal = claims is not None and str(claims.get("typ")) in INTERNAL_TYPES
-    if token is None or internal:
-        return services.credential(realm, token, now())
-    return await run_in_threadpool(services.credential, realm, token, now())
+    found = services.identify(realm, token, now())
+    if found.kind != "bearer":
+        return found
+    return await run_in_threadpool(services.verify_bearer, realm, found, now())
