@@ -211,6 +211,11 @@ class TrustedIssuer(_Frozen):
         return self
 
 
+class CompatConfig(_Frozen):
+    # serve INDIGO IAM's /iam/api/client-registration API for this realm (app/indigo.py)
+    indigo_iam: bool = False
+
+
 class RealmConfig(_Frozen):
     name: str = Field(pattern=REALM_NAME.pattern)
     enabled: bool = True
@@ -218,6 +223,7 @@ class RealmConfig(_Frozen):
     scopes: ScopesConfig = ScopesConfig()
     service_accounts: tuple[ServiceAccount, ...] = ()
     trusted_issuers: tuple[TrustedIssuer, ...] = ()
+    compat: CompatConfig = CompatConfig()
 
     @model_validator(mode="before")
     @classmethod

@@ -10,6 +10,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from app.realm_models import REALM_NAME
+
 DEFAULT_CONFIG_FILE = Path("config/registrar.yaml")
 
 # setting name -> environment variable; every setting a file or a flag may also give
@@ -30,6 +32,7 @@ ENV_NAMES = {
     "body_timeout": "REGISTRAR_BODY_TIMEOUT",
     "max_header_bytes": "REGISTRAR_MAX_HEADER_BYTES",
     "max_url_bytes": "REGISTRAR_MAX_URL_BYTES",
+    "default_realm": "REGISTRAR_DEFAULT_REALM",
 }
 CONFIG_ENV = "REGISTRAR_CONFIG"
 
@@ -58,6 +61,8 @@ class Settings(BaseModel):
     body_timeout: float = Field(default=10.0, gt=0)  # a body not received in time gets 408
     max_header_bytes: int = Field(default=16384, ge=1024)  # larger request headers get 431
     max_url_bytes: int = Field(default=8192, ge=256)  # a longer request target gets 414
+    # the realm the bare INDIGO IAM path /iam/api/client-registration serves (app/indigo.py)
+    default_realm: str | None = Field(default=None, pattern=REALM_NAME.pattern)
 
     @field_validator("database_url")
     @classmethod

@@ -22,8 +22,21 @@ def token_path(realm: str = "open") -> str:
     return f"/realms/{realm}/protocol/openid-connect/token"
 
 
+def iat_path(realm: str = "open") -> str:
+    return f"/admin/realms/{realm}/clients-initial-access"
+
+
+def clients_path(realm: str = "open") -> str:
+    return f"/admin/realms/{realm}/clients"
+
+
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def basic(client_id: str, secret: str) -> str:
+    """client_secret_basic (RFC 6749 §2.3.1); these ids and secrets need no form-encoding."""
+    return "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()
 
 
 async def post_client(
@@ -64,27 +77,52 @@ async def delete_client(http: httpx.AsyncClient, registered: JSON, rat: str) -> 
     return await http.delete(client_path(registered), headers=bearer(rat))
 
 
+def rat_of(registered: JSON) -> str:
+    rat: str = registered["registration_access_token"]
+    return rat
+
+
 async def access_token(
-    http: httpx.AsyncClient, realm: str = "open", client_id: str = "admin", secret: str = ""
+    http: httpx.AsyncClient,
+    realm: str = "open",
+    client_id: str = "admin",
+    secret: str = "",
+    *,
+    base_url: str = "",
 ) -> httpx.Response:
-    """client_credentials at the realm's token endpoint, with client_secret_basic."""
+    """client_credentials at the realm's token endpoint, with client_secret_basic; `base_url` for
+    a client that has none of its own (a live server's)."""
     return await http.post(
-        token_path(realm),
+        base_url + token_path(realm),
         data={"grant_type": "client_credentials"},
         auth=(client_id, secret or f"{client_id}-secret"),
     )
 
 
-async def admin_token(http: httpx.AsyncClient, realm: str = "open") -> str:
-    response = await access_token(http, realm)
+async def service_token(
+    http: httpx.AsyncClient, name: str = "admin", realm: str = "open", *, base_url: str = ""
+) -> str:
+    """The access token of the service account `name` (its secret is `<name>-secret`)."""
+    response = await access_token(http, realm, name, base_url=base_url)
     assert response.status_code == 200, response.text
     token: str = response.json()["access_token"]
     return token
 
 
+async def admin_token(http: httpx.AsyncClient, realm: str = "open") -> str:
+    return await service_token(http, "admin", realm)
+
+
+async def admin(
+    http: httpx.AsyncClient, realm: str = "open", name: str = "admin", *, base_url: str = ""
+) -> dict[str, str]:
+    """Bearer headers for a service account: the realm's admin unless `name` says otherwise."""
+    return bearer(await service_token(http, name, realm, base_url=base_url))
+
+
 async def initial_access_token(http: httpx.AsyncClient, realm: str = "open", count: int = 1) -> str:
     response = await http.post(
-        f"/admin/realms/{realm}/clients-initial-access",
+        iat_path(realm),
         json={"count": count},
         headers=bearer(await admin_token(http, realm)),
     )
@@ -93,14 +131,33 @@ async def initial_access_token(http: httpx.AsyncClient, realm: str = "open", cou
     return token
 
 
-def error_of(response: httpx.Response) -> str:
-    """The `error` of an RFC-shaped error body, checking the body has both members."""
-    assert response.headers["content-type"].startswith("application/json"), response.headers
+def error_of(response: httpx.Response, *, strict: bool = True) -> str:
+    """The `error` of an RFC-shaped error body, checking the body has both members: a JSON object
+    with a non-empty error_description. With strict=False, only that error_description is a
+    string."""
+    if strict:
+        assert response.headers["content-type"].startswith("application/json"), response.headers
     body = response.json()
-    assert isinstance(body, dict), body
-    assert isinstance(body.get("error_description"), str) and body["error_description"], body
+    if strict:
+        assert isinstance(body, dict), body
+        assert isinstance(body.get("error_description"), str) and body["error_description"], body
+    else:
+        assert isinstance(body.get("error_description"), str), body
     error: str = body["error"]
     return error
+
+
+def assert_invalid_token(response: httpx.Response, *, strict: bool = True) -> None:
+    """401 invalid_token with an RFC 6750 §3 Bearer challenge: exactly
+    `Bearer error="invalid_token"`; with strict=False, any Bearer challenge, and error_of's
+    strict=False check of the body."""
+    assert response.status_code == 401, response.text
+    assert error_of(response, strict=strict) == "invalid_token"
+    challenge = response.headers["www-authenticate"]
+    if strict:
+        assert challenge == 'Bearer error="invalid_token"', response.headers
+    else:
+        assert challenge.startswith("Bearer"), response.headers
 
 
 def _b64url_json(part: str) -> JSON:
@@ -113,6 +170,11 @@ def jws_parts(token: str) -> tuple[JSON, JSON]:
     header, payload, signature = token.split(".")
     assert signature
     return _b64url_json(header), _b64url_json(payload)
+
+
+def payload_of(token: str) -> JSON:
+    """The payload of a compact JWS, unverified."""
+    return _b64url_json(token.split(".")[1])
 
 
 def updatable(registered: JSON) -> JSON:
@@ -175,7 +237,7 @@ OIDC_METADATA: JSON = {
     "tls_client_certificate_bound_access_tokens": True,
     "dpop_bound_access_tokens": False,
 }
+# RFC7591_METADATA without the language-tagged (`#`) variants: one value for each member.
+RFC7591_MEMBERS: JSON = {name: value for name, value in RFC7591_METADATA.items() if "#" not in name}
 JWKS: JSON = {"keys": [{"kty": "EC", "crv": "P-256", "x": "f83O", "y": "x_FE", "use": "sig"}]}
-METADATA_MEMBERS: tuple[str, ...] = tuple(
-    sorted({*RFC7591_METADATA, *OIDC_METADATA, "jwks"} - {m for m in RFC7591_METADATA if "#" in m})
-)
+METADATA_MEMBERS: tuple[str, ...] = tuple(sorted({*RFC7591_MEMBERS, *OIDC_METADATA, "jwks"}))

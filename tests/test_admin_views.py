@@ -10,10 +10,10 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.helpers import JSON, RP, admin, bearer, clients_path, dcr_path, error_of, register
+
 pytestmark = pytest.mark.anyio
 
-JSON = dict[str, Any]
-RP = "https://rp.example.org/cb"
 REPRESENTATION = {
     "clientId",
     "name",
@@ -27,52 +27,13 @@ REPRESENTATION = {
 }
 
 
-def clients_path(realm: str = "open") -> str:
-    return f"/admin/realms/{realm}/clients"
-
-
-def dcr_path(realm: str = "open") -> str:
-    return f"/realms/{realm}/clients-registrations/openid-connect"
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
-def error_of(response: httpx.Response) -> str:
-    body = response.json()
-    assert isinstance(body.get("error_description"), str), body
-    error: str = body["error"]
-    return error
-
-
-async def admin(
-    http: httpx.AsyncClient, realm: str = "open", name: str = "admin"
-) -> dict[str, str]:
-    response = await http.post(
-        f"/realms/{realm}/protocol/openid-connect/token",
-        data={"grant_type": "client_credentials"},
-        auth=(name, f"{name}-secret"),
-    )
-    assert response.status_code == 200, response.text
-    return bearer(response.json()["access_token"])
-
-
-async def register(http: httpx.AsyncClient, realm: str = "open", **metadata: Any) -> JSON:
-    body: JSON = {"redirect_uris": [RP], **metadata}
-    response = await http.post(dcr_path(realm), json=body)
-    assert response.status_code == 201, response.text
-    registered: JSON = response.json()
-    return registered
-
-
 async def read_with_rat(http: httpx.AsyncClient, registered: JSON, realm: str = "open") -> int:
     response = await http.get(
         f"{dcr_path(realm)}/{registered['client_id']}",
         headers=bearer(registered["registration_access_token"]),
     )
     if response.status_code == 401:
-        assert error_of(response) == "invalid_token"
+        assert error_of(response, strict=False) == "invalid_token"
     return response.status_code
 
 
@@ -199,7 +160,7 @@ async def test_list_is_per_realm(client: httpx.AsyncClient) -> None:
 async def test_bad_paging_params_are_400(client: httpx.AsyncClient, params: dict[str, str]) -> None:
     response = await client.get(clients_path(), params=params, headers=await admin(client))
     assert response.status_code == 400, response.text
-    assert error_of(response) == "invalid_request"
+    assert error_of(response, strict=False) == "invalid_request"
 
 
 async def test_paging_is_checked_after_the_caller(client: httpx.AsyncClient) -> None:
@@ -273,7 +234,7 @@ async def test_bad_body_is_400(client: httpx.AsyncClient, body: Any) -> None:
     registered = await register(client)
     response = await set_enabled(client, registered["client_id"], body)
     assert response.status_code == 400, response.text
-    assert error_of(response) == "invalid_request"
+    assert error_of(response, strict=False) == "invalid_request"
     assert await read_with_rat(client, registered) == 200
 
 
@@ -303,7 +264,7 @@ async def test_put_needs_manage_clients(client: httpx.AsyncClient, name: str) ->
         headers=await admin(client, name=name),
     )
     assert response.status_code == 403
-    assert error_of(response) == "insufficient_scope"
+    assert error_of(response, strict=False) == "insufficient_scope"
     assert await read_with_rat(client, registered) == 200
 
 

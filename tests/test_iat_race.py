@@ -1,5 +1,5 @@
 """CONTRACT.md §4: an initial access token with count N registers at most N clients, however many
-requests race for it, across every server process sharing the database — 50 racers on a count-3
+requests race for it, across every server process sharing the database — 100 racers on a count-3
 token against real servers: SQLite with two workers, PostgreSQL with two server processes."""
 
 from __future__ import annotations
@@ -13,35 +13,22 @@ import httpx
 import pytest
 
 from tests.conftest import LiveServer, free_port, start_server
+from tests.helpers import admin, bearer
 
 pytestmark = [pytest.mark.live, pytest.mark.anyio]
 
-RACERS = 50
+RACERS = 100
 COUNT = 3
 DCR = "/realms/open/clients-registrations/openid-connect"
 IAT = "/admin/realms/open/clients-initial-access"
 CLIENTS = "/admin/realms/open/clients"
 
 
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
-async def admin(http: httpx.AsyncClient, url: str) -> dict[str, str]:
-    response = await http.post(
-        f"{url}/realms/open/protocol/openid-connect/token",
-        data={"grant_type": "client_credentials"},
-        auth=("admin", "admin-secret"),
-    )
-    assert response.status_code == 200, response.text
-    return bearer(response.json()["access_token"])
-
-
 async def race(urls: list[str]) -> None:
-    """50 registrations on one count-3 token, spread over `urls`: exactly 3 win, everywhere."""
+    """100 registrations on one count-3 token, spread over `urls`: exactly 3 win, everywhere."""
     limits = httpx.Limits(max_connections=RACERS * 2, max_keepalive_connections=RACERS * 2)
     async with httpx.AsyncClient(timeout=60, limits=limits) as http:
-        headers = await admin(http, urls[0])
+        headers = await admin(http, base_url=urls[0])
         created = await http.post(urls[0] + IAT, json={"count": COUNT}, headers=headers)
         assert created.status_code == 201, created.text
         token: str = created.json()["token"]
@@ -67,10 +54,10 @@ async def race(urls: list[str]) -> None:
                 assert response.json()["error"] == "invalid_token"
         winners = {r.json()["client_id"] for r in responses if r.status_code == 201}
         for url in urls:
-            listed = await http.get(url + CLIENTS, headers=await admin(http, url))
+            listed = await http.get(url + CLIENTS, headers=await admin(http, base_url=url))
             assert listed.status_code == 200, listed.text
             assert {row["clientId"] for row in listed.json()} == winners
-            tokens = await http.get(url + IAT, headers=await admin(http, url))
+            tokens = await http.get(url + IAT, headers=await admin(http, base_url=url))
             assert [row["remainingCount"] for row in tokens.json()] == [0]
 
 
@@ -84,30 +71,28 @@ def sqlite_two_workers(tmp_path: Path, realms_dir: Path, sqlite_url: str) -> Ite
 
 
 @pytest.fixture
-def postgresql_two_servers(
+def postgresql_four_servers(
     tmp_path: Path, realms_dir: Path, pg_url: str
-) -> Iterator[tuple[LiveServer, LiveServer]]:
-    first = start_server(tmp_path, realms_dir, pg_url, port=free_port())
+) -> Iterator[list[LiveServer]]:
+    servers: list[LiveServer] = []
     try:
-        second = start_server(tmp_path, realms_dir, pg_url, port=free_port())
-        try:
-            yield first, second
-        finally:
-            second.stop()
+        for _ in range(4):
+            servers.append(start_server(tmp_path, realms_dir, pg_url, port=free_port()))
+        yield servers
     finally:
-        first.stop()
+        for server in servers:
+            server.stop()
 
 
 @pytest.mark.parametrize("trial", range(3))
-async def test_count_3_token_wins_3_of_50_on_sqlite_with_two_workers(
+async def test_count_3_token_wins_3_of_100_on_sqlite_with_two_workers(
     sqlite_two_workers: LiveServer, trial: int
 ) -> None:
     await race([sqlite_two_workers.url])
 
 
 @pytest.mark.parametrize("trial", range(3))
-async def test_count_3_token_wins_3_of_50_on_postgresql_with_two_servers(
-    postgresql_two_servers: tuple[LiveServer, LiveServer], trial: int
+async def test_count_3_token_wins_3_of_100_on_postgresql_with_four_servers(
+    postgresql_four_servers: list[LiveServer], trial: int
 ) -> None:
-    first, second = postgresql_two_servers
-    await race([first.url, second.url])
+    await race([server.url for server in postgresql_four_servers])

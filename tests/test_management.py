@@ -9,10 +9,10 @@ import httpx
 import pytest
 
 from tests.helpers import (
-    JSON,
     RP,
     access_token,
     admin_token,
+    assert_invalid_token,
     bearer,
     client_path,
     dcr_path,
@@ -21,6 +21,7 @@ from tests.helpers import (
     get_client,
     initial_access_token,
     put_client,
+    rat_of,
     register,
     updatable,
 )
@@ -33,18 +34,6 @@ READ_ONLY = (
     "client_id_issued_at",
     "client_secret_expires_at",
 )
-
-
-def assert_invalid_token(response: httpx.Response) -> None:
-    assert response.status_code == 401, response.text
-    assert error_of(response) == "invalid_token"
-    # RFC 6750 §3: a 401 carries a Bearer challenge
-    assert response.headers["www-authenticate"] == 'Bearer error="invalid_token"'
-
-
-def rat_of(registered: JSON) -> str:
-    rat: str = registered["registration_access_token"]
-    return rat
 
 
 # --- GET ----------------------------------------------------------------------------------

@@ -10,54 +10,10 @@ import pytest
 from app.errors import InvalidClientMetadata, InvalidRedirectUri
 from app.jsonio import dumps
 from app.metadata import UNDERSTOOD_MEMBERS, validate_client_metadata
+from tests.helpers import OIDC_METADATA, RFC7591_MEMBERS, RP
 
-RP = "https://rp.example.org/cb"
 BASE: dict[str, Any] = {"redirect_uris": [RP]}
-
-RFC7591_MEMBERS: dict[str, Any] = {
-    "redirect_uris": [RP, "https://rp.example.org/other"],
-    "token_endpoint_auth_method": "private_key_jwt",
-    "grant_types": ["authorization_code", "implicit", "refresh_token"],
-    "response_types": ["code", "code id_token", "id_token token"],
-    "client_name": "Example RP",
-    "client_uri": "https://rp.example.org/",
-    "logo_uri": "https://rp.example.org/logo.png",
-    "scope": "openid profile email",
-    "contacts": ["ops@rp.example.org", "dev@rp.example.org"],
-    "tos_uri": "https://rp.example.org/tos",
-    "policy_uri": "https://rp.example.org/privacy",
-    "jwks_uri": "https://rp.example.org/jwks.json",
-    "software_id": "4NRB1-0XZABZI9E6-5SM3R",
-    "software_version": "2.1",
-    "software_statement": "eyJhbGciOiJSUzI1NiJ9.eyJzb2Z0d2FyZV9pZCI6IjQifQ.c2ln",
-}
-OIDC_MEMBERS: dict[str, Any] = {
-    "application_type": "web",
-    "sector_identifier_uri": "https://rp.example.org/sector.json",
-    "subject_type": "pairwise",
-    "id_token_signed_response_alg": "ES256",
-    "id_token_encrypted_response_alg": "RSA-OAEP-256",
-    "id_token_encrypted_response_enc": "A256GCM",
-    "userinfo_signed_response_alg": "RS256",
-    "userinfo_encrypted_response_alg": "ECDH-ES",
-    "userinfo_encrypted_response_enc": "A128GCM",
-    "request_object_signing_alg": "PS256",
-    "request_object_encryption_alg": "RSA-OAEP",
-    "request_object_encryption_enc": "A192GCM",
-    "token_endpoint_auth_signing_alg": "ES384",
-    "default_max_age": 3600,
-    "require_auth_time": True,
-    "default_acr_values": ["urn:mace:incommon:iap:silver", "1"],
-    "initiate_login_uri": "https://rp.example.org/login",
-    "request_uris": ["https://rp.example.org/req.jwt#GkurKxf5T0Y-mnPFCHqWOMiZi4VS138cQO_V7PZHAdM"],
-    "post_logout_redirect_uris": ["https://rp.example.org/bye", "com.example.rp:/bye"],
-    "frontchannel_logout_uri": "https://rp.example.org/fc-logout?x=1",
-    "frontchannel_logout_session_required": True,
-    "backchannel_logout_uri": "https://rp.example.org/bc-logout",
-    "backchannel_logout_session_required": False,
-    "tls_client_certificate_bound_access_tokens": True,
-    "dpop_bound_access_tokens": False,
-}
+# not tests.helpers.JWKS: this key has key_ops, not use
 JWKS = {"keys": [{"kty": "EC", "crv": "P-256", "x": "f83O", "y": "x_FE", "key_ops": ["verify"]}]}
 
 
@@ -88,8 +44,8 @@ def test_no_default_scope_is_applied() -> None:
 @pytest.mark.parametrize(
     "body",
     [
-        {**RFC7591_MEMBERS, **OIDC_MEMBERS},
-        {**RFC7591_MEMBERS, **OIDC_MEMBERS, "jwks_uri": None, "jwks": JWKS},
+        {**RFC7591_MEMBERS, **OIDC_METADATA},
+        {**RFC7591_MEMBERS, **OIDC_METADATA, "jwks_uri": None, "jwks": JWKS},
     ],
     ids=["with_jwks_uri", "with_jwks"],
 )
@@ -99,11 +55,11 @@ def test_every_rfc7591_and_oidc_member_is_echoed(body: dict[str, Any]) -> None:
 
 
 def test_the_echo_tables_cover_every_understood_member() -> None:
-    assert {*RFC7591_MEMBERS, *OIDC_MEMBERS, "jwks"} == UNDERSTOOD_MEMBERS
+    assert {*RFC7591_MEMBERS, *OIDC_METADATA, "jwks"} == UNDERSTOOD_MEMBERS
 
 
 def test_input_is_not_mutated() -> None:
-    body = {**RFC7591_MEMBERS, **OIDC_MEMBERS, "grant_types": None, "scope": "a  a b"}
+    body = {**RFC7591_MEMBERS, **OIDC_METADATA, "grant_types": None, "scope": "a  a b"}
     before = copy.deepcopy(body)
     validate_client_metadata(body)
     assert body == before

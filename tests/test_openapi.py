@@ -18,6 +18,7 @@ from app.routes import ROUTES
 
 METHODS = frozenset({"get", "put", "post", "delete", "patch", "options", "head", "trace"})
 ROOT = Path(__file__).parent.parent
+CONSOLE = "/realms/{realm}/console"
 
 
 def load_document() -> dict[str, Any]:
@@ -30,6 +31,8 @@ def route_operations() -> set[tuple[str, str]]:
     found: set[tuple[str, str]] = set()
     for route in ROUTES:
         assert isinstance(route, Route), route
+        if route.path.startswith(CONSOLE):
+            continue  # the web console serves HTML pages; it is not part of the JSON API
         for method in route.methods or ():
             if method != "HEAD":
                 found.add((route.path, method.lower()))

@@ -20,6 +20,7 @@ from tests.helpers import (
     JSON,
     RP,
     admin_token,
+    assert_invalid_token,
     bearer,
     client_path,
     delete_client,
@@ -28,6 +29,7 @@ from tests.helpers import (
     initial_access_token,
     post_client,
     put_client,
+    rat_of,
     register,
     updatable,
 )
@@ -51,19 +53,8 @@ def assert_refused(response: httpx.Response, policy: str, details: str) -> None:
     assert response.json()["error_description"] == policy_text(policy, details)
 
 
-def assert_invalid_token(response: httpx.Response) -> None:
-    assert response.status_code == 401, response.text
-    assert error_of(response) == "invalid_token"
-    assert response.headers["www-authenticate"] == 'Bearer error="invalid_token"'
-
-
 def host_refused(policy: str = "Trusted Hosts") -> tuple[str, str]:
     return policy, "Host not trusted."
-
-
-def rat_of(registered: JSON) -> str:
-    rat: str = registered["registration_access_token"]
-    return rat
 
 
 async def register_with_iat(http: httpx.AsyncClient, realm: str, **metadata: Any) -> JSON:

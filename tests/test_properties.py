@@ -15,7 +15,6 @@ bits (orjson reads larger ones as floats).
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import string
@@ -31,9 +30,11 @@ from app.errors import InvalidClientMetadata, InvalidRedirectUri
 from app.jsonio import dumps, loads
 from app.metadata import LOCALIZABLE_MEMBERS, UNDERSTOOD_MEMBERS, validate_client_metadata
 from tests.helpers import (
+    JSON,
     RP,
     access_token,
     admin_token,
+    basic,
     bearer,
     client_path,
     dcr_path,
@@ -44,7 +45,6 @@ from tests.helpers import (
 
 pytestmark = pytest.mark.anyio
 
-JSON = dict[str, Any]
 # per HTTP test, five times as many on the pure model; REGISTRAR_PROPERTY_EXAMPLES=5000 for a
 # deeper run by hand
 EXAMPLES = int(os.environ.get("REGISTRAR_PROPERTY_EXAMPLES", "300"))
@@ -401,10 +401,6 @@ async def test_read_answers_200_or_a_json_4xx(
     if response.status_code == 200:
         assert response.json()["client_id"] in (registered["client_id"], client_id)
     await remove(client, registered)
-
-
-def basic(client_id: str, secret: str) -> str:
-    return "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()
 
 
 ascii_text = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=40)

@@ -199,6 +199,18 @@ LOAD_ERRORS = [
         id="jwks-without-keys",
     ),
     pytest.param("1: x\n", 1, "1: Keys should be strings", id="int-key"),
+    pytest.param(
+        "compat:\n  indigo_iam: true\n  keycloak: true\n",
+        3,
+        "compat.keycloak: Extra inputs are not permitted",
+        id="compat-key",
+    ),
+    pytest.param(
+        "compat:\n  indigo_iam: sometimes\n",
+        2,
+        "compat.indigo_iam: Input should be a valid boolean",
+        id="compat-indigo-iam",
+    ),
 ]
 
 
@@ -367,6 +379,11 @@ def test_allowed_client_templates_accepts_its_old_config_key(tmp_path: Path) -> 
     assert policy == AllowedClientScopes(
         type="allowed-client-templates", allowed_client_scopes=("x",)
     )
+
+
+def test_compat_indigo_iam_is_off_unless_the_file_turns_it_on(tmp_path: Path) -> None:
+    assert load_text(tmp_path, "{}\n").compat.indigo_iam is False
+    assert load_text(tmp_path, "compat:\n  indigo_iam: true\n").compat.indigo_iam is True
 
 
 def test_models_are_frozen(tmp_path: Path) -> None:

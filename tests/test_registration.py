@@ -19,6 +19,7 @@ from tests.helpers import (
     RFC7591_METADATA,
     RP,
     access_token,
+    assert_invalid_token,
     bearer,
     client_path,
     dcr_path,
@@ -33,12 +34,6 @@ pytestmark = pytest.mark.anyio
 
 POLICY_PREFIX = "Policy '{}' rejected request to client-registration service. Details: "
 BASE64URL_SECRET = re.compile(r"[A-Za-z0-9_-]{43,}")
-
-
-def assert_invalid_token(response: httpx.Response) -> None:
-    assert response.status_code == 401, response.text
-    assert error_of(response) == "invalid_token"
-    assert response.headers["www-authenticate"] == 'Bearer error="invalid_token"'
 
 
 # --- the 201 response ---------------------------------------------------------------------

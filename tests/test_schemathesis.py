@@ -16,7 +16,6 @@ plain hypothesis test over `APIOperation.as_strategy`, the generation that integ
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import shutil
@@ -40,6 +39,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from tests.conftest import APP_REALMS, LiveServer, start_server
+from tests.helpers import basic
 
 pytestmark = pytest.mark.live
 
@@ -86,8 +86,8 @@ class Live:
         """Authorization values worth trying, the likeliest to succeed repeated so hypothesis
         draws them more often; None keeps what schemathesis generated."""
         if {"basicAuth": []} in security:
-            admin = _basic("admin", "admin-secret")
-            return [admin, admin, admin, _basic("nobody", "nobody-secret"), None]
+            admin = basic("admin", "admin-secret")
+            return [admin, admin, admin, basic("nobody", "nobody-secret"), None]
         if not security:
             return [None]
         admin = f"Bearer {self.bearers['admin']}"
@@ -130,11 +130,6 @@ class Live:
         rat = response.json().get("registration_access_token")  # None for an admin's PUT
         if case.operation.path.startswith(DCR) and rat:
             self.rats[client_id] = rat
-
-
-def _basic(client_id: str, secret: str) -> str:
-    """client_secret_basic (RFC 6749 §2.3.1); these ids and secrets need no form-encoding."""
-    return "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()
 
 
 def _token(http: httpx.Client, account: str) -> str:

@@ -12,10 +12,10 @@ import httpx
 import pytest
 from jwcrypto import jwk, jws
 
+from tests.helpers import ISSUER, JSON, bearer, error_of, payload_of, service_token
+
 pytestmark = pytest.mark.anyio
 
-JSON = dict[str, Any]
-ISSUER = "http://testserver/realms/open"
 TOKEN = "/realms/open/protocol/openid-connect/token"
 INTROSPECT = "/realms/open/protocol/openid-connect/token/introspect"
 DCR = "/realms/open/clients-registrations/openid-connect"
@@ -27,36 +27,10 @@ def basic(client_id: str, secret: str) -> dict[str, str]:
     return {"Authorization": "Basic " + base64.b64encode(raw).decode()}
 
 
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
-def error_of(response: httpx.Response) -> str:
-    body = response.json()
-    assert isinstance(body.get("error_description"), str), body
-    error: str = body["error"]
-    return error
-
-
-def payload_of(token: str) -> JSON:
-    part = token.split(".")[1]
-    claims: JSON = httpx.Response(200, content=base64.urlsafe_b64decode(part + "==")).json()
-    return claims
-
-
 def header_of(token: str) -> JSON:
     part = token.split(".")[0]
     header: JSON = httpx.Response(200, content=base64.urlsafe_b64decode(part + "==")).json()
     return header
-
-
-async def service_token(http: httpx.AsyncClient, name: str = "admin") -> str:
-    response = await http.post(
-        TOKEN, data=CLIENT_CREDENTIALS, headers=basic(name, f"{name}-secret")
-    )
-    assert response.status_code == 200, response.text
-    token: str = response.json()["access_token"]
-    return token
 
 
 async def register_service(http: httpx.AsyncClient, **metadata: Any) -> JSON:
@@ -164,7 +138,7 @@ async def test_bad_client_credentials_are_401_invalid_client(
 ) -> None:
     response = await client.post(TOKEN, data={**CLIENT_CREDENTIALS, **form}, headers=headers)
     assert response.status_code == 401, response.text
-    assert error_of(response) == "invalid_client"
+    assert error_of(response, strict=False) == "invalid_client"
     # RFC 6749 §5.2: 401 with a WWW-Authenticate matching the scheme the client used
     assert response.headers["www-authenticate"].startswith("Basic")
 
@@ -173,14 +147,14 @@ async def test_basic_and_post_credentials_at_once_are_400(client: httpx.AsyncCli
     form = {**CLIENT_CREDENTIALS, "client_id": "admin", "client_secret": "admin-secret"}
     response = await client.post(TOKEN, data=form, headers=basic("admin", "admin-secret"))
     assert response.status_code == 400, response.text
-    assert error_of(response) == "invalid_request"
+    assert error_of(response, strict=False) == "invalid_request"
 
 
 async def test_client_id_in_form_differing_from_basic_is_400(client: httpx.AsyncClient) -> None:
     form = {**CLIENT_CREDENTIALS, "client_id": "viewer"}
     response = await client.post(TOKEN, data=form, headers=basic("admin", "admin-secret"))
     assert response.status_code == 400, response.text
-    assert error_of(response) == "invalid_request"
+    assert error_of(response, strict=False) == "invalid_request"
 
 
 async def test_missing_grant_type_is_400_invalid_request(client: httpx.AsyncClient) -> None:
@@ -191,8 +165,8 @@ async def test_missing_grant_type_is_400_invalid_request(client: httpx.AsyncClie
     for body in (b"", b"scope=profile", b"grant_type="):
         response = await client.post(TOKEN, content=body, headers=headers)
         assert response.status_code == 400, response.text
-        assert error_of(response) == "invalid_request"
-    assert error_of(response) == "invalid_request"
+        assert error_of(response, strict=False) == "invalid_request"
+    assert error_of(response, strict=False) == "invalid_request"
 
 
 @pytest.mark.parametrize("grant_type", ["password", "authorization_code", "refresh_token", "x"])
@@ -203,7 +177,7 @@ async def test_unsupported_grant_is_400_unsupported_grant_type(
         TOKEN, data={"grant_type": grant_type}, headers=basic("admin", "admin-secret")
     )
     assert response.status_code == 400, response.text
-    assert error_of(response) == "unsupported_grant_type"
+    assert error_of(response, strict=False) == "unsupported_grant_type"
 
 
 async def test_repeated_parameter_is_400(client: httpx.AsyncClient) -> None:
@@ -217,7 +191,7 @@ async def test_repeated_parameter_is_400(client: httpx.AsyncClient) -> None:
         },
     )
     assert response.status_code == 400, response.text
-    assert error_of(response) == "invalid_request"
+    assert error_of(response, strict=False) == "invalid_request"
 
 
 @pytest.mark.parametrize("content_type", ["application/json", "text/plain", None])
@@ -262,7 +236,7 @@ async def test_service_account_scope_must_be_a_realm_scope(client: httpx.AsyncCl
     form = {**CLIENT_CREDENTIALS, "scope": "profile no-such-scope"}
     response = await client.post(TOKEN, data=form, headers=basic("admin", "admin-secret"))
     assert response.status_code == 400, response.text
-    assert error_of(response) == "invalid_scope"
+    assert error_of(response, strict=False) == "invalid_scope"
     form = {**CLIENT_CREDENTIALS, "scope": "profile email"}
     response = await client.post(TOKEN, data=form, headers=basic("admin", "admin-secret"))
     assert response.status_code == 200, response.text
@@ -351,7 +325,7 @@ async def test_registered_client_may_narrow_but_not_widen_its_scope(
     assert narrowed.json()["scope"] == "phone"
     widened = await client.post(TOKEN, data={**CLIENT_CREDENTIALS, "scope": "email"}, headers=creds)
     assert widened.status_code == 400
-    assert error_of(widened) == "invalid_scope"
+    assert error_of(widened, strict=False) == "invalid_scope"
 
 
 async def test_registered_client_with_client_secret_post(client: httpx.AsyncClient) -> None:
@@ -376,7 +350,7 @@ async def test_registered_client_without_the_grant_is_400_unauthorized_client(
         headers=basic(registered["client_id"], registered["client_secret"]),
     )
     assert token.status_code == 400, token.text
-    assert error_of(token) == "unauthorized_client"
+    assert error_of(token, strict=False) == "unauthorized_client"
 
 
 async def test_registered_client_with_a_wrong_secret_is_401(client: httpx.AsyncClient) -> None:
@@ -385,7 +359,7 @@ async def test_registered_client_with_a_wrong_secret_is_401(client: httpx.AsyncC
         TOKEN, data=CLIENT_CREDENTIALS, headers=basic(registered["client_id"], "not-the-secret")
     )
     assert response.status_code == 401
-    assert error_of(response) == "invalid_client"
+    assert error_of(response, strict=False) == "invalid_client"
 
 
 async def test_deleted_client_gets_no_token(client: httpx.AsyncClient) -> None:
@@ -399,7 +373,7 @@ async def test_deleted_client_gets_no_token(client: httpx.AsyncClient) -> None:
         headers=basic(registered["client_id"], registered["client_secret"]),
     )
     assert response.status_code == 401
-    assert error_of(response) == "invalid_client"
+    assert error_of(response, strict=False) == "invalid_client"
 
 
 async def test_disabled_client_gets_no_token(client: httpx.AsyncClient) -> None:
@@ -417,7 +391,7 @@ async def test_disabled_client_gets_no_token(client: httpx.AsyncClient) -> None:
         headers=basic(registered["client_id"], registered["client_secret"]),
     )
     assert response.status_code == 401
-    assert error_of(response) == "invalid_client"
+    assert error_of(response, strict=False) == "invalid_client"
 
 
 async def test_client_of_another_realm_gets_no_token(client: httpx.AsyncClient) -> None:
@@ -428,7 +402,7 @@ async def test_client_of_another_realm_gets_no_token(client: httpx.AsyncClient) 
         headers=basic(registered["client_id"], registered["client_secret"]),
     )
     assert response.status_code == 401
-    assert error_of(response) == "invalid_client"
+    assert error_of(response, strict=False) == "invalid_client"
 
 
 # --- RFC 7662 introspection ---------------------------------------------------------------------
@@ -548,7 +522,7 @@ async def test_introspection_needs_client_authentication(client: httpx.AsyncClie
     # RFC 7662 §2.1: "the endpoint MUST also require some form of authorization"
     anonymous = await client.post(INTROSPECT, data={"token": token})
     assert anonymous.status_code == 401
-    assert error_of(anonymous) == "invalid_client"
+    assert error_of(anonymous, strict=False) == "invalid_client"
     wrong = await client.post(INTROSPECT, data={"token": token}, headers=basic("admin", "nope"))
     assert wrong.status_code == 401
     with_bearer = await client.post(INTROSPECT, data={"token": token}, headers=bearer(token))

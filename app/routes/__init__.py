@@ -2,8 +2,16 @@
 
 from starlette.routing import BaseRoute
 
-from app.routes import admin, dcr, openapi, token
+from app import console
+from app.routes import admin, dcr, indigo, openapi, token
 
-ROUTES: list[BaseRoute] = [*dcr.ROUTES, *token.ROUTES, *admin.ROUTES, *openapi.ROUTES]
+ROUTES: list[BaseRoute] = [
+    *dcr.ROUTES,
+    *token.ROUTES,
+    *admin.ROUTES,
+    *openapi.ROUTES,
+    *indigo.ROUTES,
+    *console.ROUTES,
+]
 
 __all__ = ["ROUTES"]

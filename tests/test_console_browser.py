@@ -1,0 +1,172 @@
+"""The web console in a real browser (issue 8 part 2): Playwright for Python driving Debian's
+Chromium against a real `registrar serve`. Screenshots go to the test's tmp dir; two of them
+also to docs/ for the README.
+
+Never downloads a browser: /usr/bin/chromium comes from Debian (`apt-get install chromium`,
+which scripts/test does when it can). Without it these tests fail, on purpose, rather than skip.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from tests.conftest import LiveServer
+from tests.helpers import basic
+
+pytestmark = pytest.mark.live
+
+CHROMIUM = Path("/usr/bin/chromium")
+DOCS = Path(__file__).parent.parent / "docs"
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+DESKTOP = {"width": 1280, "height": 800}
+PHONE = {"width": 375, "height": 740}
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not CHROMIUM.exists():
+        pytest.fail(
+            f"{CHROMIUM} is missing: the console's browser tests need Debian's Chromium. "
+            "Run scripts/test (it installs it with apt-get when run as root), or "
+            "`apt-get install chromium`.",
+            pytrace=False,
+        )
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=ARGS, headless=True
+        )
+        yield launched
+        launched.close()
+
+
+def new_page(browser: Browser, server: LiveServer, viewport: dict[str, int] = DESKTOP) -> Page:
+    context = browser.new_context(base_url=server.url, viewport=viewport)  # type: ignore[arg-type]
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server.url)
+    return context.new_page()
+
+
+def sign_in(page: Page, realm: str, client_id: str, secret: str) -> None:
+    page.goto(f"/realms/{realm}/console/")
+    expect(page.get_by_role("heading", name=f"Sign in to realm {realm}")).to_be_visible()
+    page.get_by_label("Client id", exact=True).fill(client_id)
+    page.get_by_label("Secret", exact=True).fill(secret)
+    page.get_by_role("button", name="Sign in").click()
+
+
+def register_anonymously(server: LiveServer, realm: str, name: str) -> str:
+    reply = httpx.post(
+        f"{server.url}/realms/{realm}/clients-registrations/openid-connect",
+        json={"client_name": name, "redirect_uris": ["https://app.example.org/cb"]},
+    )
+    assert reply.status_code == 201, reply.text
+    client_id: str = reply.json()["client_id"]
+    return client_id
+
+
+def admin_view(server: LiveServer, realm: str, client_id: str) -> httpx.Response:
+    token = httpx.post(
+        f"{server.url}/realms/{realm}/protocol/openid-connect/token",
+        data={"grant_type": "client_credentials"},
+        headers={"Authorization": basic("admin", "admin-secret")},
+    ).json()["access_token"]
+    return httpx.get(
+        f"{server.url}/admin/realms/{realm}/clients/{client_id}",
+        headers={"Authorization": f"Bearer {token}"},
+    )
+
+
+def shoot(page: Page, tmp_path: Path, name: str, docs: bool = False) -> None:
+    page.screenshot(path=str(tmp_path / f"{name}.png"), full_page=True)
+    if docs:
+        DOCS.mkdir(exist_ok=True)
+        page.screenshot(path=str(DOCS / f"{name}.png"), full_page=True)
+
+
+def test_admin_creates_an_initial_access_token_and_registers_a_client(
+    browser: Browser, live_server: LiveServer, tmp_path: Path
+) -> None:
+    for name in ("Photo gallery", "Build bot", "Wiki <b>beta</b>"):
+        register_anonymously(live_server, "open", name)
+    page = new_page(browser, live_server)
+    sign_in(page, "open", "admin", "admin-secret")
+    expect(page.get_by_role("heading", name="My clients")).to_be_visible()
+    expect(page.get_by_role("cell", name="Wiki <b>beta</b>")).to_be_visible()
+    shoot(page, tmp_path, "console-clients", docs=True)
+
+    page.get_by_role("link", name="Initial access tokens").click()
+    page.get_by_label("Expiration (seconds, 0 = never)").fill("3600")
+    page.get_by_label("Count (clients it may register)").fill("2")
+    page.get_by_role("button", name="Create").click()
+    token = page.locator("#iat-token").inner_text()
+    page.get_by_role("button", name="Copy token").click()
+    expect(page.locator("#iat-token-status")).to_have_text("Copied.")
+    assert page.evaluate("navigator.clipboard.readText()") == token
+    shoot(page, tmp_path, "console-tokens")
+    reply = httpx.post(
+        f"{live_server.url}/realms/open/clients-registrations/openid-connect",
+        json={"redirect_uris": ["https://iat.example.org/cb"]},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert reply.status_code == 201
+
+    page.get_by_role("link", name="New client").first.click()
+    page.get_by_label("Client name").fill("Science portal")
+    page.get_by_label("Redirect URIs").fill(
+        "https://portal.example.org/oidc\nhttps://portal.example.org/silent"
+    )
+    page.get_by_label("offline_access").check()
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("heading", name="Client registered")).to_be_visible()
+    client_id = page.locator("#client-id").inner_text()
+    assert page.locator("#rat").inner_text().startswith("ey")
+    assert page.locator("#client-secret").inner_text()
+    shoot(page, tmp_path, "console-new-client", docs=True)
+    found = admin_view(live_server, "open", client_id)
+    assert found.status_code == 200
+    assert found.json()["name"] == "Science portal"
+
+
+def test_console_at_phone_width(browser: Browser, live_server: LiveServer, tmp_path: Path) -> None:
+    register_anonymously(live_server, "open", "A client with a rather long name for a phone")
+    page = new_page(browser, live_server, PHONE)
+    sign_in(page, "open", "admin", "admin-secret")
+    expect(page.get_by_role("heading", name="My clients")).to_be_visible()
+    wide = page.evaluate("document.documentElement.scrollWidth")
+    assert wide <= PHONE["width"], f"the clients page scrolls sideways at 375 px ({wide} px)"
+    shoot(page, tmp_path, "console-clients-375")
+    page.get_by_role("link", name="New client").first.click()
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    shoot(page, tmp_path, "console-new-client-form-375")
+
+
+def test_admin_approves_a_held_client_then_deletes_it(
+    browser: Browser, live_server: LiveServer, tmp_path: Path
+) -> None:
+    client_id = register_anonymously(live_server, "held", "Waiting for approval")
+    assert admin_view(live_server, "held", client_id).json()["enabled"] is False
+    page = new_page(browser, live_server)
+    sign_in(page, "held", "admin", "admin-secret")
+    expect(page.get_by_role("cell", name="disabled")).to_be_visible()
+    page.get_by_role("link", name="Waiting for approval").click()
+    page.get_by_role("button", name="Enable client (approve)").click()
+    expect(page.get_by_role("status").first).to_have_text("The client is enabled.")
+    assert admin_view(live_server, "held", client_id).json()["enabled"] is True
+    shoot(page, tmp_path, "console-client-approved")
+
+    page.get_by_role("button", name="Delete client").click()
+    expect(page.get_by_text("The client is deleted.")).to_be_visible()
+    assert admin_view(live_server, "held", client_id).status_code == 404
