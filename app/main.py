@@ -10,6 +10,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 
+from app import console
 from app.errors import RegistrarError, error_response
 from app.fastlane import Registrar
 from app.limits import RequestLimits
@@ -34,7 +35,7 @@ def create_app(settings: Settings, *, scheduler: bool = True) -> Starlette:
             services.stop()
 
     app = Registrar(
-        routes=ROUTES,
+        routes=[*ROUTES, *console.ROUTES],
         lifespan=lifespan,
         exception_handlers={RegistrarError: error_response, HTTPException: error_response},
         middleware=[

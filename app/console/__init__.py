@@ -1,8 +1,8 @@
 """The web console for realm admins at /realms/{realm}/console/ (issue 8 part 1).
 
 Server-rendered HTML; every page works without JavaScript but the copy buttons. It is not part
-of the JSON API, so app/openapi.json does not document it. Import it through app.routes (as
-app.main does): its pages use app.routes.common, and app.routes lists these routes.
+of the JSON API, so app/openapi.json does not document it; app.main mounts these routes beside
+the API's.
 """
 
 from starlette.routing import BaseRoute, Route

@@ -1,8 +1,11 @@
-"""Starlette endpoints: parse → one service call → render. CONTRACT §3 is the table of them."""
+"""Starlette endpoints of the JSON API: parse → one service call → render (CONTRACT §3).
+
+The HTML console (app.console) is added beside these in app.main; it builds on
+app.routes.common, so importing it from here would be a cycle.
+"""
 
 from starlette.routing import BaseRoute
 
-from app import console
 from app.routes import admin, dcr, indigo, openapi, token
 
 ROUTES: list[BaseRoute] = [
@@ -11,7 +14,6 @@ ROUTES: list[BaseRoute] = [
     *admin.ROUTES,
     *openapi.ROUTES,
     *indigo.ROUTES,
-    *console.ROUTES,
 ]
 
 __all__ = ["ROUTES"]
