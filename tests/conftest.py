@@ -3,6 +3,7 @@ through httpx's ASGI transport, and real `registrar serve` processes for races a
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -187,11 +188,9 @@ def start_server(
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"server exited early:\n{log.read_text()}")
-        try:
+        with contextlib.suppress(httpx.HTTPError):  # not listening yet
             if httpx.get(url + "/health", timeout=1).status_code == 200:
                 return server
-        except httpx.HTTPError:
-            pass
         time.sleep(0.1)
     server.stop(kill=True)
     raise RuntimeError(f"server did not become healthy:\n{log.read_text()}")

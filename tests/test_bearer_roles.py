@@ -486,7 +486,7 @@ def jwks_server(corp_key: jwk.JWK) -> Iterator[JwksServer]:
             self.wfile.write(body)
 
         def log_message(self, format: str, *args: Any) -> None:
-            pass
+            """Keep the test output quiet: no access log lines."""
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
