@@ -83,9 +83,14 @@ def realms_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def settings(tmp_path: Path, realms_dir: Path, sqlite_url: str) -> Settings:
+    return make_settings(tmp_path, realms_dir, sqlite_url)
+
+
+def make_settings(tmp_path: Path, realms_dir: Path, database_url: str) -> Settings:
+    """Settings of an in-process app on `database_url`, seen as http://testserver."""
     return Settings(
         realms_dir=realms_dir,
-        database_url=sqlite_url,
+        database_url=database_url,
         secret_key=TEST_SECRET_KEY,
         secret_key_file=tmp_path / "secret.key",
         public_url="http://testserver",

@@ -15,7 +15,7 @@ from starlette.applications import Starlette
 
 from app.main import create_app
 from app.settings import Settings
-from tests.conftest import TEST_SECRET_KEY
+from tests.conftest import make_settings
 from tests.helpers import (
     ISSUER,
     JSON,
@@ -494,13 +494,7 @@ async def test_hostile_client_id_in_the_path_is_401(
 
 @pytest.fixture
 def pg_client_settings(tmp_path: Path, realms_dir: Path, pg_url: str) -> Iterator[Settings]:
-    yield Settings(
-        realms_dir=realms_dir,
-        database_url=pg_url,
-        secret_key=TEST_SECRET_KEY,
-        secret_key_file=tmp_path / "secret.key",
-        public_url="http://testserver",
-    )
+    yield make_settings(tmp_path, realms_dir, pg_url)
 
 
 @pytest.fixture

@@ -42,6 +42,15 @@ async def register_service(http: httpx.AsyncClient, **metadata: Any) -> JSON:
     return registered
 
 
+async def token_of(client: httpx.AsyncClient, registered: JSON) -> httpx.Response:
+    """client_credentials at the open realm's token endpoint, as a registered client."""
+    return await client.post(
+        TOKEN,
+        data=CLIENT_CREDENTIALS,
+        headers=basic(registered["client_id"], registered["client_secret"]),
+    )
+
+
 async def introspect(http: httpx.AsyncClient, token: str) -> JSON:
     response = await http.post(
         INTROSPECT, data={"token": token}, headers=basic("viewer", "viewer-secret")
@@ -296,11 +305,7 @@ async def test_registered_client_gets_a_token_with_its_scope_and_no_roles(
     client: httpx.AsyncClient,
 ) -> None:
     registered = await register_service(client, scope="profile phone")
-    response = await client.post(
-        TOKEN,
-        data=CLIENT_CREDENTIALS,
-        headers=basic(registered["client_id"], registered["client_secret"]),
-    )
+    response = await token_of(client, registered)
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["scope"] == "profile phone"
@@ -367,11 +372,7 @@ async def test_deleted_client_gets_no_token(client: httpx.AsyncClient) -> None:
     path = httpx.URL(registered["registration_client_uri"]).path
     deleted = await client.delete(path, headers=bearer(registered["registration_access_token"]))
     assert deleted.status_code == 204
-    response = await client.post(
-        TOKEN,
-        data=CLIENT_CREDENTIALS,
-        headers=basic(registered["client_id"], registered["client_secret"]),
-    )
+    response = await token_of(client, registered)
     assert response.status_code == 401
     assert error_of(response, strict=False) == "invalid_client"
 
@@ -385,11 +386,7 @@ async def test_disabled_client_gets_no_token(client: httpx.AsyncClient) -> None:
         headers=bearer(admin),
     )
     assert disabled.status_code == 204
-    response = await client.post(
-        TOKEN,
-        data=CLIENT_CREDENTIALS,
-        headers=basic(registered["client_id"], registered["client_secret"]),
-    )
+    response = await token_of(client, registered)
     assert response.status_code == 401
     assert error_of(response, strict=False) == "invalid_client"
 
@@ -424,11 +421,7 @@ async def test_introspection_of_a_registered_client_token_shows_its_scope(
     client: httpx.AsyncClient,
 ) -> None:
     registered = await register_service(client, scope="profile")
-    response = await client.post(
-        TOKEN,
-        data=CLIENT_CREDENTIALS,
-        headers=basic(registered["client_id"], registered["client_secret"]),
-    )
+    response = await token_of(client, registered)
     body = await introspect(client, response.json()["access_token"])
     assert body["active"] is True
     assert body["client_id"] == registered["client_id"]
