@@ -47,7 +47,7 @@ def non_negative_int(body: Mapping[str, Any], name: str, default: int) -> int:
     return value
 
 
-def create_initial_access_token(
+async def create_initial_access_token(
     svc: Services, realm: RealmConfig, expiration: int, count: int, now: int
 ) -> dict[str, Any]:
     """A compact JWS as Keycloak's; only its id and digest are stored (CONTRACT §4)."""
@@ -65,7 +65,7 @@ def create_initial_access_token(
     }
     if expiration:
         claims["exp"] = now + expiration
-    token = sign_internal(svc.keyring.get(realm.name), claims)
+    token = sign_internal(await svc.keyring.get(realm.name), claims)
     row = IatRow(
         id=iat_id,
         realm=realm.name,
@@ -74,7 +74,7 @@ def create_initial_access_token(
         count=count,
         remaining=count,
     )
-    svc.store.insert_iat(row, token_digest(token))
+    await svc.store.insert_iat(row, token_digest(token))
     return {**iat_presentation(row), "token": token}
 
 
@@ -88,12 +88,12 @@ def iat_presentation(row: IatRow) -> dict[str, Any]:
     }
 
 
-def list_initial_access_tokens(svc: Services, realm: RealmConfig) -> list[dict[str, Any]]:
-    return [iat_presentation(row) for row in svc.store.list_iats(realm.name)]
+async def list_initial_access_tokens(svc: Services, realm: RealmConfig) -> list[dict[str, Any]]:
+    return [iat_presentation(row) for row in await svc.store.list_iats(realm.name)]
 
 
-def delete_initial_access_token(svc: Services, realm: RealmConfig, iat_id: str) -> None:
-    if not svc.store.delete_iat(realm.name, iat_id):
+async def delete_initial_access_token(svc: Services, realm: RealmConfig, iat_id: str) -> None:
+    if not await svc.store.delete_iat(realm.name, iat_id):
         raise NotFound(f"Initial access token '{iat_id}' not found")
 
 
@@ -118,25 +118,25 @@ def client_representation(row: ClientRow) -> dict[str, Any]:
     }
 
 
-def list_clients(
+async def list_clients(
     svc: Services, realm: RealmConfig, cred: Credential, first: int, limit: int
 ) -> list[dict[str, Any]]:
     require_role(cred, VIEW_CLIENTS, MANAGE_CLIENTS)
-    rows = svc.store.list_clients(realm.name, first, limit)
+    rows = await svc.store.list_clients(realm.name, first, limit)
     return [client_representation(row) for row in rows]
 
 
-def get_client(
+async def get_client(
     svc: Services, realm: RealmConfig, cred: Credential, client_id: str
 ) -> dict[str, Any]:
     require_role(cred, VIEW_CLIENTS, MANAGE_CLIENTS)
-    row = svc.store.get_client(realm.name, client_id)
+    row = await svc.store.get_client(realm.name, client_id)
     if row is None:
         raise NotFound(f"Client '{client_id}' not found")
     return client_representation(row)
 
 
-def set_client_enabled(
+async def set_client_enabled(
     svc: Services,
     realm: RealmConfig,
     cred: Credential,
@@ -149,5 +149,5 @@ def set_client_enabled(
     enabled = body.get("enabled")
     if not isinstance(enabled, bool):
         raise InvalidRequest('The body must be {"enabled": true|false}')
-    if not svc.store.set_client_enabled(realm.name, client_id, enabled, now):
+    if not await svc.store.set_client_enabled(realm.name, client_id, enabled, now):
         raise NotFound(f"Client '{client_id}' not found")

@@ -7,16 +7,20 @@ it works on the same data as a running server.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.credentials import SecretKeyError
 from app.errors import RegistrarError
 from app.settings import Settings, SettingsError, load_settings
+
+if TYPE_CHECKING:
+    from app.services import Services
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -92,12 +96,7 @@ def serve(settings: Settings) -> int:
     configure_logging(settings)
     # Before any worker starts: create the schema once, and refuse a wrong secret key with
     # one clear line (exit 2) rather than a traceback from every worker.
-    preflight = Services.build(settings)
-    try:
-        preflight.store.create_schema()
-        preflight.check_secret_key()
-    finally:
-        preflight.stop()
+    asyncio.run(_preflight(Services.build(settings)))
     # every worker rebuilds the same Settings from these variables (uvicorn factory)
     os.environ.update(settings.to_environ())
     uvicorn.run(
@@ -131,17 +130,31 @@ def realms_check(settings: Settings) -> int:
     return 1 if problems else 0
 
 
+async def _preflight(services: Services) -> None:
+    try:
+        services.store.create_schema()
+        await services.store.connect()
+        await services.check_secret_key()
+    finally:
+        await services.stop()
+
+
 def iat(settings: Settings, args: argparse.Namespace) -> int:
-    from app import admin
     from app.services import Services
 
-    services = Services.build(settings)
-    services.start()
+    return asyncio.run(_iat(Services.build(settings), args))
+
+
+async def _iat(services: Services, args: argparse.Namespace) -> int:
+    from app import admin
+
+    await services.start()
     try:
         realm = services.realms.get(args.realm)
         if realm is None:
             print(
-                f"registrar: realm '{args.realm}' is not loaded from {settings.realms_dir}",
+                f"registrar: realm '{args.realm}' is not loaded from "
+                f"{services.settings.realms_dir}",
                 file=sys.stderr,
             )
             return 1
@@ -149,17 +162,17 @@ def iat(settings: Settings, args: argparse.Namespace) -> int:
             body: dict[str, Any] = {"expiration": args.expiration, "count": args.count}
             expiration = admin.non_negative_int(body, "expiration", 0)
             count = admin.non_negative_int(body, "count", 1)
-            created = admin.create_initial_access_token(
+            created = await admin.create_initial_access_token(
                 services, realm, expiration, count, int(time.time())
             )
             print(created["token"])
         elif args.iat_command == "list":
-            _print_table(admin.list_initial_access_tokens(services, realm))
+            _print_table(await admin.list_initial_access_tokens(services, realm))
         else:
-            admin.delete_initial_access_token(services, realm, args.id)
+            await admin.delete_initial_access_token(services, realm, args.id)
         return 0
     finally:
-        services.stop()
+        await services.stop()
 
 
 def _print_table(rows: list[dict[str, Any]]) -> None:

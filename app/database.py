@@ -1,11 +1,16 @@
 """Connections and transactions on SQLite (embedded) and PostgreSQL, with plain DB-API cursors.
 
 The hot path speaks SQL through the driver directly: an ORM round trip costs more than the whole
-rest of a registration. SQLAlchemy creates the schema (app.schema) and pools PostgreSQL
-connections. A lost or refused database becomes ServiceUnavailable (503), never a 500.
+rest of a registration. SQLAlchemy creates the schema (app.schema). A lost or refused database
+becomes ServiceUnavailable (503), never a 500.
 
-SQLite: WAL, one connection per thread, writes in BEGIN IMMEDIATE under WriterLock. PostgreSQL:
-READ COMMITTED; the row locks taken by conditional UPDATEs serialise racing writers.
+Every statement is awaited, so one store serves both databases from the event loop:
+- SQLite is embedded and a statement takes microseconds, so it runs inline (a hop to a worker
+  thread would cost more than the statement). WAL, one connection per thread, writes in
+  BEGIN IMMEDIATE under WriterLock.
+- PostgreSQL runs on psycopg's asyncio connections (app.pg_pool): no thread hop, and a slow
+  or hung server holds only the requests waiting on it, never the event loop. READ COMMITTED;
+  the row locks taken by conditional UPDATEs serialise racing writers.
 """
 
 from __future__ import annotations
@@ -15,79 +20,45 @@ import fcntl
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 import psycopg
-from sqlalchemy import create_engine, event
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy import create_engine
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 from app.errors import ServiceUnavailable
+from app.pg_pool import ConnectionLost, PgPool
 from app.schema import METADATA
 
 Params = Sequence[Any]
 T = TypeVar("T")
 
 
-class Cursor(Protocol):
-    @property
-    def rowcount(self) -> int: ...
+class Tx(Protocol):
+    """One transaction's statements (or one autocommitted statement); SQL uses `?` placeholders."""
 
-    def execute(self, sql: str, params: Params = ..., /) -> Any: ...
-    def executemany(self, sql: str, rows: Sequence[Params], /) -> Any: ...
-    def fetchone(self) -> Any: ...
-    def fetchall(self) -> list[Any]: ...
-
-
-class Tx:
-    """One transaction's statements; SQL is written with `?` placeholders."""
-
-    def __init__(self, cursor: Cursor, placeholder: str) -> None:
-        self._cursor = cursor
-        self._placeholder = placeholder
-
-    def _sql(self, sql: str) -> str:
-        return sql if self._placeholder == "?" else _to_format_style(sql)
-
-    def run(self, sql: str, params: Params = ()) -> int:
+    async def run(self, sql: str, params: Params = ()) -> int:
         """Execute a statement; return the number of rows it changed."""
-        self._cursor.execute(self._sql(sql), params)
-        return int(self._cursor.rowcount)
+        ...
 
-    def many(self, sql: str, rows: Sequence[Params]) -> None:
-        self._cursor.executemany(self._sql(sql), rows)
-
-    def one(self, sql: str, params: Params = ()) -> tuple[Any, ...] | None:
-        self._cursor.execute(self._sql(sql), params)
-        row = self._cursor.fetchone()
-        return tuple(row) if row is not None else None
-
-    def all(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
-        self._cursor.execute(self._sql(sql), params)
-        return [tuple(row) for row in self._cursor.fetchall()]
-
-
-_FORMAT_CACHE: dict[str, str] = {}
-
-
-def _to_format_style(sql: str) -> str:
-    converted = _FORMAT_CACHE.get(sql)
-    if converted is None:
-        converted = sql.replace("%", "%%").replace("?", "%s")
-        _FORMAT_CACHE[sql] = converted
-    return converted
+    async def many(self, sql: str, rows: Sequence[Params]) -> None: ...
+    async def one(self, sql: str, params: Params = ()) -> tuple[Any, ...] | None: ...
+    async def all(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]: ...
 
 
 class Database(Protocol):
     dialect: str
 
-    def write(self) -> contextlib.AbstractContextManager[Tx]: ...
-    def write_one(self, sql: str, params: Params = ...) -> int: ...
-    def read(self) -> contextlib.AbstractContextManager[Tx]: ...
-    def read_retrying(self, query: Callable[[Tx], T]) -> T: ...
+    def write(self) -> contextlib.AbstractAsyncContextManager[Tx]: ...
+    async def write_one(self, sql: str, params: Params = ...) -> int: ...
+    def read(self) -> contextlib.AbstractAsyncContextManager[Tx]: ...
+    async def read_retrying(self, query: Callable[[Tx], Awaitable[T]]) -> T: ...
     def create_schema(self) -> None: ...
-    def dispose(self) -> None: ...
+    async def connect(self) -> None: ...
+    async def close(self) -> None: ...
 
 
 def open_database(url: str) -> Database:
@@ -96,12 +67,38 @@ def open_database(url: str) -> Database:
     return PostgresDatabase(url)
 
 
+# --- SQLite -------------------------------------------------------------------------------------
+
+
+class SqliteTx:
+    """Statements on a sqlite3 cursor, run inline: they are awaited only to share the interface."""
+
+    def __init__(self, cursor: sqlite3.Cursor) -> None:
+        self._cursor = cursor
+
+    async def run(self, sql: str, params: Params = ()) -> int:
+        self._cursor.execute(sql, params)
+        return int(self._cursor.rowcount)
+
+    async def many(self, sql: str, rows: Sequence[Params]) -> None:
+        self._cursor.executemany(sql, rows)
+
+    async def one(self, sql: str, params: Params = ()) -> tuple[Any, ...] | None:
+        self._cursor.execute(sql, params)
+        row = self._cursor.fetchone()
+        return tuple(row) if row is not None else None
+
+    async def all(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
+        self._cursor.execute(sql, params)
+        return [tuple(row) for row in self._cursor.fetchall()]
+
+
 class WriterLock:
     """One SQLite writer at a time across threads and processes, handed over at once.
 
     SQLite's busy handler polls with sleeps of up to 100 ms, which shows as a p99 of hundreds
     of milliseconds when two processes write; a blocking flock() on a file beside the database
-    wakes the next writer as soon as the lock is released.
+    wakes the next writer as soon as the lock is released. Held only for one short transaction.
     """
 
     def __init__(self, path: Path) -> None:
@@ -162,33 +159,38 @@ class SqliteDatabase:
                 self._all.append(conn)
         return conn
 
-    @contextlib.contextmanager
-    def write(self) -> Iterator[Tx]:
+    @contextlib.asynccontextmanager
+    async def write(self) -> AsyncIterator[Tx]:
+        # The body must not await anything but this Tx's statements (which run inline): the
+        # writer lock is held by this thread, so another task of the same loop asking for it
+        # would block the loop.
         with _sqlite_errors(), self._writer:
             conn = self._connection()
             cursor = conn.cursor()
             # IMMEDIATE takes the write lock at BEGIN, so writers never deadlock on upgrade
             cursor.execute("BEGIN IMMEDIATE")
             try:
-                yield Tx(cursor, "?")
+                yield SqliteTx(cursor)
             except BaseException:
                 conn.rollback()
                 raise
             conn.commit()
 
-    def write_one(self, sql: str, params: Params = ()) -> int:
+    async def write_one(self, sql: str, params: Params = ()) -> int:
         """One statement, atomic on its own (autocommit), under the writer lock."""
         with _sqlite_errors(), self._writer:
-            return Tx(self._connection().cursor(), "?").run(sql, params)
+            cursor = self._connection().cursor()
+            cursor.execute(sql, params)
+            return int(cursor.rowcount)
 
-    @contextlib.contextmanager
-    def read(self) -> Iterator[Tx]:
+    @contextlib.asynccontextmanager
+    async def read(self) -> AsyncIterator[Tx]:
         with _sqlite_errors():
-            yield Tx(self._connection().cursor(), "?")
+            yield SqliteTx(self._connection().cursor())
 
-    def read_retrying(self, query: Callable[[Tx], T]) -> T:
-        with self.read() as tx:
-            return query(tx)
+    async def read_retrying(self, query: Callable[[Tx], Awaitable[T]]) -> T:
+        with _sqlite_errors():
+            return await query(SqliteTx(self._connection().cursor()))
 
     def create_schema(self) -> None:
         engine = create_engine(f"sqlite:///{self.path}")
@@ -199,7 +201,10 @@ class SqliteDatabase:
             engine.dispose()
         self._connection()
 
-    def dispose(self) -> None:
+    async def connect(self) -> None:
+        """Nothing to open: connections are made per thread on first use."""
+
+    async def close(self) -> None:
         with self._all_lock:
             for conn in self._all:
                 conn.close()
@@ -209,80 +214,103 @@ class SqliteDatabase:
 
 
 @contextlib.contextmanager
-def _sqlite_errors() -> Iterator[None]:
+def _sqlite_errors() -> Any:
     try:
         yield
     except sqlite3.OperationalError as exc:
         raise ServiceUnavailable("The database is busy or unavailable; retry shortly") from exc
 
 
+# --- PostgreSQL ---------------------------------------------------------------------------------
+
+
+_FORMAT_CACHE: dict[str, str] = {}
+
+
+def to_format_style(sql: str) -> str:
+    """`?` placeholders as psycopg's `%s` (and a literal `%` doubled), converted once per text."""
+    converted = _FORMAT_CACHE.get(sql)
+    if converted is None:
+        converted = sql.replace("%", "%%").replace("?", "%s")
+        _FORMAT_CACHE[sql] = converted
+    return converted
+
+
+class PgTx:
+    def __init__(self, cursor: psycopg.AsyncCursor[Any]) -> None:
+        self._cursor = cursor
+
+    async def run(self, sql: str, params: Params = ()) -> int:
+        await self._cursor.execute(to_format_style(sql), params)
+        return int(self._cursor.rowcount)
+
+    async def many(self, sql: str, rows: Sequence[Params]) -> None:
+        await self._cursor.executemany(to_format_style(sql), rows)
+
+    async def one(self, sql: str, params: Params = ()) -> tuple[Any, ...] | None:
+        await self._cursor.execute(to_format_style(sql), params)
+        row = await self._cursor.fetchone()
+        return tuple(row) if row is not None else None
+
+    async def all(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
+        await self._cursor.execute(to_format_style(sql), params)
+        return [tuple(row) for row in await self._cursor.fetchall()]
+
+
 class PostgresDatabase:
     """Connections in autocommit mode: a read or a one-statement write is one round trip, and
     only multi-statement writes pay for BEGIN and COMMIT.
 
-    Connections are not pinged before use (a round trip per request); when one turns out to
-    be dead, the whole pool is replaced (a restart or failover kills them all) and a read is
-    retried once on a fresh connection. A write is never retried: it may have been applied.
+    A read that meets a dead connection is retried once on a fresh one (app.pg_pool drops its
+    idle connections when one dies: a restart or failover killed them all). A write is never
+    retried: it may have been applied.
     """
 
     dialect = "postgresql"
 
-    def __init__(self, url: str) -> None:
-        self._engine = create_engine(url, pool_size=24, max_overflow=16, pool_timeout=5)
-        event.listen(self._engine, "connect", _autocommit)
+    def __init__(self, url: str, max_size: int = 24, wait_timeout: float = 5.0) -> None:
+        self._url = url
+        conninfo = make_url(url).set(drivername="postgresql").render_as_string(False)
+        self._pool = PgPool(conninfo, max_size=max_size, wait_timeout=wait_timeout)
 
-    @contextlib.contextmanager
-    def write(self) -> Iterator[Tx]:
-        with self._connection() as conn, conn.driver_connection.transaction():
-            yield Tx(conn.cursor(), "%s")
+    @contextlib.asynccontextmanager
+    async def write(self) -> AsyncIterator[Tx]:
+        async with self._pool.connection() as conn, conn.transaction():
+            yield PgTx(conn.cursor())
 
-    def write_one(self, sql: str, params: Params = ()) -> int:
-        with self._connection() as conn:
-            return Tx(conn.cursor(), "%s").run(sql, params)
+    async def write_one(self, sql: str, params: Params = ()) -> int:
+        async with self._pool.connection() as conn:
+            return await PgTx(conn.cursor()).run(sql, params)
 
-    @contextlib.contextmanager
-    def read(self) -> Iterator[Tx]:
-        with self._connection() as conn:
-            yield Tx(conn.cursor(), "%s")
+    @contextlib.asynccontextmanager
+    async def read(self) -> AsyncIterator[Tx]:
+        async with self._pool.connection() as conn:
+            yield PgTx(conn.cursor())
 
-    def read_retrying(self, query: Callable[[Tx], T]) -> T:
+    async def read_retrying(self, query: Callable[[Tx], Awaitable[T]]) -> T:
         try:
-            with self.read() as tx:
-                return query(tx)
+            async with self.read() as tx:
+                return await query(tx)
         except ConnectionLost:
-            with self.read() as tx:
-                return query(tx)
-
-    @contextlib.contextmanager
-    def _connection(self) -> Iterator[Any]:
-        try:
-            conn = self._engine.raw_connection()
-        except (OperationalError, DBAPIError, psycopg.OperationalError) as exc:
-            # refused, unreachable, or not accepting connections
-            raise ServiceUnavailable("The database is not available; retry shortly") from exc
-        try:
-            yield conn
-        except psycopg.OperationalError as exc:
-            conn.invalidate()  # a broken connection must not go back to the pool
-            self._engine.dispose()  # nor its siblings: a dead server killed them all
-            raise ConnectionLost("The database connection was lost; retry") from exc
-        finally:
-            conn.close()
+            async with self.read() as tx:
+                return await query(tx)
 
     def create_schema(self) -> None:
+        """Run once at start-up, before serving: SQLAlchemy's DDL on a short-lived engine."""
+        engine = create_engine(self._url, pool_size=1, max_overflow=0)
         try:
-            METADATA.create_all(self._engine)
-        except DBAPIError:
-            # another process created the same table between our check and our CREATE
-            METADATA.create_all(self._engine)
+            try:
+                METADATA.create_all(engine)
+            except DBAPIError as exc:
+                if isinstance(exc.orig, psycopg.OperationalError):
+                    raise ServiceUnavailable("The database is not available") from exc
+                # another process created the same table between our check and our CREATE
+                METADATA.create_all(engine)
+        finally:
+            engine.dispose()
 
-    def dispose(self) -> None:
-        self._engine.dispose()
+    async def connect(self) -> None:
+        await self._pool.open()
 
-
-class ConnectionLost(ServiceUnavailable):
-    """A pooled connection died under a statement."""
-
-
-def _autocommit(dbapi_conn: Any, _record: Any) -> None:
-    dbapi_conn.autocommit = True
+    async def close(self) -> None:
+        await self._pool.close()

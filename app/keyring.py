@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import threading
+import asyncio
 import time
 
 from app.credentials import SecretBox
@@ -17,25 +17,27 @@ class Keyring:
         self._store = store
         self._box = box
         self._keys: dict[str, RealmKeys] = {}
-        self._lock = threading.Lock()
 
-    def get(self, realm: str) -> RealmKeys:
+    async def get(self, realm: str) -> RealmKeys:
         keys = self._keys.get(realm)
-        if keys is not None:
-            return keys
-        with self._lock:
-            keys = self._keys.get(realm)
-            if keys is None:
-                keys = self._load(realm)
-                self._keys[realm] = keys
+        if keys is None:
+            # two tasks loading at once both end with the stored keys (put_realm_key keeps
+            # the first), so no lock is needed
+            keys = await self._load(realm)
+            self._keys[realm] = keys
         return keys
 
-    def _load(self, realm: str) -> RealmKeys:
+    def cached(self, realm: str) -> RealmKeys | None:
+        """The realm's keys if this process has loaded them already."""
+        return self._keys.get(realm)
+
+    async def _load(self, realm: str) -> RealmKeys:
         context = f"realm-key:{realm}"
-        sealed = self._store.get_realm_key(realm)
+        sealed = await self._store.get_realm_key(realm)
         if sealed is None:
-            # made outside the write transaction (RSA generation takes a while); of several
-            # processes racing here the first insert wins and everyone uses its keys
-            fresh = self._box.seal(RealmKeys.generate().to_private_json(), context)
-            sealed = self._store.put_realm_key(realm, fresh, int(time.time()))
+            # RSA generation takes a while: off the event loop, and outside the write
+            # transaction; of several processes racing here the first insert wins
+            generated = await asyncio.to_thread(RealmKeys.generate)
+            fresh = self._box.seal(generated.to_private_json(), context)
+            sealed = await self._store.put_realm_key(realm, fresh, int(time.time()))
         return RealmKeys.from_private_json(self._box.open(sealed, context))

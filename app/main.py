@@ -25,14 +25,14 @@ def create_app(settings: Settings, *, scheduler: bool = True) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        services.start()
+        await services.start()
         jobs = start_scheduler(services) if scheduler else None
         try:
             yield
         finally:
             if jobs is not None:
                 jobs.shutdown(wait=False)
-            services.stop()
+            await services.stop()
 
     app = Registrar(
         routes=[*ROUTES, *console.ROUTES],

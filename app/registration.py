@@ -48,7 +48,7 @@ ROLES_TO_READ = frozenset({VIEW_CLIENTS, MANAGE_CLIENTS})
 ROLES_TO_CHANGE = frozenset({MANAGE_CLIENTS})
 
 
-def register(
+async def register(
     svc: Services,
     realm: RealmConfig,
     cred: Credential,
@@ -66,12 +66,12 @@ def register(
     caller = Caller(host=host, auth=cred.registration_auth, roles=cred.roles)
     counted = None
     if any(isinstance(policy, MaxClients) for policy in policy_set(realm, caller)):
-        counted = svc.store.count_clients(realm.name)
+        counted = await svc.store.count_clients(realm.name)
     start = Candidate(metadata={}, clients_in_realm=counted)
     candidate = _checked_candidate(svc, realm, "create", start, caller, body)
     client_id = str(uuid.uuid4())
     secret = new_client_secret() if _needs_secret(candidate.metadata) else None
-    rat = _new_rat(svc, realm, caller.auth, now)
+    rat = await _new_rat(svc, realm, caller.auth, now)
     row = ClientRow(
         client_id=client_id,
         realm=realm.name,
@@ -87,7 +87,7 @@ def register(
     )
     iat = (cred.jti, token_digest(cred.token)) if cred.kind == "initial_access_token" else None
     try:
-        svc.store.insert_client(row, iat, candidate.max_clients, now)
+        await svc.store.insert_client(row, iat, candidate.max_clients, now)
     except SpendFailed as exc:
         raise InvalidToken("Initial access token is used up, expired or deleted") from exc
     except RealmFull as exc:
@@ -98,11 +98,11 @@ def register(
     return client_response(svc, row, candidate.metadata, secret, rat)
 
 
-def read(
+async def read(
     svc: Services, realm: RealmConfig, client_id: str, cred: Credential, host: str, now: int
 ) -> dict[str, Any]:
     """RFC 7592 §2.1: a GET does not rotate the RAT; the response carries the token presented."""
-    row = _authorized_client(svc, realm, client_id, cred, ROLES_TO_READ)
+    row = await _authorized_client(svc, realm, client_id, cred, ROLES_TO_READ)
     _run_policies(svc, realm, "read", row, cred, host)
     secret = _open_secret(svc, row)
     if secret is not None and cred.kind == "bearer" and MANAGE_CLIENTS not in cred.roles:
@@ -111,7 +111,7 @@ def read(
     return client_response(svc, row, loads(row.metadata_json), secret, rat)
 
 
-def update(
+async def update(
     svc: Services,
     realm: RealmConfig,
     client_id: str,
@@ -121,7 +121,7 @@ def update(
     now: int,
 ) -> dict[str, Any]:
     """RFC 7592 §2.2: the body replaces the metadata; with a RAT and rotation on, a new RAT."""
-    row = _authorized_client(svc, realm, client_id, cred, ROLES_TO_CHANGE)
+    row = await _authorized_client(svc, realm, client_id, cred, ROLES_TO_CHANGE)
     _check_update_body(svc, row, body)
     stored = Candidate(
         metadata={},
@@ -139,7 +139,7 @@ def update(
         secret = new_client_secret()
     by_rat = cred.kind == "registration_access_token"
     rotate = by_rat and realm.registration.rotate_registration_access_token
-    rat = _new_rat(svc, realm, row.registration_auth, now) if rotate else None
+    rat = await _new_rat(svc, realm, row.registration_auth, now) if rotate else None
     new_row = replace(
         row,
         metadata_json=dumps(dict(candidate.metadata)).decode(),
@@ -152,7 +152,7 @@ def update(
     )
     # compare-and-swap on the presented RAT: of concurrent PUTs with one token exactly one wins
     expected = token_digest(cred.token) if by_rat else None
-    if not svc.store.replace_client(new_row, expected):
+    if not await svc.store.replace_client(new_row, expected):
         if by_rat:
             raise InvalidToken("Registration access token is no longer valid")
         raise NotFound(f"Client '{client_id}' not found")
@@ -160,15 +160,15 @@ def update(
     return client_response(svc, new_row, candidate.metadata, secret, shown_rat)
 
 
-def remove(
+async def remove(
     svc: Services, realm: RealmConfig, client_id: str, cred: Credential, host: str, now: int
 ) -> None:
     """RFC 7592 §2.3: the client id, its secret and its RAT stop working at once."""
-    row = _authorized_client(svc, realm, client_id, cred, ROLES_TO_CHANGE)
+    row = await _authorized_client(svc, realm, client_id, cred, ROLES_TO_CHANGE)
     _run_policies(svc, realm, "delete", row, cred, host)
     by_rat = cred.kind == "registration_access_token"
     expected = token_digest(cred.token) if by_rat else None
-    if not svc.store.delete_client(realm.name, client_id, expected):
+    if not await svc.store.delete_client(realm.name, client_id, expected):
         if by_rat:
             raise InvalidToken("Registration access token is no longer valid")
         raise NotFound(f"Client '{client_id}' not found")
@@ -221,7 +221,7 @@ def _checked_candidate(
     return replace(candidate, metadata={**candidate.metadata, "scope": scope})
 
 
-def _authorized_client(
+async def _authorized_client(
     svc: Services, realm: RealmConfig, client_id: str, cred: Credential, roles: frozenset[str]
 ) -> ClientRow:
     """The client a RAT or an admin bearer may act on; 401 / 403 / 404 per CONTRACT §3."""
@@ -230,7 +230,7 @@ def _authorized_client(
             raise InsufficientScope(
                 f"The bearer token lacks the role: {' or '.join(sorted(roles))}"
             )
-        row = svc.store.get_client(realm.name, client_id)
+        row = await svc.store.get_client(realm.name, client_id)
         if row is None:
             raise NotFound(f"Client '{client_id[:64]}' not found")
         return row
@@ -238,7 +238,7 @@ def _authorized_client(
         raise MissingToken("A registration access token is required")
     if cred.kind != "registration_access_token":
         raise InvalidToken("A registration access token is required")
-    row = svc.store.get_client(realm.name, client_id)
+    row = await svc.store.get_client(realm.name, client_id)
     # an unknown client with a RAT is 401, never 404: the token does not fit this client
     if row is None or not same_secret(row.rat_digest, token_digest(cred.token)):
         raise InvalidToken("Registration access token is not valid for this client")
@@ -287,7 +287,7 @@ def _needs_secret(metadata: Mapping[str, Any]) -> bool:
     return metadata.get("token_endpoint_auth_method") in SECRET_METHODS
 
 
-def _new_rat(svc: Services, realm: RealmConfig, auth: str, now: int) -> str:
+async def _new_rat(svc: Services, realm: RealmConfig, auth: str, now: int) -> str:
     issuer = svc.issuer(realm.name)
     claims = {
         "jti": str(uuid.uuid4()),
@@ -297,4 +297,4 @@ def _new_rat(svc: Services, realm: RealmConfig, auth: str, now: int) -> str:
         "typ": REGISTRATION_ACCESS_TOKEN,
         "registration_auth": auth,
     }
-    return sign_internal(svc.keyring.get(realm.name), claims)
+    return sign_internal(await svc.keyring.get(realm.name), claims)

@@ -1,37 +1,41 @@
-"""Background jobs (APScheduler 3): sweep dead initial access tokens, poll realm files.
+"""Background jobs (APScheduler 3, on the serving event loop): sweep dead initial access
+tokens, poll realm files.
 
 Both jobs are idempotent, so every process sharing a database may run them.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
-from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from app.services import Services
 
 log = logging.getLogger("registrar.scheduler")
 
 
-def sweep_initial_access_tokens(services: Services) -> int:
+async def sweep_initial_access_tokens(services: Services) -> int:
     """CONTRACT §4: expired and used-up initial access tokens are removed."""
-    removed = services.store.sweep_iats(int(time.time()))
+    removed = await services.store.sweep_iats(int(time.time()))
     if removed:
         log.info("removed %d expired or used-up initial access tokens", removed)
     return removed
 
 
-def reload_realms(services: Services) -> None:
+async def reload_realms(services: Services) -> None:
     """CONTRACT §2: an edited, added or removed realm file takes effect within 5 seconds."""
-    for error in services.realms.reload():
+    # reading and parsing YAML files is blocking file work: off the event loop
+    for error in await asyncio.to_thread(services.realms.reload):
         log.debug("realm file error: %s", error)
 
 
-def start_scheduler(services: Services) -> BackgroundScheduler:
-    scheduler = BackgroundScheduler(daemon=True)
+def start_scheduler(services: Services) -> AsyncIOScheduler:
+    """Must be called on the running event loop that serves requests."""
+    scheduler = AsyncIOScheduler(event_loop=asyncio.get_running_loop())
     settings = services.settings
     jobs = (
         ("sweep", sweep_initial_access_tokens, settings.sweep_interval),
@@ -51,12 +55,14 @@ def start_scheduler(services: Services) -> BackgroundScheduler:
     return scheduler
 
 
-def _quietly(job: Callable[[Services], object]) -> Callable[[Services], None]:
+def _quietly(
+    job: Callable[[Services], Awaitable[object]],
+) -> Callable[[Services], Awaitable[None]]:
     """A failing run (database away, say) is logged and retried next interval, never fatal."""
 
-    def run(services: Services) -> None:
+    async def run(services: Services) -> None:
         try:
-            job(services)
+            await job(services)
         except Exception:
             log.exception("scheduled job %s failed", job.__name__)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 
@@ -43,18 +44,21 @@ class Services:
             realms=RealmRegistry(settings.realms_dir),
         )
 
-    def start(self) -> None:
-        """Create tables, check the at-rest key against the database, load realms."""
+    async def start(self) -> None:
+        """Create tables, check the at-rest key against the database, load realms.
+
+        Runs on the event loop that will serve (PostgreSQL connections belong to one loop)."""
         self.store.create_schema()
-        self.check_secret_key()
+        await self.store.connect()
+        await self.check_secret_key()
         self.realms.reload()  # the registry logs each FILE:LINE error itself
 
-    def stop(self) -> None:
-        self.store.dispose()
+    async def stop(self) -> None:
+        await self.store.close()
 
-    def check_secret_key(self) -> None:
+    async def check_secret_key(self) -> None:
         """A wrong key is a clear start-up error (CONTRACT §4), not garbage later."""
-        sealed = self.store.get_or_put_meta(
+        sealed = await self.store.get_or_put_meta(
             KEY_CHECK_NAME, self.box.seal(KEY_CHECK_TEXT, KEY_CHECK_NAME)
         )
         try:
@@ -64,11 +68,6 @@ class Services:
                 "the secret key (REGISTRAR_SECRET_KEY or REGISTRAR_SECRET_KEY_FILE) is not the "
                 "one this database was created with"
             ) from exc
-
-    @property
-    def inline(self) -> bool:
-        """Whether service calls run on the event loop (embedded SQLite) or in the thread pool."""
-        return self.store.dialect == "sqlite"
 
     def issuer(self, realm: str) -> str:
         return f"{self.settings.base_url}/realms/{realm}"
@@ -80,18 +79,17 @@ class Services:
             raise NotFound(f"Realm '{name}' not found")
         return realm
 
-    def credential(self, realm: RealmConfig, token: str | None, now: int) -> Credential:
-        """Verify whatever token the request carried (signature, issuer, expiry, typ)."""
-        found = self.identify(realm, token, now)
-        return self.verify_bearer(realm, found, now) if found.kind == "bearer" else found
+    async def credential(self, realm: RealmConfig, token: str | None, now: int) -> Credential:
+        """Verify whatever token the request carried (signature, issuer, expiry, typ).
 
-    def identify(self, realm: RealmConfig, token: str | None, now: int) -> Credential:
-        """Verify a registration or initial access token (no I/O once the realm's keys are
-        cached); any other token comes back as an unverified "bearer" credential."""
-        return identify(self.keyring.get(realm.name), self.issuer(realm.name), token, now)
-
-    def verify_bearer(self, realm: RealmConfig, found: Credential, now: int) -> Credential:
-        """Verify a bearer access token; may fetch a trusted issuer's keys over the network."""
-        keys = self.keyring.get(realm.name)
+        Registration and initial access tokens are checked on the event loop (an HMAC, no I/O
+        once the realm's keys are cached); an external bearer may need its issuer's keys
+        fetched over the network, so it is checked in a worker thread."""
+        keys = await self.keyring.get(realm.name)
         issuer = self.issuer(realm.name)
-        return verify_bearer(realm, issuer, keys, self.trusted_keys, found.token, now)
+        found = identify(keys, issuer, token, now)
+        if found.kind != "bearer":
+            return found
+        return await asyncio.to_thread(
+            verify_bearer, realm, issuer, keys, self.trusted_keys, found.token, now
+        )

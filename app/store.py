@@ -92,7 +92,7 @@ def _client_params(row: ClientRow) -> tuple[Any, ...]:
 
 
 class Store:
-    """Synchronous queries (run them off the event loop, or inline for embedded SQLite)."""
+    """Every query, awaited: inline on embedded SQLite, asyncio I/O on PostgreSQL."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -108,46 +108,49 @@ class Store:
     def create_schema(self) -> None:
         self.db.create_schema()
 
-    def dispose(self) -> None:
-        self.db.dispose()
+    async def connect(self) -> None:
+        await self.db.connect()
 
-    def ping(self) -> None:
-        self.db.read_retrying(lambda tx: tx.one("SELECT 1"))
+    async def close(self) -> None:
+        await self.db.close()
+
+    async def ping(self) -> None:
+        await self.db.read_retrying(lambda tx: tx.one("SELECT 1"))
 
     # --- meta and keys ------------------------------------------------------------------------
 
-    def get_or_put_meta(self, name: str, value: str) -> str:
+    async def get_or_put_meta(self, name: str, value: str) -> str:
         """The stored value for `name`, storing `value` first if there is none."""
-        with self.db.write() as tx:
-            tx.run(
+        async with self.db.write() as tx:
+            await tx.run(
                 "INSERT INTO registrar_meta (name, value) VALUES (?, ?) ON CONFLICT DO NOTHING",
                 (name, value),
             )
-            found = tx.one("SELECT value FROM registrar_meta WHERE name = ?", (name,))
+            found = await tx.one("SELECT value FROM registrar_meta WHERE name = ?", (name,))
         assert found is not None
         return str(found[0])
 
-    def get_realm_key(self, realm: str) -> str | None:
-        found = self.db.read_retrying(
+    async def get_realm_key(self, realm: str) -> str | None:
+        found = await self.db.read_retrying(
             lambda tx: tx.one("SELECT sealed FROM realm_key WHERE realm = ?", (realm,))
         )
         return str(found[0]) if found else None
 
-    def put_realm_key(self, realm: str, sealed: str, now: int) -> str:
+    async def put_realm_key(self, realm: str, sealed: str, now: int) -> str:
         """Store a realm's sealed keys unless another process did first; return the stored ones."""
-        with self.db.write() as tx:
-            tx.run(
+        async with self.db.write() as tx:
+            await tx.run(
                 "INSERT INTO realm_key (realm, sealed, created_at) VALUES (?, ?, ?) "
                 "ON CONFLICT DO NOTHING",
                 (realm, sealed, now),
             )
-            found = tx.one("SELECT sealed FROM realm_key WHERE realm = ?", (realm,))
+            found = await tx.one("SELECT sealed FROM realm_key WHERE realm = ?", (realm,))
         assert found is not None
         return str(found[0])
 
     # --- clients ------------------------------------------------------------------------------
 
-    def insert_client(
+    async def insert_client(
         self, row: ClientRow, iat: tuple[str, str] | None, max_clients: int | None, now: int
     ) -> None:
         """Insert a client, spending one use of `iat` (id, digest) and respecting max_clients.
@@ -155,42 +158,44 @@ class Store:
         Atomic: a refused registration spends nothing and counts nothing.
         """
         if max_clients is None and iat is None:
-            self.db.write_one(INSERT_CLIENT, _client_params(row))
+            await self.db.write_one(INSERT_CLIENT, _client_params(row))
             return
         if max_clients is None and self.dialect == "postgresql":
             assert iat is not None
             if (
-                self.db.write_one(SPEND_AND_INSERT_PG, (*iat, row.realm, now, *_client_params(row)))
+                await self.db.write_one(
+                    SPEND_AND_INSERT_PG, (*iat, row.realm, now, *_client_params(row))
+                )
                 != 1
             ):
                 raise SpendFailed()
             return
-        with self.db.write() as tx:
-            if max_clients is not None and not self._room_for_one(tx, row.realm, max_clients):
+        async with self.db.write() as tx:
+            if max_clients is not None and not await self._room_for_one(tx, row.realm, max_clients):
                 raise RealmFull()
-            if iat is not None and not _spend_iat(tx, row.realm, iat, now):
+            if iat is not None and not await _spend_iat(tx, row.realm, iat, now):
                 raise SpendFailed()
-            tx.run(INSERT_CLIENT, _client_params(row))
+            await tx.run(INSERT_CLIENT, _client_params(row))
 
-    def _room_for_one(self, tx: Tx, realm: str, max_clients: int) -> bool:
+    async def _room_for_one(self, tx: Tx, realm: str, max_clients: int) -> bool:
         """Whether the realm holds fewer than max_clients clients, counted race-free."""
         if self.dialect == "postgresql":
             # serialise this realm's capped inserts until commit; SQLite has one writer anyway
-            tx.one("SELECT pg_advisory_xact_lock(hashtext(?))", (f"registrar-realm:{realm}",))
-        found = tx.one("SELECT count(*) FROM client WHERE realm = ?", (realm,))
+            await tx.one("SELECT pg_advisory_xact_lock(hashtext(?))", (f"registrar-realm:{realm}",))
+        found = await tx.one("SELECT count(*) FROM client WHERE realm = ?", (realm,))
         return found is not None and int(found[0]) < max_clients
 
-    def insert_clients_bulk(self, rows: list[ClientRow]) -> None:
+    async def insert_clients_bulk(self, rows: list[ClientRow]) -> None:
         """Insert many clients in one transaction (for `scripts/bench --preload`; registration
         goes through insert_client)."""
         if rows:
-            with self.db.write() as tx:
-                tx.many(INSERT_CLIENT, [_client_params(row) for row in rows])
+            async with self.db.write() as tx:
+                await tx.many(INSERT_CLIENT, [_client_params(row) for row in rows])
 
-    def get_client(self, realm: str, client_id: str) -> ClientRow | None:
+    async def get_client(self, realm: str, client_id: str) -> ClientRow | None:
         if not is_key(client_id):
             return None
-        found = self.db.read_retrying(
+        found = await self.db.read_retrying(
             lambda tx: tx.one(
                 f"SELECT {CLIENT_COLUMNS} FROM client WHERE client_id = ? AND realm = ?",
                 (client_id, realm),
@@ -198,7 +203,7 @@ class Store:
         )
         return _client(found) if found is not None else None
 
-    def replace_client(self, row: ClientRow, expected_rat_digest: str | None) -> bool:
+    async def replace_client(self, row: ClientRow, expected_rat_digest: str | None) -> bool:
         """Store `row` over the client; with a digest, only if the stored RAT is still that one."""
         sql = (
             "UPDATE client SET metadata_json = ?, secret_sealed = ?, rat_digest = ?, "
@@ -214,9 +219,11 @@ class Store:
             # compare-and-swap: of concurrent updates presenting one RAT, exactly one matches
             sql += " AND rat_digest = ?"
             params.append(expected_rat_digest)
-        return self.db.write_one(sql, params) == 1
+        return await self.db.write_one(sql, params) == 1
 
-    def delete_client(self, realm: str, client_id: str, expected_rat_digest: str | None) -> bool:
+    async def delete_client(
+        self, realm: str, client_id: str, expected_rat_digest: str | None
+    ) -> bool:
         if not is_key(client_id):
             return False
         sql = "DELETE FROM client WHERE client_id = ? AND realm = ?"
@@ -224,21 +231,21 @@ class Store:
         if expected_rat_digest is not None:
             sql += " AND rat_digest = ?"
             params.append(expected_rat_digest)
-        return self.db.write_one(sql, params) == 1
+        return await self.db.write_one(sql, params) == 1
 
-    def set_client_enabled(self, realm: str, client_id: str, enabled: bool, now: int) -> bool:
+    async def set_client_enabled(self, realm: str, client_id: str, enabled: bool, now: int) -> bool:
         if not is_key(client_id):
             return False
         return (
-            self.db.write_one(
+            await self.db.write_one(
                 "UPDATE client SET enabled = ?, updated_at = ? WHERE client_id = ? AND realm = ?",
                 (enabled, now, client_id, realm),
             )
             == 1
         )
 
-    def list_clients(self, realm: str, first: int, limit: int) -> list[ClientRow]:
-        rows = self.db.read_retrying(
+    async def list_clients(self, realm: str, first: int, limit: int) -> list[ClientRow]:
+        rows = await self.db.read_retrying(
             lambda tx: tx.all(
                 f"SELECT {CLIENT_COLUMNS} FROM client WHERE realm = ? "
                 "ORDER BY created_at, client_id LIMIT ? OFFSET ?",
@@ -247,24 +254,24 @@ class Store:
         )
         return [_client(row) for row in rows]
 
-    def count_clients(self, realm: str) -> int:
-        found = self.db.read_retrying(
+    async def count_clients(self, realm: str) -> int:
+        found = await self.db.read_retrying(
             lambda tx: tx.one("SELECT count(*) FROM client WHERE realm = ?", (realm,))
         )
         return int(found[0]) if found else 0
 
     # --- initial access tokens ----------------------------------------------------------------
 
-    def insert_iat(self, row: IatRow, token_digest: str) -> None:
-        self.db.write_one(
+    async def insert_iat(self, row: IatRow, token_digest: str) -> None:
+        await self.db.write_one(
             f"INSERT INTO initial_access_token ({IAT_COLUMNS}, token_digest) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
             (row.id, row.realm, row.created_at, row.expires_at, row.count, row.remaining,
              token_digest),
         )  # fmt: skip
 
-    def list_iats(self, realm: str) -> list[IatRow]:
-        rows = self.db.read_retrying(
+    async def list_iats(self, realm: str) -> list[IatRow]:
+        rows = await self.db.read_retrying(
             lambda tx: tx.all(
                 f"SELECT {IAT_COLUMNS} FROM initial_access_token WHERE realm = ? "
                 "ORDER BY created_at, id",
@@ -273,25 +280,25 @@ class Store:
         )
         return [IatRow(*row) for row in rows]
 
-    def delete_iat(self, realm: str, iat_id: str) -> bool:
+    async def delete_iat(self, realm: str, iat_id: str) -> bool:
         if not is_key(iat_id):
             return False
         return (
-            self.db.write_one(
+            await self.db.write_one(
                 "DELETE FROM initial_access_token WHERE id = ? AND realm = ?", (iat_id, realm)
             )
             == 1
         )
 
-    def sweep_iats(self, now: int) -> int:
+    async def sweep_iats(self, now: int) -> int:
         """Remove expired and used-up initial access tokens; idempotent, any process may run it."""
-        return self.db.write_one(
+        return await self.db.write_one(
             "DELETE FROM initial_access_token "
             "WHERE remaining <= 0 OR (expires_at IS NOT NULL AND expires_at <= ?)",
             (now,),
         )
 
 
-def _spend_iat(tx: Tx, realm: str, iat: tuple[str, str], now: int) -> bool:
+async def _spend_iat(tx: Tx, realm: str, iat: tuple[str, str], now: int) -> bool:
     """Take one use; of N racing callers at most `remaining` win (the row lock decides)."""
-    return tx.run(SPEND_IAT, (*iat, realm, now)) == 1
+    return await tx.run(SPEND_IAT, (*iat, realm, now)) == 1

@@ -76,7 +76,7 @@ def _basic_credentials(credentials: str) -> tuple[str, str]:
     return unquote_plus(client_id), unquote_plus(secret)
 
 
-def authenticate_client(
+async def authenticate_client(
     svc: Services, realm: RealmConfig, client_id: str, secret: str
 ) -> AuthenticatedClient:
     for account in realm.service_accounts:
@@ -87,7 +87,7 @@ def authenticate_client(
                 client_id, tuple(account.roles), None, ("client_credentials",), True
             )
     else:
-        row = svc.store.get_client(realm.name, client_id) if len(client_id) <= 64 else None
+        row = await svc.store.get_client(realm.name, client_id) if len(client_id) <= 64 else None
         if row is not None and row.enabled and row.secret_sealed:
             stored = svc.box.open(row.secret_sealed, row.client_id)
             if same_secret(secret, stored):
@@ -106,7 +106,7 @@ def authenticate_client(
     raise InvalidClient("Invalid client credentials")
 
 
-def issue_token(
+async def issue_token(
     svc: Services,
     realm: RealmConfig,
     client: AuthenticatedClient,
@@ -137,7 +137,7 @@ def issue_token(
         claims["scope"] = scope
     if client.roles:
         claims["resource_access"] = {"realm-management": {"roles": list(client.roles)}}
-    token = sign_access_token(svc.keyring.get(realm.name), claims)
+    token = sign_access_token(await svc.keyring.get(realm.name), claims)
     reply: dict[str, Any] = {
         "access_token": token,
         "token_type": "Bearer",
@@ -167,7 +167,9 @@ def _granted_scope(
     return " ".join(dict.fromkeys(asked))
 
 
-def introspect(svc: Services, realm: RealmConfig, token: str | None, now: int) -> dict[str, Any]:
+async def introspect(
+    svc: Services, realm: RealmConfig, token: str | None, now: int
+) -> dict[str, Any]:
     """RFC 7662 §2.2: active only for a live token of this realm whose client is still live."""
     if not token:
         raise InvalidRequest("token is required")
@@ -175,13 +177,13 @@ def introspect(svc: Services, realm: RealmConfig, token: str | None, now: int) -
     # protected resource is not allowed to introspect", the server "MUST return an
     # introspection response with the "active" field set to "false"" — and nothing else here
     try:
-        claims = verify_own_access_token(svc.keyring.get(realm.name), token)
+        claims = verify_own_access_token(await svc.keyring.get(realm.name), token)
     except InvalidToken:
         return {"active": False}
     exp = claims.get("exp")
     if claims.get("iss") != svc.issuer(realm.name) or not isinstance(exp, int) or exp <= now:
         return {"active": False}
-    if not _client_still_live(svc, realm, str(claims.get("azp", ""))):
+    if not await _client_still_live(svc, realm, str(claims.get("azp", ""))):
         return {"active": False}
     reply = {"active": True, "token_type": "Bearer"}
     for name in ("client_id", "scope", "exp", "iat", "sub", "iss", "aud", "jti"):
@@ -190,8 +192,8 @@ def introspect(svc: Services, realm: RealmConfig, token: str | None, now: int) -
     return reply
 
 
-def _client_still_live(svc: Services, realm: RealmConfig, client_id: str) -> bool:
+async def _client_still_live(svc: Services, realm: RealmConfig, client_id: str) -> bool:
     if any(a.client_id == client_id for a in realm.service_accounts):
         return True
-    row = svc.store.get_client(realm.name, client_id) if 0 < len(client_id) <= 64 else None
+    row = await svc.store.get_client(realm.name, client_id) if 0 < len(client_id) <= 64 else None
     return row is not None and row.enabled

@@ -18,6 +18,7 @@ REGISTRAR_SECRET_KEY_FILE, else data/secret.key); a database made with another k
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import sys
@@ -58,7 +59,7 @@ class RowCollector(Store):
         self.rows: list[ClientRow] = []
         self.max_clients: int | None = None
 
-    def insert_client(
+    async def insert_client(
         self, row: ClientRow, iat: tuple[str, str] | None, max_clients: int | None, now: int
     ) -> None:
         self.rows.append(row)
@@ -84,7 +85,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
-def preload(svc: Services, realm_name: str, target: int, batch: int, body: dict[str, Any]) -> int:
+async def preload(
+    svc: Services, realm_name: str, target: int, batch: int, body: dict[str, Any]
+) -> int:
     """Add clients until the realm has `target`; return how many were added."""
     realm = svc.realms.get(realm_name)
     if realm is None or not realm.enabled:
@@ -94,7 +97,7 @@ def preload(svc: Services, realm_name: str, target: int, batch: int, body: dict[
         )
     collector = RowCollector(svc.store)
     making = replace(svc, store=collector)
-    have = svc.store.count_clients(realm_name)
+    have = await svc.store.count_clients(realm_name)
     missing = max(0, target - have)
     print(f"preload: realm {realm_name!r} has {have} clients, target {target}: adding {missing}")
     added = 0
@@ -104,14 +107,14 @@ def preload(svc: Services, realm_name: str, target: int, batch: int, body: dict[
         collector.rows.clear()
         t0 = time.monotonic()
         for _ in range(size):
-            register(making, realm, PRELOAD_IAT, CALLER_HOST, body, int(time.time()))
+            await register(making, realm, PRELOAD_IAT, CALLER_HOST, body, int(time.time()))
         if collector.max_clients is not None and target > collector.max_clients:
             raise SystemExit(
                 f"preload: realm {realm_name!r} allows at most {collector.max_clients} clients "
                 f"(max-clients policy); target {target} is above it"
             )
         t1 = time.monotonic()
-        svc.store.insert_clients_bulk(collector.rows)
+        await svc.store.insert_clients_bulk(collector.rows)
         t2 = time.monotonic()
         added += size
         rate = added / max(t2 - started, 1e-9)
@@ -121,6 +124,20 @@ def preload(svc: Services, realm_name: str, target: int, batch: int, body: dict[
             flush=True,
         )
     return added
+
+
+async def run(
+    svc: Services, args: argparse.Namespace, body: dict[str, Any]
+) -> tuple[int, float, int]:
+    """(clients added, seconds taken, clients the realm holds afterwards)"""
+    try:
+        await svc.start()  # schema, the at-rest key checked against the database, realms
+        started = time.monotonic()
+        added = await preload(svc, args.realm, args.target, args.batch, body)
+        elapsed = time.monotonic() - started
+        return added, elapsed, await svc.store.count_clients(args.realm)
+    finally:
+        await svc.stop()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -137,19 +154,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"bench_preload: {exc}", file=sys.stderr)
         return 2
     try:
-        svc.start()  # schema, the at-rest key checked against the database, realms
-        started = time.monotonic()
-        added = preload(svc, args.realm, args.target, args.batch, body)
-        elapsed = time.monotonic() - started
-        stored = svc.store.count_clients(args.realm)
+        added, elapsed, stored = asyncio.run(run(svc, args, body))
     except SecretKeyError as exc:
         print(f"bench_preload: {exc}", file=sys.stderr)
         return 2
     except RegistrarError as exc:
         print(f"bench_preload: {exc.description}", file=sys.stderr)
         return 1
-    finally:
-        svc.stop()
     rate = f", {added / elapsed:,.0f} clients/s" if added and elapsed > 0 else ""
     print(f"preload: done, added {added} in {elapsed:.1f} s{rate}; realm holds {stored} clients")
     if stored < args.target:

@@ -83,9 +83,19 @@ def claims_for(
     }
 
 
+@pytest.fixture(name="app")
+async def app_with_keys(app: Starlette) -> Starlette:
+    """conftest's app, with the keys the forging helpers below read already loaded."""
+    for realm in ("open", "locked"):
+        await app.state.services.keyring.get(realm)
+    return app
+
+
 def realm_key(application: Starlette, realm: str = "open") -> jwk.JWK:
     """The realm's private signing key, to forge tokens the server must tell apart."""
-    key: jwk.JWK = application.state.services.keyring.get(realm).rsa
+    keys = application.state.services.keyring.cached(realm)
+    assert keys is not None, "the app fixture loads them"
+    key: jwk.JWK = keys.rsa
     return key
 
 

@@ -3,6 +3,7 @@ code: a real server on that database lists the clients and opens their sealed se
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -13,6 +14,7 @@ import pytest
 
 from app.services import Services
 from app.settings import Settings
+from app.store import ClientRow
 from tests.conftest import TEST_SECRET_KEY, start_server
 
 pytestmark = pytest.mark.live
@@ -98,11 +100,18 @@ def test_preloaded_clients_are_served_and_their_secrets_open(tmp_path: Path) -> 
         secret_key_file=tmp_path / "secret.key",
     )
     svc = Services.build(settings)
-    try:
-        row = svc.store.get_client("bench", client_id)
-        assert row is not None and row.secret_sealed is not None
-        assert svc.box.open(row.secret_sealed, client_id) == secret
-        assert len(row.rat_digest) == 64
-        assert svc.store.count_clients("bench") == 300
-    finally:
-        svc.stop()
+
+    async def stored() -> tuple[ClientRow | None, int]:
+        await svc.start()
+        try:
+            return await svc.store.get_client("bench", client_id), await svc.store.count_clients(
+                "bench"
+            )
+        finally:
+            await svc.stop()
+
+    row, count = asyncio.run(stored())
+    assert row is not None and row.secret_sealed is not None
+    assert svc.box.open(row.secret_sealed, client_id) == secret
+    assert len(row.rat_digest) == 64
+    assert count == 300

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import concurrent.futures
 import json
 import time
 from collections.abc import AsyncIterator
@@ -16,7 +17,7 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from app.cli import main as cli
+from app.cli import main as cli_main
 from app.main import create_app
 from app.scheduler import sweep_initial_access_tokens
 from app.settings import Settings
@@ -36,6 +37,13 @@ from tests.helpers import (
 pytestmark = pytest.mark.anyio
 
 PRESENTATION = {"id", "token", "timestamp", "expiration", "count", "remainingCount"}
+
+
+def cli(argv: list[str]) -> int:
+    """`registrar …` in-process, on a thread of its own: the command runs its own event loop,
+    which cannot nest in a test's running one."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(cli_main, argv).result()
 
 
 async def create_iat(http: httpx.AsyncClient, realm: str = "open", **body: Any) -> JSON:
@@ -473,10 +481,10 @@ async def test_sweep_removes_expired_and_used_up_tokens_only(
     assert (await register_with(client, used_up["token"])).status_code == 201
     assert (await register_with(client, half_used["token"])).status_code == 201
     await wait_past(expiring["timestamp"] + 1)
-    assert sweep_initial_access_tokens(app.state.services) == 2
+    assert await sweep_initial_access_tokens(app.state.services) == 2
     kept = {row["id"] for row in await list_iats(client)}
     assert kept == {never["id"], later["id"], half_used["id"]}
-    assert sweep_initial_access_tokens(app.state.services) == 0  # idempotent
+    assert await sweep_initial_access_tokens(app.state.services) == 0  # idempotent
     assert (await register_with(client, half_used["token"])).status_code == 201
 
 

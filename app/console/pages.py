@@ -35,7 +35,7 @@ from app.console.session import (
 )
 from app.errors import InsufficientScope, InvalidRequest, RegistrarError
 from app.realms import RealmConfig
-from app.routes.common import call, host_of, now, read_body, realm_of, services_of
+from app.routes.common import host_of, now, read_body, realm_of, services_of
 from app.services import Services
 
 FORM = ("application/x-www-form-urlencoded",)
@@ -67,6 +67,7 @@ class Page:
     realm: RealmConfig
     cred: Credential
     form: dict[str, list[str]]
+    csrf: str  # this session's form token
 
     @property
     def services(self) -> Services:
@@ -90,7 +91,7 @@ class Page:
             base=self.base,
             realm=self.realm.name,
             account=self.cred.subject,
-            csrf=csrf_token(self.request, self.realm, self.cred.token),
+            csrf=self.csrf,
             can_view=self.can(VIEW_CLIENTS, MANAGE_CLIENTS),
             can_manage=self.can(MANAGE_CLIENTS),
             can_create=self.can(CREATE_CLIENT, MANAGE_CLIENTS),
@@ -139,11 +140,12 @@ def signed_in(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         if cred is None:
             expired = "?notice=expired" if SESSION_COOKIE in request.cookies else ""
             return redirect(f"{console_path(realm.name)}/signin{expired}")
-        page = Page(request, realm, cred, {})
+        csrf = await csrf_token(request, realm, cred.token)
+        page = Page(request, realm, cred, {}, csrf)
         try:
             if request.method == "POST":
-                page = Page(request, realm, cred, await read_form(request))
-                if not csrf_ok(request, realm, cred, page.field("csrf")):
+                page = Page(request, realm, cred, await read_form(request), csrf)
+                if not csrf_ok(csrf, page.field("csrf")):
                     return page.error(403, CSRF_REFUSED)
             return await handler(page)
         except RegistrarError as exc:
@@ -220,7 +222,7 @@ async def bare_console(request: Request) -> Response:
 # --- clients ----------------------------------------------------------------------------------
 
 
-def search_clients(
+async def search_clients(
     svc: Services, realm: RealmConfig, cred: Credential, query: str, skip: int, limit: int
 ) -> list[dict[str, Any]]:
     """Clients whose id or name contains `query` (case-insensitive), among the first
@@ -229,7 +231,7 @@ def search_clients(
     found: list[dict[str, Any]] = []
     first = 0
     while first < SEARCH_SCAN and len(found) < skip + limit:
-        chunk = admin.list_clients(svc, realm, cred, first, admin.MAX_PAGE)
+        chunk = await admin.list_clients(svc, realm, cred, first, admin.MAX_PAGE)
         found += [
             c
             for c in chunk
@@ -255,11 +257,9 @@ async def clients(page: Page) -> Response:
     skip = (number - 1) * PAGE_SIZE
     svc, realm, cred = page.services, page.realm, page.cred
     if query:
-        rows = await call(
-            page.request, search_clients, svc, realm, cred, query, skip, PAGE_SIZE + 1
-        )
+        rows = await search_clients(svc, realm, cred, query, skip, PAGE_SIZE + 1)
     else:
-        rows = await call(page.request, admin.list_clients, svc, realm, cred, skip, PAGE_SIZE + 1)
+        rows = await admin.list_clients(svc, realm, cred, skip, PAGE_SIZE + 1)
     return page.show(
         "clients.html",
         clients=rows[:PAGE_SIZE],
@@ -281,8 +281,8 @@ def _client_id(page: Page) -> str:
 async def client_detail(page: Page) -> Response:
     client_id = _client_id(page)
     svc, realm, cred, host = page.services, page.realm, page.cred, host_of(page.request)
-    shown = await call(page.request, admin.get_client, svc, realm, cred, client_id)
-    metadata = await call(page.request, registration.read, svc, realm, client_id, cred, host, now())
+    shown = await admin.get_client(svc, realm, cred, client_id)
+    metadata = await registration.read(svc, realm, client_id, cred, host, now())
     return page.show(
         "client.html",
         client=shown,
@@ -294,15 +294,8 @@ async def client_detail(page: Page) -> Response:
 async def client_enabled(page: Page) -> Response:
     client_id = _client_id(page)
     enabled = page.field("enabled") == "true"
-    await call(
-        page.request,
-        admin.set_client_enabled,
-        page.services,
-        page.realm,
-        page.cred,
-        client_id,
-        {"enabled": enabled},
-        now(),
+    await admin.set_client_enabled(
+        page.services, page.realm, page.cred, client_id, {"enabled": enabled}, now()
     )
     notice = "enabled" if enabled else "disabled"
     return redirect(f"{page.base}/clients/{quote(client_id)}?notice={notice}")
@@ -312,16 +305,7 @@ async def client_enabled(page: Page) -> Response:
 async def client_delete(page: Page) -> Response:
     client_id = _client_id(page)
     host = host_of(page.request)
-    await call(
-        page.request,
-        registration.remove,
-        page.services,
-        page.realm,
-        client_id,
-        page.cred,
-        host,
-        now(),
-    )
+    await registration.remove(page.services, page.realm, client_id, page.cred, host, now())
     return redirect(f"{page.base}/clients?notice=deleted")
 
 
@@ -339,7 +323,7 @@ def _whole_number(page: Page, name: str, default: int) -> int:
 
 async def _tokens_page(page: Page, status_code: int = 200, **extra: Any) -> Response:
     page.require(VIEW_CLIENTS, MANAGE_CLIENTS)
-    listed = await call(page.request, admin.list_initial_access_tokens, page.services, page.realm)
+    listed = await admin.list_initial_access_tokens(page.services, page.realm)
     return page.show("tokens.html", status_code, tokens=listed, **extra)
 
 
@@ -351,14 +335,8 @@ async def tokens(page: Page) -> Response:
     try:
         expiration = _whole_number(page, "expiration", 0)
         count = _whole_number(page, "count", 1)
-        created = await call(
-            page.request,
-            admin.create_initial_access_token,
-            page.services,
-            page.realm,
-            expiration,
-            count,
-            now(),
+        created = await admin.create_initial_access_token(
+            page.services, page.realm, expiration, count, now()
         )
     except (FormError, InvalidRequest) as exc:
         message = exc.description if isinstance(exc, InvalidRequest) else str(exc)
@@ -372,7 +350,7 @@ async def token_delete(page: Page) -> Response:
     token_id = page.request.path_params["id"]
     if len(token_id) > MAX_ID:
         raise FormError("That is not an initial access token of this realm.")
-    await call(page.request, admin.delete_initial_access_token, page.services, page.realm, token_id)
+    await admin.delete_initial_access_token(page.services, page.realm, token_id)
     return redirect(f"{page.base}/tokens?notice=token-deleted")
 
 
@@ -439,15 +417,8 @@ async def new_client(page: Page) -> Response:
         return _new_form(page)
     try:
         body = metadata_from_form(page)
-        reply = await call(
-            page.request,
-            registration.register,
-            page.services,
-            page.realm,
-            page.cred,
-            host_of(page.request),
-            body,
-            now(),
+        reply = await registration.register(
+            page.services, page.realm, page.cred, host_of(page.request), body, now()
         )
     except FormError as exc:
         return _new_form(page, 400, str(exc))

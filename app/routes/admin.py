@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -25,15 +24,13 @@ async def initial_access_tokens(request: Request) -> Response:
     cred = await credential_of(request, realm)
     if request.method == "GET":
         admin.require_role(cred, VIEW_CLIENTS, MANAGE_CLIENTS)
-        listed = await run_in_threadpool(admin.list_initial_access_tokens, services, realm)
+        listed = await admin.list_initial_access_tokens(services, realm)
         return JsonResponse(listed)
     admin.require_role(cred, MANAGE_CLIENTS)
     body = await read_json_object(request)
     expiration = admin.non_negative_int(body, "expiration", 0)
     count = admin.non_negative_int(body, "count", 1)
-    created = await run_in_threadpool(
-        admin.create_initial_access_token, services, realm, expiration, count, now()
-    )
+    created = await admin.create_initial_access_token(services, realm, expiration, count, now())
     return JsonResponse(created, status_code=201, headers=NO_STORE)
 
 
@@ -41,9 +38,7 @@ async def initial_access_token(request: Request) -> Response:
     services, realm = services_of(request), realm_of(request)
     cred = await credential_of(request, realm)
     admin.require_role(cred, MANAGE_CLIENTS)
-    await run_in_threadpool(
-        admin.delete_initial_access_token, services, realm, request.path_params["id"]
-    )
+    await admin.delete_initial_access_token(services, realm, request.path_params["id"])
     return Response(status_code=204)
 
 
@@ -63,7 +58,7 @@ async def clients(request: Request) -> Response:
     admin.require_role(cred, VIEW_CLIENTS, MANAGE_CLIENTS)
     first = _page_param(request, "first", 0)
     limit = min(_page_param(request, "max", admin.DEFAULT_PAGE), admin.MAX_PAGE)
-    listed = await run_in_threadpool(admin.list_clients, services, realm, cred, first, limit)
+    listed = await admin.list_clients(services, realm, cred, first, limit)
     return JsonResponse(listed)
 
 
@@ -72,11 +67,11 @@ async def client(request: Request) -> Response:
     client_id = request.path_params["client_id"]
     cred = await credential_of(request, realm)
     if request.method == "GET":
-        found = await run_in_threadpool(admin.get_client, services, realm, cred, client_id)
+        found = await admin.get_client(services, realm, cred, client_id)
         return JsonResponse(found)
     admin.require_role(cred, MANAGE_CLIENTS)
     body = await read_json_object(request)
-    await run_in_threadpool(admin.set_client_enabled, services, realm, cred, client_id, body, now())
+    await admin.set_client_enabled(services, realm, cred, client_id, body, now())
     return Response(status_code=204)
 
 

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
-from typing import Any, ParamSpec, TypeVar
+from typing import Any
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -16,9 +14,6 @@ from app.errors import InvalidRequest, PayloadTooLarge, RequestTimeout, Unsuppor
 from app.jsonio import JsonDecodeError, dumps, loads
 from app.realms import RealmConfig
 from app.services import Services
-
-P = ParamSpec("P")
-R = TypeVar("R")
 
 MAX_BODY = 64 * 1024
 JSON_HEADERS = {"content-type": "application/json"}
@@ -87,21 +82,7 @@ async def read_json_object(request: Request) -> dict[str, Any]:
     return value
 
 
-async def call(request: Request, service: Callable[P, R], *args: P.args, **kw: P.kwargs) -> R:
-    """Run a service call: inline on the event loop when the store is embedded SQLite (a local
-    call of tens of microseconds costs less than a hop to a worker thread), else in the pool."""
-    if services_of(request).inline:
-        return service(*args, **kw)
-    return await run_in_threadpool(service, *args, **kw)
-
-
 async def credential_of(request: Request, realm: RealmConfig) -> Credential:
-    """Verify the request's token. Registration and initial access tokens are checked on the
-    event loop (an HMAC, no I/O once the realm's keys are cached); an external bearer may need
-    its issuer's keys fetched over the network, so it is checked in the thread pool."""
-    services = services_of(request)
+    """Verify the request's token, if any."""
     token = bearer_token(request.headers.get("authorization"))
-    found = services.identify(realm, token, now())
-    if found.kind != "bearer":
-        return found
-    return await run_in_threadpool(services.verify_bearer, realm, found, now())
+    return await services_of(request).credential(realm, token, now())

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -11,7 +10,6 @@ from app import discovery, registration
 from app.errors import NO_STORE, ServiceUnavailable
 from app.routes.common import (
     JsonResponse,
-    call,
     credential_of,
     host_of,
     now,
@@ -26,7 +24,7 @@ from app.routes.common import (
 async def health(request: Request) -> Response:
     services = services_of(request)
     try:
-        await run_in_threadpool(services.store.ping)
+        await services.store.ping()
     except ServiceUnavailable:
         return JsonResponse({"status": "unavailable", "database": "down"}, status_code=503)
     if not services.realms.loaded:
@@ -43,7 +41,7 @@ async def openid_configuration(request: Request) -> Response:
 async def certs(request: Request) -> Response:
     services = services_of(request)
     realm = realm_of(request)
-    keys = await call(request, services.keyring.get, realm.name)
+    keys = await services.keyring.get(realm.name)
     return JsonResponse(keys.public_jwks())
 
 
@@ -55,9 +53,7 @@ async def create_client(request: Request) -> Response:
     services, realm = services_of(request), realm_of(request)
     body = await read_json_object(request)
     cred = await credential_of(request, realm)
-    reply = await call(
-        request, registration.register, services, realm, cred, host_of(request), body, now()
-    )
+    reply = await registration.register(services, realm, cred, host_of(request), body, now())
     headers = {**NO_STORE, "Location": reply["registration_client_uri"]}
     return JsonResponse(reply, status_code=201, headers=headers)
 
@@ -66,15 +62,8 @@ async def read_client(request: Request) -> Response:
     """RFC 7592 §2.1 — GET …/clients-registrations/openid-connect/{client_id}"""
     services, realm = services_of(request), realm_of(request)
     cred = await credential_of(request, realm)
-    reply = await call(
-        request,
-        registration.read,
-        services,
-        realm,
-        request.path_params["client_id"],
-        cred,
-        host_of(request),
-        now(),
+    reply = await registration.read(
+        services, realm, request.path_params["client_id"], cred, host_of(request), now()
     )
     return JsonResponse(reply, headers=NO_STORE)
 
@@ -84,16 +73,8 @@ async def update_client(request: Request) -> Response:
     services, realm = services_of(request), realm_of(request)
     body = await read_json_object(request)
     cred = await credential_of(request, realm)
-    reply = await call(
-        request,
-        registration.update,
-        services,
-        realm,
-        request.path_params["client_id"],
-        cred,
-        host_of(request),
-        body,
-        now(),
+    reply = await registration.update(
+        services, realm, request.path_params["client_id"], cred, host_of(request), body, now()
     )
     return JsonResponse(reply, headers=NO_STORE)
 
@@ -102,15 +83,8 @@ async def delete_client(request: Request) -> Response:
     """RFC 7592 §2.3 — DELETE …/clients-registrations/openid-connect/{client_id}"""
     services, realm = services_of(request), realm_of(request)
     cred = await credential_of(request, realm)
-    await call(
-        request,
-        registration.remove,
-        services,
-        realm,
-        request.path_params["client_id"],
-        cred,
-        host_of(request),
-        now(),
+    await registration.remove(
+        services, realm, request.path_params["client_id"], cred, host_of(request), now()
     )
     return Response(status_code=204, headers=NO_STORE)
 

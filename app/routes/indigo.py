@@ -14,7 +14,6 @@ from app.errors import NO_STORE
 from app.realms import RealmConfig
 from app.routes.common import (
     JsonResponse,
-    call,
     credential_of,
     host_of,
     now,
@@ -37,9 +36,7 @@ async def create_client(request: Request) -> Response:
     services, (realm, endpoint) = services_of(request), indigo_realm(request)
     body = await read_json_object(request)
     cred = await credential_of(request, realm)
-    reply = await call(
-        request, registration.register, services, realm, cred, host_of(request), body, now()
-    )
+    reply = await registration.register(services, realm, cred, host_of(request), body, now())
     shown = indigo.client_response(reply, endpoint)
     headers = {**NO_STORE, "Location": shown["registration_client_uri"]}
     return JsonResponse(shown, status_code=201, headers=headers)
@@ -50,9 +47,7 @@ async def read_client(request: Request) -> Response:
     services, (realm, endpoint) = services_of(request), indigo_realm(request)
     cred = await credential_of(request, realm)
     client_id = request.path_params["client_id"]
-    reply = await call(
-        request, registration.read, services, realm, client_id, cred, host_of(request), now()
-    )
+    reply = await registration.read(services, realm, client_id, cred, host_of(request), now())
     return JsonResponse(indigo.client_response(reply, endpoint), headers=NO_STORE)
 
 
@@ -62,9 +57,7 @@ async def update_client(request: Request) -> Response:
     body = await read_json_object(request)
     cred = await credential_of(request, realm)
     client_id, host = request.path_params["client_id"], host_of(request)
-    reply = await call(
-        request, registration.update, services, realm, client_id, cred, host, body, now()
-    )
+    reply = await registration.update(services, realm, client_id, cred, host, body, now())
     return JsonResponse(indigo.client_response(reply, endpoint), headers=NO_STORE)
 
 
@@ -73,9 +66,7 @@ async def delete_client(request: Request) -> Response:
     services, (realm, _) = services_of(request), indigo_realm(request)
     cred = await credential_of(request, realm)
     client_id = request.path_params["client_id"]
-    await call(
-        request, registration.remove, services, realm, client_id, cred, host_of(request), now()
-    )
+    await registration.remove(services, realm, client_id, cred, host_of(request), now())
     return Response(status_code=204, headers=indigo.DELETE_HEADERS)
 
 

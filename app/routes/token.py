@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from urllib.parse import parse_qsl
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -38,10 +37,8 @@ async def token(request: Request) -> Response:
     client_id, secret = token_service.client_credentials_from(
         request.headers.get("authorization"), form
     )
-    client = await run_in_threadpool(
-        token_service.authenticate_client, services, realm, client_id, secret
-    )
-    reply = await run_in_threadpool(token_service.issue_token, services, realm, client, form, now())
+    client = await token_service.authenticate_client(services, realm, client_id, secret)
+    reply = await token_service.issue_token(services, realm, client, form, now())
     # RFC 6749 §5.1: "The authorization server MUST include the HTTP "Cache-Control" response
     # header field [RFC2616] with a value of "no-store" in any response containing tokens"
     return JsonResponse(reply, headers=NO_STORE)
@@ -55,10 +52,8 @@ async def introspect(request: Request) -> Response:
     )
     # RFC 7662 §2.1: "the endpoint MUST also require some form of authorization to access this
     # endpoint": a service account or a registered confidential client of this realm
-    await run_in_threadpool(token_service.authenticate_client, services, realm, client_id, secret)
-    reply = await run_in_threadpool(
-        token_service.introspect, services, realm, form.get("token"), now()
-    )
+    await token_service.authenticate_client(services, realm, client_id, secret)
+    reply = await token_service.introspect(services, realm, form.get("token"), now())
     return JsonResponse(reply, headers=NO_STORE)
 
 

@@ -1,0 +1,165 @@
+"""A small asyncio pool of psycopg connections that fails fast.
+
+Why not psycopg_pool: it reconnects in the background with a growing back-off and makes a
+caller wait up to its timeout for a connection, so while the database refuses connections every
+request would hang for the whole timeout, and after the database is back the pool may sleep
+through the back-off. CONTRACT §3 wants a prompt 503 `temporarily_unavailable` and recovery by
+itself: here a connection is made on demand, in the request that needs it, and a refusal is
+that request's 503 at once; the next request tries again.
+
+- Connections are in autocommit mode and are not pinged before use (a round trip per request).
+- A connection that comes back broken, or inside a transaction (its task was cancelled
+  mid-statement), is closed, never reused.
+- When a statement fails because the connection died, every idle connection is closed too: a
+  server restart or failover killed them all, and each would otherwise fail one request.
+- At most `max_size` connections; past that, callers queue (first come, first served) for up to
+  `wait_timeout` seconds, then get a 503.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import psycopg
+from psycopg.pq import TransactionStatus
+
+from app.errors import ServiceUnavailable
+
+CONNECT_TIMEOUT_SECONDS = 5
+
+
+class ConnectionLost(ServiceUnavailable):
+    """A pooled connection died under a statement."""
+
+
+class PgPool:
+    def __init__(self, conninfo: str, max_size: int, wait_timeout: float) -> None:
+        self._conninfo = conninfo
+        self._max_size = max_size
+        self._wait_timeout = wait_timeout
+        self._idle: list[psycopg.AsyncConnection[Any]] = []
+        self._size = 0  # idle + in use + being opened
+        self._waiters: collections.deque[asyncio.Future[psycopg.AsyncConnection[Any] | None]] = (
+            collections.deque()
+        )
+        self._closed = False
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+    async def open(self) -> None:
+        """Open one connection now, so the first request does not pay for it (best effort)."""
+        self._closed = False
+        with contextlib.suppress(ServiceUnavailable):
+            async with self.connection():
+                pass
+
+    async def close(self) -> None:
+        self._closed = True
+        idle, self._idle = self._idle, []
+        for conn in idle:
+            self._size -= 1
+            await conn.close()
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_exception(ServiceUnavailable("The server is shutting down"))
+
+    @contextlib.asynccontextmanager
+    async def connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        conn = await self._acquire()
+        try:
+            yield conn
+        except psycopg.OperationalError as exc:
+            if conn.closed or conn.broken:
+                self._drop_idle()
+                raise ConnectionLost("The database connection was lost; retry") from exc
+            raise ServiceUnavailable("The database could not run the statement; retry") from exc
+        finally:
+            await self._release(conn)
+
+    async def _acquire(self) -> psycopg.AsyncConnection[Any]:
+        if self._closed:
+            raise ServiceUnavailable("The server is shutting down")
+        if self._idle:
+            return self._idle.pop()  # the most recently used: warm, and least likely dead
+        if self._size < self._max_size:
+            return await self._connect()
+        waiter: asyncio.Future[psycopg.AsyncConnection[Any] | None] = (
+            asyncio.get_running_loop().create_future()
+        )
+        self._waiters.append(waiter)
+        try:
+            async with asyncio.timeout(self._wait_timeout):
+                conn = await waiter
+        except BaseException as exc:
+            with contextlib.suppress(ValueError):
+                self._waiters.remove(waiter)
+            if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
+                # handed a connection (or a free slot) just as it timed out or was cancelled
+                self._pass_on(waiter.result())
+            if isinstance(exc, TimeoutError):
+                raise ServiceUnavailable(
+                    "All database connections are busy; retry shortly"
+                ) from exc
+            raise
+        # None: a slot was freed (a connection was closed); this caller opens a new one
+        return conn if conn is not None else await self._connect()
+
+    async def _connect(self) -> psycopg.AsyncConnection[Any]:
+        self._size += 1
+        try:
+            return await psycopg.AsyncConnection.connect(
+                self._conninfo, autocommit=True, connect_timeout=CONNECT_TIMEOUT_SECONDS
+            )
+        except BaseException as exc:
+            self._size -= 1
+            self._wake_one(None)
+            if isinstance(exc, psycopg.Error | OSError):
+                # refused, unreachable, or not accepting connections
+                raise ServiceUnavailable("The database is not available; retry shortly") from exc
+            raise
+
+    async def _release(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        healthy = (
+            not self._closed
+            and not conn.closed
+            and conn.info.transaction_status == TransactionStatus.IDLE
+        )
+        if not healthy:
+            self._size -= 1
+            with contextlib.suppress(Exception):
+                await conn.close()
+            self._wake_one(None)
+            return
+        self._pass_on(conn)
+
+    def _pass_on(self, conn: psycopg.AsyncConnection[Any] | None) -> None:
+        """A healthy connection (or, with None, a free slot) to the next waiter, else idle."""
+        if not self._wake_one(conn) and conn is not None:
+            self._idle.append(conn)
+
+    def _wake_one(self, conn: psycopg.AsyncConnection[Any] | None) -> bool:
+        """Hand `conn` (or, with None, the right to open one) to the longest waiter, if any."""
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(conn)
+                return True
+        return False
+
+    def _drop_idle(self) -> None:
+        idle, self._idle = self._idle, []
+        self._size -= len(idle)
+        for conn in idle:
+            # closing a dead socket needs no round trip; never let it raise here
+            with contextlib.suppress(Exception):
+                conn.pgconn.finish()
+        for _ in idle:
+            if not self._wake_one(None):
+                break
