@@ -61,10 +61,10 @@ class Database(Protocol):
     async def close(self) -> None: ...
 
 
-def open_database(url: str) -> Database:
+def open_database(url: str, pool_size: int = 24) -> Database:
     if url.startswith("sqlite:///"):
         return SqliteDatabase(url.removeprefix("sqlite:///"))
-    return PostgresDatabase(url)
+    return PostgresDatabase(url, max_size=pool_size)
 
 
 # --- SQLite -------------------------------------------------------------------------------------

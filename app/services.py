@@ -35,7 +35,7 @@ class Services:
     @classmethod
     def build(cls, settings: Settings) -> Services:
         box = SecretBox(load_secret_key(settings.secret_key, settings.secret_key_file))
-        store = Store.open(settings.database_url)
+        store = Store.open(settings.database_url, settings.database_pool_size)
         return cls(
             settings=settings,
             store=store,

@@ -33,6 +33,7 @@ ENV_NAMES = {
     "max_header_bytes": "REGISTRAR_MAX_HEADER_BYTES",
     "max_url_bytes": "REGISTRAR_MAX_URL_BYTES",
     "default_realm": "REGISTRAR_DEFAULT_REALM",
+    "database_pool_size": "REGISTRAR_DATABASE_POOL_SIZE",
 }
 CONFIG_ENV = "REGISTRAR_CONFIG"
 
@@ -55,6 +56,8 @@ class Settings(BaseModel):
     secret_key_file: Path = Path("data/secret.key")
     realm_poll_interval: float = Field(default=1.0, gt=0, le=5)
     log_level: str = "info"
+    # PostgreSQL connections per process, at most (requests past it queue for up to 5 s)
+    database_pool_size: int = Field(default=24, ge=1, le=1000)
     # limits on what one client may hold or send
     max_connections: int = Field(default=1024, ge=1)  # per process; more get 503
     keep_alive_timeout: int = Field(default=5, ge=1)  # idle keep-alive connections close

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.database import Database, Tx, open_database
+from app.group_commit import GroupCommit
 
 
 @dataclass(frozen=True)
@@ -61,11 +62,17 @@ SPEND_IAT = (
     "WHERE id = ? AND token_digest = ? AND realm = ? AND remaining > 0 "
     "AND (expires_at IS NULL OR expires_at > ?)"
 )
-# PostgreSQL: the spend and the insert in one statement; the insert happens only if the spend did
+# PostgreSQL: k uses of one token spent (only if k remain) and k clients inserted, in one
+# statement: the inserts happen only if the spend did. Columns travel as arrays, so the text is
+# the same for every k (one prepared statement).
 SPEND_AND_INSERT_PG = (
-    f"WITH spent AS ({SPEND_IAT} RETURNING 1) "
-    f"INSERT INTO client ({CLIENT_COLUMNS}) "
-    "SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM spent)"
+    "WITH spent AS (UPDATE initial_access_token SET remaining = remaining - ? "
+    "WHERE id = ? AND token_digest = ? AND realm = ? AND remaining >= ? "
+    "AND (expires_at IS NULL OR expires_at > ?) RETURNING 1) "
+    f"INSERT INTO client ({CLIENT_COLUMNS}) SELECT * FROM unnest("
+    "?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], "
+    "?::boolean[], ?::boolean[], ?::boolean[], ?::integer[], ?::integer[]"
+    ") WHERE EXISTS (SELECT 1 FROM spent)"
 )
 
 
@@ -96,10 +103,15 @@ class Store:
 
     def __init__(self, db: Database) -> None:
         self.db = db
+        # PostgreSQL: registrations spending one token share commits (app.group_commit)
+        self._iat_groups: GroupCommit[tuple[str, str, str], tuple[ClientRow, int], bool] = (
+            GroupCommit(self._spend_and_insert_group)
+        )
 
     @classmethod
-    def open(cls, url: str) -> Store:
-        return cls(open_database(url))
+    def open(cls, url: str, pool_size: int = 24) -> Store:
+        """The store at `url`; pool_size: PostgreSQL connections at most (per process)."""
+        return cls(open_database(url, pool_size))
 
     @property
     def dialect(self) -> str:
@@ -162,12 +174,7 @@ class Store:
             return
         if max_clients is None and self.dialect == "postgresql":
             assert iat is not None
-            if (
-                await self.db.write_one(
-                    SPEND_AND_INSERT_PG, (*iat, row.realm, now, *_client_params(row))
-                )
-                != 1
-            ):
+            if not await self._iat_groups.submit((*iat, row.realm), (row, now)):
                 raise SpendFailed()
             return
         async with self.db.write() as tx:
@@ -176,6 +183,25 @@ class Store:
             if iat is not None and not await _spend_iat(tx, row.realm, iat, now):
                 raise SpendFailed()
             await tx.run(INSERT_CLIENT, _client_params(row))
+
+    async def _spend_and_insert_group(
+        self, key: tuple[str, str, str], group: list[tuple[ClientRow, int]]
+    ) -> list[bool]:
+        """Insert the group's clients, spending one use of the token each: all together if
+        enough uses remain, else one by one, so exactly as many win as uses remained."""
+        if len(group) > 1 and await self._spend_and_insert(key, group):
+            return [True] * len(group)
+        return [await self._spend_and_insert(key, [one]) for one in group]
+
+    async def _spend_and_insert(
+        self, key: tuple[str, str, str], group: list[tuple[ClientRow, int]]
+    ) -> bool:
+        iat_id, digest, realm = key
+        # the token must be live at the latest request's time
+        now = max(when for _, when in group)
+        columns = list(zip(*(_client_params(row) for row, _ in group), strict=True))
+        params = (len(group), iat_id, digest, realm, len(group), now, *map(list, columns))
+        return await self.db.write_one(SPEND_AND_INSERT_PG, params) == len(group)
 
     async def _room_for_one(self, tx: Tx, realm: str, max_clients: int) -> bool:
         """Whether the realm holds fewer than max_clients clients, counted race-free."""

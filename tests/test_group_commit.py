@@ -1,0 +1,173 @@
+"""Group commit (app.group_commit) and the grouped initial-access-token spend of app.store.
+
+The live races of tests/test_iat_race.py check the guarantee across real server processes;
+these check the grouping itself: that concurrent writes of one key do share a commit, that a
+group that cannot be spent whole falls back to exactly as many winners as uses remained, and
+that a failing commit fails every write of its group and nothing else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+
+from app.errors import ServiceUnavailable
+from app.group_commit import MAX_GROUP, GroupCommit
+from app.main import create_app
+from app.store import ClientRow, Store
+from tests.conftest import make_settings
+from tests.helpers import RP, admin, bearer, clients_path, dcr_path, iat_path
+
+pytestmark = pytest.mark.anyio
+
+
+class Recorder:
+    """A commit function that records its groups and answers item * 10 (or raises)."""
+
+    def __init__(self, fail_on: int | None = None) -> None:
+        self.groups: list[tuple[str, list[int]]] = []
+        self.fail_on = fail_on
+        self.release = asyncio.Event()
+        self.release.set()
+
+    async def commit(self, key: str, items: list[int]) -> list[int]:
+        self.groups.append((key, list(items)))
+        await self.release.wait()
+        if self.fail_on is not None and self.fail_on in items:
+            raise ServiceUnavailable("the database went away")
+        return [item * 10 for item in items]
+
+
+async def test_an_idle_key_commits_at_once_alone() -> None:
+    recorder = Recorder()
+    grouped = GroupCommit(recorder.commit)
+    assert await grouped.submit("a", 1) == 10
+    assert await grouped.submit("a", 2) == 20
+    assert recorder.groups == [("a", [1]), ("a", [2])]
+
+
+async def test_writes_arriving_during_a_commit_share_the_next_one() -> None:
+    recorder = Recorder()
+    recorder.release.clear()
+    grouped = GroupCommit(recorder.commit)
+    first = asyncio.create_task(grouped.submit("a", 1))
+    await asyncio.sleep(0)  # the first commit is now in flight, held by `release`
+    await asyncio.sleep(0)
+    rest = [asyncio.create_task(grouped.submit("a", n)) for n in range(2, 12)]
+    other_key = asyncio.create_task(grouped.submit("b", 99))
+    await asyncio.sleep(0)
+    recorder.release.set()
+    assert await first == 10
+    assert [await task for task in rest] == [n * 10 for n in range(2, 12)]
+    assert await other_key == 990
+    assert ("a", [1]) in recorder.groups
+    assert ("a", list(range(2, 12))) in recorder.groups  # ten writes, one commit
+    assert ("b", [99]) in recorder.groups  # keys never share a commit
+
+
+async def test_a_failed_commit_fails_its_group_only() -> None:
+    recorder = Recorder(fail_on=3)
+    recorder.release.clear()
+    grouped = GroupCommit(recorder.commit)
+    first = asyncio.create_task(grouped.submit("a", 1))
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    doomed = [asyncio.create_task(grouped.submit("a", n)) for n in (2, 3, 4)]
+    await asyncio.sleep(0)
+    recorder.release.set()
+    assert await first == 10
+    for task in doomed:
+        with pytest.raises(ServiceUnavailable):
+            await task
+    assert await grouped.submit("a", 5) == 50  # the key works again afterwards
+
+
+async def test_groups_are_bounded() -> None:
+    recorder = Recorder()
+    recorder.release.clear()
+    grouped = GroupCommit(recorder.commit)
+    tasks = [asyncio.create_task(grouped.submit("a", n)) for n in range(MAX_GROUP * 2 + 1)]
+    await asyncio.sleep(0)
+    recorder.release.set()
+    assert [await task for task in tasks] == [n * 10 for n in range(MAX_GROUP * 2 + 1)]
+    assert max(len(items) for _, items in recorder.groups) == MAX_GROUP
+
+
+# --- the grouped spend, in-process on SQLite and PostgreSQL -----------------------------------
+
+
+@pytest.fixture
+async def http(
+    tmp_path: Path, realms_dir: Path, database_url: str
+) -> AsyncIterator[httpx.AsyncClient]:
+    application: Starlette = create_app(
+        make_settings(tmp_path, realms_dir, database_url), scheduler=False
+    )
+    async with application.router.lifespan_context(application):
+        transport = httpx.ASGITransport(app=application, client=("127.0.0.1", 50000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            yield client
+
+
+async def _race(http: httpx.AsyncClient, count: int, racers: int) -> tuple[list[int], int]:
+    """`racers` concurrent registrations on one count-`count` token: (statuses, remaining)."""
+    headers = await admin(http)
+    created = await http.post(iat_path(), json={"count": count}, headers=headers)
+    assert created.status_code == 201, created.text
+    token = created.json()["token"]
+    responses = await asyncio.gather(
+        *(
+            http.post(dcr_path(), json={"redirect_uris": [RP]}, headers=bearer(token))
+            for _ in range(racers)
+        )
+    )
+    winners = {r.json()["client_id"] for r in responses if r.status_code == 201}
+    listed = await http.get(clients_path(), params={"max": 1000}, headers=headers)
+    assert {row["clientId"] for row in listed.json()} == winners  # a 201 is stored, a 401 not
+    tokens = (await http.get(iat_path(), headers=headers)).json()
+    return sorted(r.status_code for r in responses), tokens[0]["remainingCount"]
+
+
+@pytest.fixture
+def spends(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, bool]]:
+    """(group size, spent) of every grouped spend statement (PostgreSQL only groups)."""
+    seen: list[tuple[int, bool]] = []
+    original = Store._spend_and_insert
+
+    async def recording(
+        self: Store, key: tuple[str, str, str], group: list[tuple[ClientRow, int]]
+    ) -> bool:
+        spent = await original(self, key, group)
+        seen.append((len(group), spent))
+        return spent
+
+    monkeypatch.setattr(Store, "_spend_and_insert", recording)
+    return seen
+
+
+async def test_a_token_with_enough_uses_serves_every_racer(
+    http: httpx.AsyncClient, database_url: str, spends: list[tuple[int, bool]]
+) -> None:
+    statuses, left = await _race(http, count=100, racers=60)
+    assert statuses == [201] * 60
+    assert left == 40
+    if database_url.startswith("postgresql"):
+        assert max(size for size, _ in spends) > 1, spends  # the racers did share commits
+        assert all(spent for _, spent in spends)
+
+
+async def test_a_group_larger_than_the_uses_left_yields_exactly_that_many(
+    http: httpx.AsyncClient, database_url: str, spends: list[tuple[int, bool]]
+) -> None:
+    statuses, left = await _race(http, count=25, racers=60)
+    assert statuses == [201] * 25 + [401] * 35
+    assert left == 0
+    if database_url.startswith("postgresql"):
+        # some group was refused whole (more racers than uses) and retried one by one
+        assert any(size > 1 and not spent for size, spent in spends), spends
+        assert sum(size for size, spent in spends if spent) == 25
