@@ -14,8 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from app.batching import KeyedBatcher
 from app.database import Database, Tx, open_database
-from app.group_commit import GroupCommit
 
 
 @dataclass(frozen=True)
@@ -103,9 +103,13 @@ class Store:
 
     def __init__(self, db: Database) -> None:
         self.db = db
-        # PostgreSQL: registrations spending one token share commits (app.group_commit)
-        self._iat_groups: GroupCommit[tuple[str, str, str], tuple[ClientRow, int], bool] = (
-            GroupCommit(self._spend_and_insert_group)
+        # PostgreSQL: registrations spending one token share commits (app.batching)
+        self._iat_groups: KeyedBatcher[tuple[str, str, str], tuple[ClientRow, int], bool] = (
+            KeyedBatcher(self._spend_and_insert_group)
+        )
+        # PostgreSQL: concurrent reads of one realm's clients share a query
+        self._client_reads: KeyedBatcher[str, str, ClientRow | None] = KeyedBatcher(
+            self._get_clients
         )
 
     @classmethod
@@ -221,6 +225,8 @@ class Store:
     async def get_client(self, realm: str, client_id: str) -> ClientRow | None:
         if not is_key(client_id):
             return None
+        if self.dialect == "postgresql":
+            return await self._client_reads.submit(realm, client_id)
         found = await self.db.read_retrying(
             lambda tx: tx.one(
                 f"SELECT {CLIENT_COLUMNS} FROM client WHERE client_id = ? AND realm = ?",
@@ -228,6 +234,17 @@ class Store:
             )
         )
         return _client(found) if found is not None else None
+
+    async def _get_clients(self, realm: str, client_ids: list[str]) -> list[ClientRow | None]:
+        """Several clients of one realm in one query (PostgreSQL), in the order asked."""
+        rows = await self.db.read_retrying(
+            lambda tx: tx.all(
+                f"SELECT {CLIENT_COLUMNS} FROM client WHERE realm = ? AND client_id = ANY(?)",
+                (realm, client_ids),
+            )
+        )
+        found = {row[0]: _client(row) for row in rows}
+        return [found.get(client_id) for client_id in client_ids]
 
     async def replace_client(self, row: ClientRow, expected_rat_digest: str | None) -> bool:
         """Store `row` over the client; with a digest, only if the stored RAT is still that one."""

@@ -1,4 +1,4 @@
-"""Group commit (app.group_commit) and the grouped initial-access-token spend of app.store.
+"""Group commit (app.batching) and the grouped initial-access-token spend of app.store.
 
 The live races of tests/test_iat_race.py check the guarantee across real server processes;
 these check the grouping itself: that concurrent writes of one key do share a commit, that a
@@ -16,8 +16,8 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
+from app.batching import MAX_BATCH, KeyedBatcher
 from app.errors import ServiceUnavailable
-from app.group_commit import MAX_GROUP, GroupCommit
 from app.main import create_app
 from app.store import ClientRow, Store
 from tests.conftest import make_settings
@@ -45,7 +45,7 @@ class Recorder:
 
 async def test_an_idle_key_commits_at_once_alone() -> None:
     recorder = Recorder()
-    grouped = GroupCommit(recorder.commit)
+    grouped = KeyedBatcher(recorder.commit)
     assert await grouped.submit("a", 1) == 10
     assert await grouped.submit("a", 2) == 20
     assert recorder.groups == [("a", [1]), ("a", [2])]
@@ -54,7 +54,7 @@ async def test_an_idle_key_commits_at_once_alone() -> None:
 async def test_writes_arriving_during_a_commit_share_the_next_one() -> None:
     recorder = Recorder()
     recorder.release.clear()
-    grouped = GroupCommit(recorder.commit)
+    grouped = KeyedBatcher(recorder.commit)
     first = asyncio.create_task(grouped.submit("a", 1))
     await asyncio.sleep(0)  # the first commit is now in flight, held by `release`
     await asyncio.sleep(0)
@@ -73,7 +73,7 @@ async def test_writes_arriving_during_a_commit_share_the_next_one() -> None:
 async def test_a_failed_commit_fails_its_group_only() -> None:
     recorder = Recorder(fail_on=3)
     recorder.release.clear()
-    grouped = GroupCommit(recorder.commit)
+    grouped = KeyedBatcher(recorder.commit)
     first = asyncio.create_task(grouped.submit("a", 1))
     await asyncio.sleep(0)
     await asyncio.sleep(0)
@@ -90,12 +90,12 @@ async def test_a_failed_commit_fails_its_group_only() -> None:
 async def test_groups_are_bounded() -> None:
     recorder = Recorder()
     recorder.release.clear()
-    grouped = GroupCommit(recorder.commit)
-    tasks = [asyncio.create_task(grouped.submit("a", n)) for n in range(MAX_GROUP * 2 + 1)]
+    grouped = KeyedBatcher(recorder.commit)
+    tasks = [asyncio.create_task(grouped.submit("a", n)) for n in range(MAX_BATCH * 2 + 1)]
     await asyncio.sleep(0)
     recorder.release.set()
-    assert [await task for task in tasks] == [n * 10 for n in range(MAX_GROUP * 2 + 1)]
-    assert max(len(items) for _, items in recorder.groups) == MAX_GROUP
+    assert [await task for task in tasks] == [n * 10 for n in range(MAX_BATCH * 2 + 1)]
+    assert max(len(items) for _, items in recorder.groups) == MAX_BATCH
 
 
 # --- the grouped spend, in-process on SQLite and PostgreSQL -----------------------------------
