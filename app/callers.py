@@ -36,6 +36,7 @@ class Credential:
     jti: str = ""
     roles: frozenset[str] = frozenset()
     subject: str = ""  # client id of a bearer (azp), for logs and audit
+    expires_at: int = 0  # of an initial access token with an expiration; 0: does not expire
 
     @property
     def registration_auth(self) -> Literal["anonymous", "authenticated"]:
@@ -44,6 +45,37 @@ class Credential:
 
 
 ANONYMOUS = Credential("anonymous")
+INTERNAL_KINDS = frozenset({"initial_access_token", "registration_access_token"})
+
+
+class VerifiedTokens:
+    """Initial and registration access tokens this process has verified, per realm.
+
+    Their verification depends only on the token text and the realm's fixed key (HMAC, typ,
+    issuer path) — and on the clock, for an expiration, which is checked again on every use. A
+    client presents the same token again and again (an IAT for many registrations, its RAT for
+    every read), so the check is done once. Whether the token is still live (spent, rotated,
+    deleted) is decided against the store on every request, as before. Bounded: at most
+    MAX_ENTRIES, then it starts over.
+    """
+
+    MAX_ENTRIES = 4096
+
+    def __init__(self) -> None:
+        self._known: dict[tuple[str, str], Credential] = {}
+
+    def get(self, realm: str, token: str, now: int) -> Credential | None:
+        found = self._known.get((realm, token))
+        if found is None or (found.expires_at and found.expires_at <= now):
+            return None
+        return found
+
+    def add(self, realm: str, credential: Credential) -> None:
+        if credential.kind not in INTERNAL_KINDS:
+            return
+        if len(self._known) >= self.MAX_ENTRIES:
+            self._known.clear()
+        self._known[(realm, credential.token)] = credential
 
 
 def bearer_token(authorization: str | None) -> str | None:
@@ -76,5 +108,11 @@ def identify(keys: RealmKeys, issuer: str, token: str | None, now: int) -> Crede
         kind: Kind = (
             "initial_access_token" if typ == INITIAL_ACCESS_TOKEN else "registration_access_token"
         )
-        return Credential(kind, token=token, jti=str(verified["jti"]))
+        expires = verified.get("exp")
+        return Credential(
+            kind,
+            token=token,
+            jti=str(verified["jti"]),
+            expires_at=expires if isinstance(expires, int) else 0,
+        )
     return Credential("bearer", token=token)

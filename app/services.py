@@ -7,7 +7,7 @@ import logging
 from dataclasses import dataclass, field
 
 from app.bearer import TrustedKeys, verify_bearer
-from app.callers import Credential, identify
+from app.callers import Credential, VerifiedTokens, identify
 from app.credentials import SecretBox, SecretKeyError, load_secret_key
 from app.errors import NotFound
 from app.hosts import CachingResolver
@@ -31,6 +31,7 @@ class Services:
     realms: RealmRegistry
     resolve: CachingResolver = field(default_factory=CachingResolver)
     trusted_keys: TrustedKeys = field(default_factory=TrustedKeys)
+    verified: VerifiedTokens = field(default_factory=VerifiedTokens)
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
@@ -85,10 +86,15 @@ class Services:
         Registration and initial access tokens are checked on the event loop (an HMAC, no I/O
         once the realm's keys are cached); an external bearer may need its issuer's keys
         fetched over the network, so it is checked in a worker thread."""
+        if token is not None:
+            known = self.verified.get(realm.name, token, now)
+            if known is not None:
+                return known
         keys = await self.keyring.get(realm.name)
         issuer = self.issuer(realm.name)
         found = identify(keys, issuer, token, now)
         if found.kind != "bearer":
+            self.verified.add(realm.name, found)
             return found
         return await asyncio.to_thread(
             verify_bearer, realm, issuer, keys, self.trusted_keys, found.token, now

@@ -1,0 +1,89 @@
+"""The per-process cache of verified initial and registration access tokens (app.callers):
+it saves re-verifying a token's signature, never a check of time or of the store."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import httpx
+import pytest
+
+from app.callers import Credential, VerifiedTokens
+from tests.helpers import RP, admin, bearer, dcr_path, error_of, iat_path, rat_of, register
+
+pytestmark = pytest.mark.anyio
+
+RAT = Credential("registration_access_token", token="t.r.s", jti="r")
+
+
+def test_a_token_is_known_per_realm() -> None:
+    known = VerifiedTokens()
+    known.add("open", RAT)
+    assert known.get("open", "t.r.s", now=100) == RAT
+    assert known.get("locked", "t.r.s", now=100) is None
+
+
+def test_an_expired_token_is_not_served_from_the_cache() -> None:
+    known = VerifiedTokens()
+    iat = Credential("initial_access_token", token="t.i.s", jti="i", expires_at=150)
+    known.add("open", iat)
+    assert known.get("open", "t.i.s", now=149) == iat
+    assert known.get("open", "t.i.s", now=150) is None
+
+
+def test_bearer_tokens_and_anonymous_callers_are_never_kept() -> None:
+    known = VerifiedTokens()
+    known.add("open", Credential("bearer", token="b.b.b"))
+    known.add("open", Credential("anonymous"))
+    assert known.get("open", "b.b.b", now=0) is None
+    assert known.get("open", "", now=0) is None
+
+
+def test_the_cache_is_bounded() -> None:
+    known = VerifiedTokens()
+    for n in range(VerifiedTokens.MAX_ENTRIES + 10):
+        known.add("open", Credential("registration_access_token", token=f"t.{n}.s", jti=str(n)))
+    assert len(known._known) <= VerifiedTokens.MAX_ENTRIES
+    assert known.get("open", f"t.{VerifiedTokens.MAX_ENTRIES + 9}.s", now=0) is not None
+
+
+async def test_a_used_token_still_expires(client: httpx.AsyncClient) -> None:
+    created = await client.post(
+        iat_path(), json={"count": 5, "expiration": 2}, headers=await admin(client)
+    )
+    assert created.status_code == 201, created.text
+    token = created.json()["token"]
+    body = {"redirect_uris": [RP]}
+    assert (await client.post(dcr_path(), json=body, headers=bearer(token))).status_code == 201
+    deadline = created.json()["timestamp"] + 2
+    while time.time() < deadline + 1:  # bounded: about 3 s
+        await asyncio.sleep(0.2)
+    late = await client.post(dcr_path(), json=body, headers=bearer(token))
+    assert late.status_code == 401
+    assert error_of(late) == "invalid_token"
+
+
+async def test_a_rotated_rat_is_refused_although_it_was_verified_before(
+    client: httpx.AsyncClient,
+) -> None:
+    registered = await register(client)
+    old = rat_of(registered)
+    path = registered["registration_client_uri"].removeprefix("http://testserver")
+    assert (await client.get(path, headers=bearer(old))).status_code == 200  # now cached
+    body = {
+        k: v
+        for k, v in registered.items()
+        if k
+        not in (
+            "registration_access_token",
+            "registration_client_uri",
+            "client_secret_expires_at",
+            "client_id_issued_at",
+        )
+    }
+    updated = await client.put(path, json=body, headers=bearer(old))
+    assert updated.status_code == 200, updated.text
+    stale = await client.get(path, headers=bearer(old))
+    assert stale.status_code == 401
+    assert error_of(stale) == "invalid_token"
