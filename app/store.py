@@ -3,8 +3,10 @@
 - An initial access token is spent by a conditional UPDATE in the same transaction as the insert.
 - `max-clients` counts the realm's clients inside that transaction, with writers of the realm
   serialised (SQLite: one writer at a time; PostgreSQL: a transaction-scoped advisory lock).
-- On PostgreSQL the spend and the insert are one statement, so the token's row lock is held
-  for one round trip and the commit, not for the whole conversation.
+- Registrations spending one token share transactions (app.batching): k uses are spent only
+  if k remain, else each is retried alone, so exactly as many win as uses remained. On
+  PostgreSQL the spend and the inserts are one statement, so the token's row lock is held for
+  one round trip and the commit, not for the whole conversation.
 - RAT rotation and DELETE are compare-and-swap on the stored token digest.
 A change is committed before the service answers, so a 201 or 200 is durable.
 """
@@ -57,18 +59,17 @@ CLIENT_COLUMNS = (
 )
 IAT_COLUMNS = "id, realm, created_at, expires_at, count, remaining"
 INSERT_CLIENT = f"INSERT INTO client ({CLIENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-SPEND_IAT = (
-    "UPDATE initial_access_token SET remaining = remaining - 1 "
-    "WHERE id = ? AND token_digest = ? AND realm = ? AND remaining > 0 "
+# k uses of a live token, only if k remain; of racing callers the row lock decides
+SPEND_USES = (
+    "UPDATE initial_access_token SET remaining = remaining - ? "
+    "WHERE id = ? AND token_digest = ? AND realm = ? AND remaining >= ? "
     "AND (expires_at IS NULL OR expires_at > ?)"
 )
-# PostgreSQL: k uses of one token spent (only if k remain) and k clients inserted, in one
-# statement: the inserts happen only if the spend did. Columns travel as arrays, so the text is
-# the same for every k (one prepared statement).
+# PostgreSQL: k uses spent and k clients inserted in one statement: the inserts happen only if
+# the spend did. Columns travel as arrays, so the text is the same for every k (one prepared
+# statement).
 SPEND_AND_INSERT_PG = (
-    "WITH spent AS (UPDATE initial_access_token SET remaining = remaining - ? "
-    "WHERE id = ? AND token_digest = ? AND realm = ? AND remaining >= ? "
-    "AND (expires_at IS NULL OR expires_at > ?) RETURNING 1) "
+    f"WITH spent AS ({SPEND_USES} RETURNING 1) "
     f"INSERT INTO client ({CLIENT_COLUMNS}) SELECT * FROM unnest("
     "?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], "
     "?::boolean[], ?::boolean[], ?::boolean[], ?::integer[], ?::integer[]"
@@ -103,7 +104,7 @@ class Store:
 
     def __init__(self, db: Database) -> None:
         self.db = db
-        # PostgreSQL: registrations spending one token share commits (app.batching)
+        # registrations spending one token share transactions (app.batching)
         self._iat_groups: KeyedBatcher[tuple[str, str, str], tuple[ClientRow, int], bool] = (
             KeyedBatcher(self._spend_and_insert_group)
         )
@@ -176,15 +177,14 @@ class Store:
         if max_clients is None and iat is None:
             await self.db.write_one(INSERT_CLIENT, _client_params(row))
             return
-        if max_clients is None and self.dialect == "postgresql":
-            assert iat is not None
+        if max_clients is None and iat is not None:
             if not await self._iat_groups.submit((*iat, row.realm), (row, now)):
                 raise SpendFailed()
             return
         async with self.db.write() as tx:
             if max_clients is not None and not await self._room_for_one(tx, row.realm, max_clients):
                 raise RealmFull()
-            if iat is not None and not await _spend_iat(tx, row.realm, iat, now):
+            if iat is not None and await tx.run(SPEND_USES, (1, *iat, row.realm, 1, now)) != 1:
                 raise SpendFailed()
             await tx.run(INSERT_CLIENT, _client_params(row))
 
@@ -203,9 +203,16 @@ class Store:
         iat_id, digest, realm = key
         # the token must be live at the latest request's time
         now = max(when for _, when in group)
-        columns = list(zip(*(_client_params(row) for row, _ in group), strict=True))
-        params = (len(group), iat_id, digest, realm, len(group), now, *map(list, columns))
-        return await self.db.write_one(SPEND_AND_INSERT_PG, params) == len(group)
+        uses = (len(group), iat_id, digest, realm, len(group), now)
+        rows = [_client_params(row) for row, _ in group]
+        if self.dialect == "postgresql":
+            columns = map(list, zip(*rows, strict=True))
+            return await self.db.write_one(SPEND_AND_INSERT_PG, (*uses, *columns)) == len(group)
+        async with self.db.write() as tx:
+            if await tx.run(SPEND_USES, uses) != 1:
+                return False  # nothing written: the transaction commits empty
+            await tx.many(INSERT_CLIENT, rows)
+        return True
 
     async def _room_for_one(self, tx: Tx, realm: str, max_clients: int) -> bool:
         """Whether the realm holds fewer than max_clients clients, counted race-free."""
@@ -340,8 +347,3 @@ class Store:
             "WHERE remaining <= 0 OR (expires_at IS NOT NULL AND expires_at <= ?)",
             (now,),
         )
-
-
-async def _spend_iat(tx: Tx, realm: str, iat: tuple[str, str], now: int) -> bool:
-    """Take one use; of N racing callers at most `remaining` win (the row lock decides)."""
-    return await tx.run(SPEND_IAT, (*iat, realm, now)) == 1

@@ -135,7 +135,7 @@ async def _race(http: httpx.AsyncClient, count: int, racers: int) -> tuple[list[
 
 @pytest.fixture
 def spends(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, bool]]:
-    """(group size, spent) of every grouped spend statement (PostgreSQL only groups)."""
+    """(group size, spent) of every grouped spend."""
     seen: list[tuple[int, bool]] = []
     original = Store._spend_and_insert
 
@@ -156,9 +156,8 @@ async def test_a_token_with_enough_uses_serves_every_racer(
     statuses, left = await _race(http, count=100, racers=60)
     assert statuses == [201] * 60
     assert left == 40
-    if database_url.startswith("postgresql"):
-        assert max(size for size, _ in spends) > 1, spends  # the racers did share commits
-        assert all(spent for _, spent in spends)
+    assert max(size for size, _ in spends) > 1, spends  # the racers did share commits
+    assert all(spent for _, spent in spends)
 
 
 async def test_a_group_larger_than_the_uses_left_yields_exactly_that_many(
@@ -167,7 +166,6 @@ async def test_a_group_larger_than_the_uses_left_yields_exactly_that_many(
     statuses, left = await _race(http, count=25, racers=60)
     assert statuses == [201] * 25 + [401] * 35
     assert left == 0
-    if database_url.startswith("postgresql"):
-        # some group was refused whole (more racers than uses) and retried one by one
-        assert any(size > 1 and not spent for size, spent in spends), spends
-        assert sum(size for size, spent in spends if spent) == 25
+    # some group was refused whole (more racers than uses) and retried one by one
+    assert any(size > 1 and not spent for size, spent in spends), spends
+    assert sum(size for size, spent in spends if spent) == 25
