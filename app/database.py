@@ -54,6 +54,7 @@ class Database(Protocol):
 
     def write(self) -> contextlib.AbstractAsyncContextManager[Tx]: ...
     async def write_one(self, sql: str, params: Params = ...) -> int: ...
+    async def write_returning(self, sql: str, params: Params = ...) -> list[tuple[Any, ...]]: ...
     def read(self) -> contextlib.AbstractAsyncContextManager[Tx]: ...
     async def read_retrying(self, query: Callable[[Tx], Awaitable[T]]) -> T: ...
     def create_schema(self) -> None: ...
@@ -183,6 +184,11 @@ class SqliteDatabase:
             cursor.execute(sql, params)
             return int(cursor.rowcount)
 
+    async def write_returning(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
+        """One statement with RETURNING, atomic on its own, under the writer lock."""
+        with _sqlite_errors(), self._writer:
+            return await SqliteTx(self._connection().cursor()).all(sql, params)
+
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[Tx]:
         with _sqlite_errors():
@@ -281,6 +287,11 @@ class PostgresDatabase:
     async def write_one(self, sql: str, params: Params = ()) -> int:
         async with self._pool.connection() as conn:
             return await PgTx(conn.cursor()).run(sql, params)
+
+    async def write_returning(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
+        """One statement with RETURNING, in its own transaction (autocommit)."""
+        async with self._pool.connection() as conn:
+            return await PgTx(conn.cursor()).all(sql, params)
 
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[Tx]:

@@ -76,6 +76,24 @@ SPEND_AND_INSERT_PG = (
     ") WHERE EXISTS (SELECT 1 FROM spent)"
 )
 
+# with a digest, compare-and-swap on the stored RAT digest; without (an admin), unconditional
+REPLACE_CLIENT = (
+    "UPDATE client SET metadata_json = ?, secret_sealed = ?, rat_digest = ?, enabled = ?, "
+    "consent_required = ?, full_scope_allowed = ?, updated_at = ? "
+    "WHERE client_id = ? AND realm = ? AND (? IS NULL OR rat_digest = ?)"
+)
+# PostgreSQL: REPLACE_CLIENT for several clients of one realm (distinct ids) in one statement
+REPLACE_CLIENTS_PG = (
+    "UPDATE client AS c SET metadata_json = v.metadata_json, secret_sealed = v.secret_sealed, "
+    "rat_digest = v.rat_digest, enabled = v.enabled, consent_required = v.consent_required, "
+    "full_scope_allowed = v.full_scope_allowed, updated_at = v.updated_at "
+    "FROM unnest(?::text[], ?::text[], ?::text[], ?::boolean[], ?::boolean[], ?::boolean[], "
+    "?::integer[], ?::text[], ?::text[]) AS v(metadata_json, secret_sealed, rat_digest, enabled, "
+    "consent_required, full_scope_allowed, updated_at, client_id, expected) "
+    "WHERE c.client_id = v.client_id AND c.realm = ? "
+    "AND (v.expected IS NULL OR c.rat_digest = v.expected) RETURNING c.client_id"
+)
+
 
 def is_key(value: str) -> bool:
     """Whether a caller-given id can name a row: ids are server-made UUIDs, and PostgreSQL
@@ -99,6 +117,14 @@ def _client_params(row: ClientRow) -> tuple[Any, ...]:
     )  # fmt: skip
 
 
+def _replace_params(row: ClientRow, expected_rat_digest: str | None) -> tuple[Any, ...]:
+    return (
+        row.metadata_json, row.secret_sealed, row.rat_digest, row.enabled, row.consent_required,
+        row.full_scope_allowed, row.updated_at, row.client_id, row.realm,
+        expected_rat_digest, expected_rat_digest,
+    )  # fmt: skip
+
+
 class Store:
     """Every query, awaited: inline on embedded SQLite, asyncio I/O on PostgreSQL."""
 
@@ -107,6 +133,9 @@ class Store:
         # registrations spending one token share transactions (app.batching)
         self._iat_groups: KeyedBatcher[tuple[str, str, str], tuple[ClientRow, int], bool] = (
             KeyedBatcher(self._spend_and_insert_group)
+        )
+        self._client_updates: KeyedBatcher[str, tuple[ClientRow, str | None], bool] = KeyedBatcher(
+            self._replace_clients
         )
         # PostgreSQL: concurrent reads of one realm's clients share a query
         self._client_reads: KeyedBatcher[str, str, ClientRow | None] = KeyedBatcher(
@@ -244,32 +273,57 @@ class Store:
 
     async def _get_clients(self, realm: str, client_ids: list[str]) -> list[ClientRow | None]:
         """Several clients of one realm in one query (PostgreSQL), in the order asked."""
+        # by primary key alone: with `realm = ?` too, PostgreSQL's generic plan for this
+        # prepared statement may pick the realm index and scan the whole realm
         rows = await self.db.read_retrying(
             lambda tx: tx.all(
-                f"SELECT {CLIENT_COLUMNS} FROM client WHERE realm = ? AND client_id = ANY(?)",
-                (realm, client_ids),
+                f"SELECT {CLIENT_COLUMNS} FROM client WHERE client_id = ANY(?)", (client_ids,)
             )
         )
-        found = {row[0]: _client(row) for row in rows}
+        found = {row[0]: _client(row) for row in rows if row[1] == realm}
         return [found.get(client_id) for client_id in client_ids]
 
     async def replace_client(self, row: ClientRow, expected_rat_digest: str | None) -> bool:
-        """Store `row` over the client; with a digest, only if the stored RAT is still that one."""
-        sql = (
-            "UPDATE client SET metadata_json = ?, secret_sealed = ?, rat_digest = ?, "
-            "enabled = ?, consent_required = ?, full_scope_allowed = ?, updated_at = ? "
-            "WHERE client_id = ? AND realm = ?"
-        )
-        params: list[Any] = [
-            row.metadata_json, row.secret_sealed, row.rat_digest, row.enabled,
-            row.consent_required, row.full_scope_allowed, row.updated_at,
-            row.client_id, row.realm,
-        ]  # fmt: skip
-        if expected_rat_digest is not None:
-            # compare-and-swap: of concurrent updates presenting one RAT, exactly one matches
-            sql += " AND rat_digest = ?"
-            params.append(expected_rat_digest)
-        return await self.db.write_one(sql, params) == 1
+        """Store `row` over the client; with a digest, only if the stored RAT is still that one
+        (compare-and-swap: of concurrent updates presenting one RAT, exactly one matches).
+
+        Concurrent updates of one realm share a transaction (app.batching)."""
+        return await self._client_updates.submit(row.realm, (row, expected_rat_digest))
+
+    async def _replace_clients(
+        self, realm: str, updates: list[tuple[ClientRow, str | None]]
+    ) -> list[bool]:
+        if self.dialect != "postgresql":
+            async with self.db.write() as tx:  # one after another, in one transaction
+                return [await tx.run(REPLACE_CLIENT, _replace_params(*one)) == 1 for one in updates]
+        # One statement cannot tell which of two updates of one client won, so a client's
+        # second update in a batch runs after the first has committed (its CAS then fails).
+        results = [False] * len(updates)
+        first: dict[str, int] = {}
+        again: list[int] = []
+        for index, (row, _) in enumerate(updates):
+            if row.client_id in first:
+                again.append(index)
+            else:
+                first[row.client_id] = index
+        changed = await self._replace_many_pg(realm, [updates[i] for i in first.values()])
+        for client_id, index in first.items():
+            results[index] = client_id in changed
+        for index in again:
+            results[index] = bool(await self._replace_many_pg(realm, [updates[index]]))
+        return results
+
+    async def _replace_many_pg(
+        self, realm: str, updates: list[tuple[ClientRow, str | None]]
+    ) -> set[str]:
+        """Update clients of distinct ids in one statement; the ids that were changed."""
+        columns = map(
+            list,
+            zip(*((*_replace_params(row, expected)[:8], expected) for row, expected in updates),
+                strict=True),
+        )  # fmt: skip
+        rows = await self.db.write_returning(REPLACE_CLIENTS_PG, (*columns, realm))
+        return {str(row[0]) for row in rows}
 
     async def delete_client(
         self, realm: str, client_id: str, expected_rat_digest: str | None

@@ -21,7 +21,19 @@ from app.errors import ServiceUnavailable
 from app.main import create_app
 from app.store import ClientRow, Store
 from tests.conftest import make_settings
-from tests.helpers import RP, admin, bearer, clients_path, dcr_path, iat_path
+from tests.helpers import (
+    RP,
+    admin,
+    bearer,
+    clients_path,
+    dcr_path,
+    get_client,
+    iat_path,
+    put_client,
+    rat_of,
+    register,
+    updatable,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -169,3 +181,60 @@ async def test_a_group_larger_than_the_uses_left_yields_exactly_that_many(
     # some group was refused whole (more racers than uses) and retried one by one
     assert any(size > 1 and not spent for size, spent in spends), spends
     assert sum(size for size, spent in spends if spent) == 25
+
+
+# --- batched updates (PUT), in-process on SQLite and PostgreSQL ---------------------------------
+
+
+@pytest.fixture
+def updates(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The size of every batch of client updates (ask for it before `http`: the store binds
+    its batch function when the app is made)."""
+    seen: list[int] = []
+    original = Store._replace_clients
+
+    async def recording(
+        self: Store, realm: str, batch: list[tuple[ClientRow, str | None]]
+    ) -> list[bool]:
+        seen.append(len(batch))
+        return await original(self, realm, batch)
+
+    monkeypatch.setattr(Store, "_replace_clients", recording)
+    return seen
+
+
+async def test_concurrent_updates_of_many_clients_all_land(
+    updates: list[int], http: httpx.AsyncClient
+) -> None:
+    clients = [await register(http) for _ in range(20)]
+    responses = await asyncio.gather(
+        *(
+            put_client(http, c, rat_of(c), {**updatable(c), "client_name": f"renamed {n}"})
+            for n, c in enumerate(clients)
+        )
+    )
+    assert [r.status_code for r in responses] == [200] * 20
+    assert max(updates) > 1, updates  # they did share transactions
+    for n, (client, response) in enumerate(zip(clients, responses, strict=True)):
+        stored = await get_client(http, client, response.json()["registration_access_token"])
+        assert stored.json()["client_name"] == f"renamed {n}"
+
+
+async def test_racing_updates_with_one_rat_in_one_batch_let_exactly_one_win(
+    updates: list[int], http: httpx.AsyncClient
+) -> None:
+    client = await register(http)
+    rat = rat_of(client)
+    responses = await asyncio.gather(
+        *(
+            put_client(http, client, rat, {**updatable(client), "client_name": f"racer {n}"})
+            for n in range(30)
+        )
+    )
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [200] + [401] * 29, statuses
+    assert max(updates) > 1, updates  # the racers met in one batch
+    winner = next(r for r in responses if r.status_code == 200).json()
+    stored = await get_client(http, client, winner["registration_access_token"])
+    assert stored.json()["client_name"] == winner["client_name"]
+    assert (await get_client(http, client, rat)).status_code == 401
