@@ -17,6 +17,7 @@ from app.errors import (
     NotFound,
     PolicyRefused,
 )
+from app.ids import new_client_id
 from app.jsonio import dumps, loads
 from app.metadata import validate_client_metadata
 from app.policies import (
@@ -69,7 +70,7 @@ async def register(
         counted = await svc.store.count_clients(realm.name)
     start = Candidate(metadata={}, clients_in_realm=counted)
     candidate = _checked_candidate(svc, realm, "create", start, caller, body)
-    client_id = str(uuid.uuid4())
+    client_id = new_client_id()
     secret = new_client_secret() if _needs_secret(candidate.metadata) else None
     rat = await _new_rat(svc, realm, caller.auth, now)
     row = ClientRow(
