@@ -56,8 +56,7 @@ class PgPool:
         """Open one connection now, so the first request does not pay for it (best effort)."""
         self._closed = False
         with contextlib.suppress(ServiceUnavailable):
-            async with self.connection():
-                pass
+            self._pass_on(await self._connect())
 
     async def close(self) -> None:
         self._closed = True

@@ -163,7 +163,7 @@ def spends(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, bool]]:
 
 
 async def test_a_token_with_enough_uses_serves_every_racer(
-    http: httpx.AsyncClient, database_url: str, spends: list[tuple[int, bool]]
+    http: httpx.AsyncClient, spends: list[tuple[int, bool]]
 ) -> None:
     statuses, left = await _race(http, count=100, racers=60)
     assert statuses == [201] * 60
@@ -173,7 +173,7 @@ async def test_a_token_with_enough_uses_serves_every_racer(
 
 
 async def test_a_group_larger_than_the_uses_left_yields_exactly_that_many(
-    http: httpx.AsyncClient, database_url: str, spends: list[tuple[int, bool]]
+    http: httpx.AsyncClient, spends: list[tuple[int, bool]]
 ) -> None:
     statuses, left = await _race(http, count=25, racers=60)
     assert statuses == [201] * 25 + [401] * 35

@@ -59,8 +59,8 @@ async def test_an_exhausted_pool_answers_503_after_the_wait(pool: PgPool) -> Non
     holders = [asyncio.create_task(hold()) for _ in range(2)]
     await asyncio.sleep(0.2)
     with pytest.raises(ServiceUnavailable):
-        async with pool.connection():
-            pass
+        async with pool.connection() as conn:
+            await conn.execute("SELECT 1")  # never reached: no connection within the wait
     await asyncio.gather(*holders)
     async with pool.connection() as conn:  # and it serves again once they are done
         await conn.execute("SELECT 1")
@@ -128,7 +128,7 @@ async def test_a_refused_connection_is_an_immediate_503() -> None:
     loop = asyncio.get_running_loop()
     started = loop.time()
     with pytest.raises(ServiceUnavailable):
-        async with refused.connection():
-            pass
+        async with refused.connection() as conn:
+            await conn.execute("SELECT 1")  # never reached: the connection is refused
     assert loop.time() - started < 2
     assert refused.size == 0  # the failed attempt gave its slot back

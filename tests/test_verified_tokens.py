@@ -10,7 +10,19 @@ import httpx
 import pytest
 
 from app.callers import Credential, VerifiedTokens
-from tests.helpers import RP, admin, bearer, dcr_path, error_of, iat_path, rat_of, register
+from tests.helpers import (
+    RP,
+    admin,
+    bearer,
+    dcr_path,
+    error_of,
+    get_client,
+    iat_path,
+    put_client,
+    rat_of,
+    register,
+    updatable,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -69,21 +81,9 @@ async def test_a_rotated_rat_is_refused_although_it_was_verified_before(
 ) -> None:
     registered = await register(client)
     old = rat_of(registered)
-    path = registered["registration_client_uri"].removeprefix("http://testserver")
-    assert (await client.get(path, headers=bearer(old))).status_code == 200  # now cached
-    body = {
-        k: v
-        for k, v in registered.items()
-        if k
-        not in (
-            "registration_access_token",
-            "registration_client_uri",
-            "client_secret_expires_at",
-            "client_id_issued_at",
-        )
-    }
-    updated = await client.put(path, json=body, headers=bearer(old))
+    assert (await get_client(client, registered, old)).status_code == 200  # now cached
+    updated = await put_client(client, registered, old, updatable(registered))
     assert updated.status_code == 200, updated.text
-    stale = await client.get(path, headers=bearer(old))
+    stale = await get_client(client, registered, old)
     assert stale.status_code == 401
     assert error_of(stale) == "invalid_token"
