@@ -15,12 +15,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from app.credentials import SecretKeyError
+from app.auth.secret_box import SecretKeyError
+from app.config.settings import Settings, SettingsError, load_settings
 from app.errors import RegistrarError
-from app.settings import Settings, SettingsError, load_settings
 
 if TYPE_CHECKING:
-    from app.services import Services
+    from app.container import Services
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -90,8 +90,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def serve(settings: Settings) -> int:
     import uvicorn
 
+    from app.container import Services
     from app.main import configure_logging
-    from app.services import Services
 
     configure_logging(settings)
     # Before any worker starts: create the schema once, and refuse a wrong secret key with
@@ -122,7 +122,7 @@ def serve(settings: Settings) -> int:
 
 
 def realms_check(settings: Settings) -> int:
-    from app.realms import check_realms
+    from app.config.realms import check_realms
 
     problems = check_realms(settings.realms_dir, os.environ)
     for problem in problems:
@@ -140,13 +140,13 @@ async def _preflight(services: Services) -> None:
 
 
 def iat(settings: Settings, args: argparse.Namespace) -> int:
-    from app.services import Services
+    from app.container import Services
 
     return asyncio.run(_iat(Services.build(settings), args))
 
 
 async def _iat(services: Services, args: argparse.Namespace) -> int:
-    from app import admin
+    from app.services import admin
 
     await services.start()
     try:

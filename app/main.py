@@ -10,14 +10,14 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 
-from app import console
+from app.config.settings import Settings, load_settings
+from app.container import Services
 from app.errors import RegistrarError, error_response
-from app.fastlane import Registrar
-from app.limits import RequestLimits
-from app.routes import ROUTES
 from app.scheduler import start_scheduler
-from app.services import Services
-from app.settings import Settings, load_settings
+from app.web import console
+from app.web.fastlane import Registrar
+from app.web.request_limits import RequestLimits
+from app.web.routes import ROUTES
 
 
 def create_app(settings: Settings, *, scheduler: bool = True) -> Starlette:
@@ -49,7 +49,7 @@ def create_app(settings: Settings, *, scheduler: bool = True) -> Starlette:
     # a path with a stray trailing slash gets a JSON 404 / 405, not a 307 with an empty body
     app.router.redirect_slashes = False
     app.state.services = services
-    # the fast lane applies the same limits as the middleware (app.fastlane)
+    # the fast lane applies the same limits as the middleware (app.web.fastlane)
     app.limits = RequestLimits(app.router, settings.max_header_bytes, settings.max_url_bytes)
     app.max_in_flight = settings.max_connections
     return app

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from app.services import Services
+from app.container import Services
 
 log = logging.getLogger("registrar.scheduler")
 

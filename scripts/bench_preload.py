@@ -1,7 +1,7 @@
 """Fill a registrar database to N clients of one realm through registrar's own code.
 
 Run by `scripts/bench --preload N`, with the server stopped. Every row is made by
-app.registration.register itself, as for a POST with an initial access token: the body is
+app.services.registration.register itself, as for a POST with an initial access token: the body is
 validated, the realm's authenticated policies run, and the row gets a fresh client id, a real
 client secret sealed with the server's at-rest key and the digest of a real registration access
 token signed with the realm's key. Only the write differs: rows go in by Store.insert_clients_bulk,
@@ -28,13 +28,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from app.callers import Credential
-from app.credentials import SecretKeyError
+from app.auth.callers import Credential
+from app.auth.secret_box import SecretKeyError
 from app.errors import RegistrarError
-from app.registration import register
-from app.services import Services
-from app.settings import SettingsError, load_settings
-from app.store import ClientRow, Store
+from app.services.registration import register
+from app.container import Services
+from app.config.settings import SettingsError, load_settings
+from app.store.queries import ClientRow, Store
 
 # the registration body of scripts/bench and ../shared/bench (register.lua's default)
 BENCH_BODY: dict[str, Any] = {

@@ -20,8 +20,8 @@ import psycopg
 import pytest
 from starlette.applications import Starlette
 
+from app.config.settings import Settings
 from app.main import create_app
-from app.settings import Settings
 
 HERE = Path(__file__).parent
 APP_REALMS = HERE / "app_realms"

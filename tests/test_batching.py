@@ -1,4 +1,5 @@
-"""Group commit (app.batching) and the grouped initial-access-token spend of app.store.
+"""Group commit (app.store.batching) and the grouped initial-access-token spend of
+app.store.queries.
 
 The live races of tests/test_iat_race.py check the guarantee across real server processes;
 these check the grouping itself: that concurrent writes of one key do share a commit, that a
@@ -16,10 +17,10 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from app.batching import MAX_BATCH, KeyedBatcher
 from app.errors import ServiceUnavailable
 from app.main import create_app
-from app.store import ClientRow, Store
+from app.store.batching import MAX_BATCH, KeyedBatcher
+from app.store.queries import ClientRow, Store
 from tests.conftest import make_settings
 from tests.helpers import (
     RP,

@@ -22,8 +22,8 @@ import pytest
 from jwcrypto import jwk, jws
 from starlette.applications import Starlette
 
-import app.bearer
-from app.settings import Settings
+import app.auth.bearer
+from app.config.settings import Settings
 from tests.helpers import (
     ISSUER,
     JSON,
@@ -598,7 +598,7 @@ class TestTrustedIssuers:
         assert jwks_server.hits == 1
         new = jwk.JWK.generate(kty="RSA", size=2048, kid="corp-2")
         jwks_server.keys = [new]
-        monkeypatch.setattr(app.bearer, "JWKS_MIN_REFRESH", 0.0)
+        monkeypatch.setattr(app.auth.bearer, "JWKS_MIN_REFRESH", 0.0)
         rotated = sign(new, claims_for(issuer=jwks_server.url))
         response = await client.get(TRUSTING, headers=bearer(rotated))
         assert response.status_code == 200, response.text

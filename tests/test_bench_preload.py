@@ -12,9 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from app.services import Services
-from app.settings import Settings
-from app.store import ClientRow
+from app.config.settings import Settings
+from app.container import Services
+from app.store.queries import ClientRow
 from tests.conftest import TEST_SECRET_KEY, start_server
 
 pytestmark = pytest.mark.live

@@ -115,7 +115,7 @@ async def test_expired_session_goes_back_to_sign_in_with_a_message(
 ) -> None:
     await signed_in(client)
     later = int(time.time()) + 3600
-    monkeypatch.setattr("app.console.session.now", lambda: later)
+    monkeypatch.setattr("app.web.console.session.now", lambda: later)
     response = await client.get(console() + "/clients")
     assert response.status_code == 303
     assert response.headers["location"] == console() + "/signin?notice=expired"

@@ -13,8 +13,8 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
+from app.config.settings import Settings
 from app.main import create_app
-from app.settings import Settings
 from tests.conftest import make_settings
 from tests.helpers import (
     ISSUER,

@@ -102,6 +102,6 @@ async def test_count_3_token_wins_3_of_100_on_postgresql_with_four_servers(
 async def test_count_50_token_wins_50_of_100_on_postgresql_with_four_servers(
     postgresql_four_servers: list[LiveServer],
 ) -> None:
-    """Registrations of one token share commits on PostgreSQL (app.batching); a group that
+    """Registrations of one token share commits on PostgreSQL (app.store.batching); a group that
     asks for more uses than remain is retried one by one, so exactly 50 still win."""
     await race([server.url for server in postgresql_four_servers], count=50)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 
-from app.ids import new_client_id
+from app.store.ids import new_client_id
 
 
 def test_ids_are_version_7_with_the_rfc_variant() -> None:

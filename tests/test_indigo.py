@@ -15,8 +15,8 @@ import httpx
 import jsonschema_rs
 import pytest
 
+from app.config.settings import Settings, SettingsError, load_settings
 from app.main import create_app
-from app.settings import Settings, SettingsError, load_settings
 from tests.helpers import (
     JSON,
     RP,

@@ -18,9 +18,9 @@ import pytest
 from starlette.applications import Starlette
 
 from app.cli import main as cli_main
+from app.config.settings import Settings
 from app.main import create_app
 from app.scheduler import sweep_initial_access_tokens
-from app.settings import Settings
 from tests.conftest import TEST_SECRET_KEY
 from tests.helpers import (
     JSON,

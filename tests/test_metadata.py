@@ -9,7 +9,7 @@ import pytest
 
 from app.errors import InvalidClientMetadata, InvalidRedirectUri
 from app.jsonio import dumps
-from app.metadata import UNDERSTOOD_MEMBERS, validate_client_metadata
+from app.rules.client_metadata import UNDERSTOOD_MEMBERS, validate_client_metadata
 from tests.helpers import OIDC_METADATA, RFC7591_MEMBERS, RP
 
 BASE: dict[str, Any] = {"redirect_uris": [RP]}

@@ -14,7 +14,7 @@ import pytest
 from openapi_spec_validator import OpenAPIV31SpecValidator, validate
 from starlette.routing import Route
 
-from app.routes import ROUTES
+from app.web.routes import ROUTES
 
 METHODS = frozenset({"get", "put", "post", "delete", "patch", "options", "head", "trace"})
 ROOT = Path(__file__).parent.parent

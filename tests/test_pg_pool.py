@@ -1,4 +1,4 @@
-"""The asyncio PostgreSQL pool (app.pg_pool) against a real server: bounded size, a prompt 503
+"""The asyncio PostgreSQL pool (app.store.pg_pool) against a real server: bounded size, a prompt 503
 when it is exhausted or the database refuses, and no broken connection ever handed out twice."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ from collections.abc import AsyncIterator
 import psycopg
 import pytest
 
-from app.database import PostgresDatabase, Tx
 from app.errors import ServiceUnavailable
-from app.pg_pool import ConnectionLost, PgPool
+from app.store.database import PostgresDatabase, Tx
+from app.store.pg_pool import ConnectionLost, PgPool
 from tests.conftest import PG_ADMIN_URL
 
 pytestmark = pytest.mark.anyio
@@ -68,7 +68,7 @@ async def test_an_exhausted_pool_answers_503_after_the_wait(pool: PgPool) -> Non
 
 async def test_a_cancelled_query_leaves_no_busy_connection_behind(pool: PgPool) -> None:
     """psycopg cancels the statement on the server when its task is cancelled; a connection
-    comes back to the pool only when it is idle again (app.pg_pool closes it otherwise)."""
+    comes back to the pool only when it is idle again (app.store.pg_pool closes it otherwise)."""
     used: list[int] = []
 
     async def long_query() -> None:

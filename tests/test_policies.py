@@ -8,17 +8,7 @@ from typing import Any
 
 import pytest
 
-from app.errors import InsufficientScope, InvalidClientMetadata, PolicyRefused
-from app.policies import (
-    Caller,
-    Candidate,
-    Operation,
-    apply_policies,
-    check_scopes,
-    max_clients_refusal,
-    policy_set,
-)
-from app.realms import (
+from app.config.realms import (
     AllowedClientScopes,
     AllowedProtocolMappers,
     ClientDisabled,
@@ -30,6 +20,16 @@ from app.realms import (
     RegistrationConfig,
     ScopesConfig,
     TrustedHosts,
+)
+from app.errors import InsufficientScope, InvalidClientMetadata, PolicyRefused
+from app.rules.policies import (
+    Caller,
+    Candidate,
+    Operation,
+    apply_policies,
+    check_scopes,
+    max_clients_refusal,
+    policy_set,
 )
 
 DNS = {

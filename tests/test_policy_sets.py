@@ -15,7 +15,7 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from app.services import Services
+from app.container import Services
 from tests.helpers import (
     JSON,
     RP,

@@ -1,6 +1,7 @@
 """Property-based tests (hypothesis) of client metadata and of the registration endpoints.
 
-(a) app.metadata.validate_client_metadata on any JSON object: a JSON-serialisable dict of
+(a) app.rules.client_metadata.validate_client_metadata on any JSON object: a JSON-serialisable
+    dict of
     understood members that validates to itself, or InvalidClientMetadata / InvalidRedirectUri,
     never anything else.
 (b) POST, GET and PUT of RFC 7591 / 7592 (and the token and introspection endpoints) through
@@ -28,7 +29,11 @@ from hypothesis import strategies as st
 
 from app.errors import InvalidClientMetadata, InvalidRedirectUri
 from app.jsonio import dumps, loads
-from app.metadata import LOCALIZABLE_MEMBERS, UNDERSTOOD_MEMBERS, validate_client_metadata
+from app.rules.client_metadata import (
+    LOCALIZABLE_MEMBERS,
+    UNDERSTOOD_MEMBERS,
+    validate_client_metadata,
+)
 from tests.helpers import (
     JSON,
     RP,

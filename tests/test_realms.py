@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-import app.realms
-from app.realm_models import DEFAULT_PROTOCOL_MAPPER_TYPES
-from app.realms import (
+import app.config.realms
+from app.config.realm_models import DEFAULT_PROTOCOL_MAPPER_TYPES
+from app.config.realms import (
     AllowedClientScopes,
     AllowedProtocolMappers,
     ClientDisabled,
@@ -527,13 +527,13 @@ def test_an_unchanged_directory_reads_no_file_and_logs_nothing_new(
     registry = RealmRegistry(tmp_path, {})
     registry.reload()
     loads: list[Path] = []
-    real_load = app.realms._load
+    real_load = app.config.realms._load
 
     def counting_load(path: Path, environ: object) -> object:
         loads.append(path)
         return real_load(path, {})
 
-    monkeypatch.setattr(app.realms, "_load", counting_load)
+    monkeypatch.setattr(app.config.realms, "_load", counting_load)
     caplog.clear()
     with caplog.at_level(logging.ERROR, logger="registrar.realms"):
         errors = registry.reload()

@@ -108,7 +108,7 @@ async def test_defaults_are_applied(client: httpx.AsyncClient) -> None:
 async def test_client_id_is_a_server_made_uuid(client: httpx.AsyncClient) -> None:
     first, second = await register(client), await register(client)
     assert str(uuid.UUID(first["client_id"])) == first["client_id"]
-    assert uuid.UUID(first["client_id"]).version == 7  # time-ordered (app/ids.py)
+    assert uuid.UUID(first["client_id"]).version == 7  # time-ordered (app/store/ids.py)
     assert first["client_id"] != second["client_id"]
 
 

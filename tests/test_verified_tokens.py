@@ -1,4 +1,4 @@
-"""The per-process cache of verified initial and registration access tokens (app.callers):
+"""The per-process cache of verified initial and registration access tokens (app.auth.callers):
 it saves re-verifying a token's signature, never a check of time or of the store."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import time
 import httpx
 import pytest
 
-from app.callers import Credential, VerifiedTokens
+from app.auth.callers import Credential, VerifiedTokens
 from tests.helpers import (
     RP,
     admin,

@@ -1,0 +1,118 @@
+"""Who is calling: the Authorization header → a Credential (RFC 6750 §2.1, Keycloak's token kinds).
+
+A request carries nothing (anonymous), an initial access token, a registration access token, or
+a bearer access token of this realm or of a trusted issuer. Only the shape and signature are
+checked here; whether a RAT or IAT is still live is decided against the store by the services.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+from app.auth.tokens import (
+    INITIAL_ACCESS_TOKEN,
+    REGISTRATION_ACCESS_TOKEN,
+    RealmKeys,
+    peek_claims,
+    verify_internal,
+)
+from app.errors import InvalidToken
+
+Kind = Literal["anonymous", "initial_access_token", "registration_access_token", "bearer"]
+
+MANAGE_CLIENTS = "manage-clients"
+VIEW_CLIENTS = "view-clients"
+CREATE_CLIENT = "create-client"
+# RFC 6750 §2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
+_B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+
+
+@dataclass(frozen=True)
+class Credential:
+    kind: Kind
+    token: str = ""
+    jti: str = ""
+    roles: frozenset[str] = frozenset()
+    subject: str = ""  # client id of a bearer (azp), for logs and audit
+    expires_at: int = 0  # of an initial access token with an expiration; 0: does not expire
+
+    @property
+    def registration_auth(self) -> Literal["anonymous", "authenticated"]:
+        """Which policy set governs a new registration made with this credential."""
+        return "anonymous" if self.kind == "anonymous" else "authenticated"
+
+
+ANONYMOUS = Credential("anonymous")
+INTERNAL_KINDS = frozenset({"initial_access_token", "registration_access_token"})
+
+
+class VerifiedTokens:
+    """Initial and registration access tokens this process has verified, per realm.
+
+    Their verification depends only on the token text and the realm's fixed key (HMAC, typ,
+    issuer path) — and on the clock, for an expiration, which is checked again on every use. A
+    client presents the same token again and again (an IAT for many registrations, its RAT for
+    every read), so the check is done once. Whether the token is still live (spent, rotated,
+    deleted) is decided against the store on every request, as before. Bounded: at most
+    MAX_ENTRIES, then it starts over.
+    """
+
+    MAX_ENTRIES = 4096
+
+    def __init__(self) -> None:
+        self._known: dict[tuple[str, str], Credential] = {}
+
+    def get(self, realm: str, token: str, now: int) -> Credential | None:
+        found = self._known.get((realm, token))
+        if found is None or (found.expires_at and found.expires_at <= now):
+            return None
+        return found
+
+    def add(self, realm: str, credential: Credential) -> None:
+        if credential.kind not in INTERNAL_KINDS:
+            return
+        if len(self._known) >= self.MAX_ENTRIES:
+            self._known.clear()
+        self._known[(realm, credential.token)] = credential
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of `Authorization: Bearer TOKEN`, None without the header; malformed → 401."""
+    if authorization is None:
+        return None
+    scheme, _, token = authorization.strip().partition(" ")
+    token = token.strip()
+    # RFC 6750 §2.1 and RFC 7235 §2.1: the auth-scheme is case-insensitive
+    if scheme.lower() != "bearer" or not token:
+        raise InvalidToken("Malformed Authorization header: expected 'Bearer <token>'")
+    if _B64TOKEN.fullmatch(token) is None:
+        raise InvalidToken("Malformed bearer token")
+    return token
+
+
+def identify(keys: RealmKeys, issuer: str, token: str | None, now: int) -> Credential:
+    """Classify and verify an internal token; anything else is handed back as an unchecked bearer.
+
+    The caller verifies `kind == "bearer"` credentials with app.auth.bearer before trusting roles.
+    """
+    if token is None:
+        return ANONYMOUS
+    claims = peek_claims(token)
+    if claims is None:
+        raise InvalidToken("Malformed token")
+    typ = claims.get("typ")
+    if typ in (INITIAL_ACCESS_TOKEN, REGISTRATION_ACCESS_TOKEN):
+        verified = verify_internal(keys, token, str(typ), issuer, now)
+        kind: Kind = (
+            "initial_access_token" if typ == INITIAL_ACCESS_TOKEN else "registration_access_token"
+        )
+        expires = verified.get("exp")
+        return Credential(
+            kind,
+            token=token,
+            jti=str(verified["jti"]),
+            expires_at=expires if isinstance(expires, int) else 0,
+        )
+    return Credential("bearer", token=token)

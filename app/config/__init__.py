@@ -1,0 +1,1 @@
+"""Configuration: settings, realm models, the realm registry (hot reload)."""

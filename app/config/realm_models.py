@@ -1,0 +1,260 @@
+"""Typed realm configuration (CONTRACT.md §2): frozen pydantic models a realm file becomes.
+
+Policy models keep Keycloak's provider ids and kebab-case config keys, so a Keycloak admin
+reads a realm file as the "Client Registration Policies" tab. Loading lives in app/config/realms.py.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+REALM_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+# RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
+_SCOPE_TOKEN = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]+$")
+
+# Keycloak's DefaultClientRegistrationPolicies.DEFAULT_ALLOWED_PROTOCOL_MAPPERS
+DEFAULT_PROTOCOL_MAPPER_TYPES: tuple[str, ...] = (
+    "oidc-full-name-mapper",
+    "oidc-sha256-pairwise-sub-mapper",
+    "oidc-address-mapper",
+    "saml-user-property-mapper",
+    "oidc-usermodel-property-mapper",
+    "saml-role-list-mapper",
+    "saml-user-attribute-mapper",
+    "oidc-usermodel-attribute-mapper",
+)
+DEFAULT_SCOPES: tuple[str, ...] = ("openid", "profile", "email")
+DEFAULT_OPTIONAL_SCOPES: tuple[str, ...] = ("address", "phone", "offline_access")
+
+Role = Literal["manage-clients", "view-clients", "create-client"]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class _Policy(BaseModel):
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        alias_generator=lambda n: n.replace("_", "-"),
+        populate_by_name=True,
+    )
+
+
+class TrustedHosts(_Policy):
+    type: Literal["trusted-hosts"] = "trusted-hosts"
+    name: str = "Trusted Hosts"
+    # IP addresses, hostnames, or "*.domain" (the domain and every subdomain of it)
+    trusted_hosts: tuple[Annotated[str, Field(min_length=1)], ...] = ()
+    host_sending_registration_request_must_match: bool = True
+    client_uris_must_match: bool = True
+
+    @model_validator(mode="after")
+    def _one_check_enabled(self) -> TrustedHosts:
+        # Keycloak's TrustedHostClientRegistrationPolicyFactory.validateConfiguration refuses this
+        if not (self.host_sending_registration_request_must_match or self.client_uris_must_match):
+            raise ValueError(
+                "At least one of hosts verification or client URIs validation must be enabled"
+            )
+        return self
+
+
+class MaxClients(_Policy):
+    type: Literal["max-clients"] = "max-clients"
+    name: str = "Max Clients Limit"
+    max_clients: int = Field(default=200, ge=1)
+
+
+class ConsentRequired(_Policy):
+    type: Literal["consent-required"] = "consent-required"
+    name: str = "Consent Required"
+
+
+class FullScopeDisabled(_Policy):
+    type: Literal["scope"] = "scope"
+    name: str = "Full Scope Disabled"
+
+
+class ClientDisabled(_Policy):
+    type: Literal["client-disabled"] = "client-disabled"
+    name: str = "Client Disabled"
+
+
+class AllowedClientScopes(_Policy):
+    # "allowed-client-templates" is the provider id Keycloak used before client scopes existed
+    type: Literal["allowed-client-scopes", "allowed-client-templates"] = "allowed-client-scopes"
+    name: str = "Allowed Client Scopes"
+    allowed_client_scopes: tuple[str, ...] = Field(
+        default=(),
+        # the config key of Keycloak's old allowed-client-templates policy is accepted too
+        validation_alias=AliasChoices(
+            "allowed-client-scopes", "allowed-client-templates", "allowed_client_scopes"
+        ),
+    )
+    # also allow the realm's `scopes.default` (Keycloak's ALLOW_DEFAULT_SCOPES, default true)
+    allow_default_scopes: bool = True
+
+
+class AllowedProtocolMappers(_Policy):
+    type: Literal["allowed-protocol-mappers"] = "allowed-protocol-mappers"
+    name: str = "Allowed Protocol Mapper Types"
+    allowed_protocol_mapper_types: tuple[str, ...] = DEFAULT_PROTOCOL_MAPPER_TYPES
+
+
+PolicyConfig = Annotated[
+    TrustedHosts
+    | MaxClients
+    | ConsentRequired
+    | FullScopeDisabled
+    | ClientDisabled
+    | AllowedClientScopes
+    | AllowedProtocolMappers,
+    Field(discriminator="type"),
+]
+
+
+def default_anonymous_policies(optional_scopes: tuple[str, ...]) -> tuple[PolicyConfig, ...]:
+    """Keycloak's DefaultClientRegistrationPolicies.addAnonymousPolicies, in its order."""
+    return (
+        TrustedHosts(),  # no trusted hosts: anonymous registration is off
+        ConsentRequired(),
+        FullScopeDisabled(),
+        MaxClients(),
+        *default_authenticated_policies(optional_scopes),
+    )
+
+
+def default_authenticated_policies(optional_scopes: tuple[str, ...]) -> tuple[PolicyConfig, ...]:
+    # Keycloak allows the realm's default *and* optional client scopes by allow-default-scopes;
+    # here allow-default-scopes covers `scopes.default`, so the optional ones are listed.
+    return (
+        AllowedProtocolMappers(),
+        AllowedClientScopes(allowed_client_scopes=optional_scopes),
+    )
+
+
+class RegistrationConfig(_Frozen):
+    rotate_registration_access_token: bool = True
+    # filled with Keycloak's default sets by RealmConfig when the file has no such key
+    anonymous: tuple[PolicyConfig, ...]
+    authenticated: tuple[PolicyConfig, ...]
+
+
+def _check_scope_tokens(value: tuple[str, ...]) -> tuple[str, ...]:
+    for scope in value:
+        if not _SCOPE_TOKEN.match(scope):
+            raise ValueError(f"{scope!r} is not a valid scope name (RFC 6749 §3.3)")
+    return value
+
+
+class ScopesConfig(_Frozen):
+    default: tuple[str, ...] = DEFAULT_SCOPES
+    optional: tuple[str, ...] = DEFAULT_OPTIONAL_SCOPES
+    restricted: tuple[str, ...] = ()
+
+    @field_validator("default", "optional", "restricted")
+    @classmethod
+    def _no_duplicates(cls, value: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        _check_scope_tokens(value)
+        # fields validate in declaration order, so info.data holds the lists before this one
+        seen = [s for earlier in info.data.values() for s in earlier]
+        for i, scope in enumerate(value):
+            if scope in seen or scope in value[:i]:
+                raise ValueError(f"scope {scope!r} is listed twice")
+        return value
+
+
+class ServiceAccount(_Frozen):
+    client_id: str = Field(min_length=1)
+    secret: str = Field(min_length=1)
+    roles: tuple[Role, ...] = ()
+
+
+class TrustedIssuer(_Frozen):
+    issuer: str
+    jwks_uri: str | None = None
+    jwks: dict[str, Any] | None = None
+
+    @field_validator("issuer", "jwks_uri")
+    @classmethod
+    def _absolute_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            parts = urlsplit(value)
+            if parts.scheme not in ("https", "http") or not parts.netloc:
+                raise ValueError(f"{value!r} is not an absolute http(s) URL")
+        return value
+
+    @field_validator("jwks")
+    @classmethod
+    def _has_keys(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None and not isinstance(value.get("keys"), list):
+            raise ValueError("a JWK Set has a `keys` list (RFC 7517 §5)")
+        return value
+
+    @model_validator(mode="after")
+    def _one_key_source(self) -> TrustedIssuer:
+        if (self.jwks_uri is None) == (self.jwks is None):
+            raise ValueError("give exactly one of jwks_uri and jwks")
+        return self
+
+
+class CompatConfig(_Frozen):
+    # serve INDIGO IAM's /iam/api/client-registration API for this realm (app/services/indigo.py)
+    indigo_iam: bool = False
+
+
+class RealmConfig(_Frozen):
+    name: str = Field(pattern=REALM_NAME.pattern)
+    enabled: bool = True
+    registration: RegistrationConfig
+    scopes: ScopesConfig = ScopesConfig()
+    service_accounts: tuple[ServiceAccount, ...] = ()
+    trusted_issuers: tuple[TrustedIssuer, ...] = ()
+    compat: CompatConfig = CompatConfig()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_policy_sets(cls, data: Any) -> Any:
+        """Give a realm without `registration.anonymous` / `.authenticated` Keycloak's sets."""
+        if not isinstance(data, dict):
+            return data
+        registration = data.get("registration", {})
+        if not isinstance(registration, dict):
+            return data  # pydantic names the wrong type
+        optional = DEFAULT_OPTIONAL_SCOPES
+        scopes = data.get("scopes")
+        if isinstance(scopes, dict) and isinstance(scopes.get("optional"), list | tuple):
+            if all(isinstance(s, str) for s in scopes["optional"]):
+                optional = tuple(scopes["optional"])
+        registration = dict(registration)
+        registration.setdefault("anonymous", default_anonymous_policies(optional))
+        registration.setdefault("authenticated", default_authenticated_policies(optional))
+        return {**data, "registration": registration}
+
+    @field_validator("service_accounts")
+    @classmethod
+    def _unique_client_ids(cls, value: tuple[ServiceAccount, ...]) -> tuple[ServiceAccount, ...]:
+        seen: set[str] = set()
+        for account in value:
+            if account.client_id in seen:
+                raise ValueError(f"service account {account.client_id!r} is listed twice")
+            seen.add(account.client_id)
+        return value
+
+    @property
+    def all_scopes(self) -> tuple[str, ...]:
+        """Every scope of the realm: default, optional, then restricted."""
+        return self.scopes.default + self.scopes.optional + self.scopes.restricted

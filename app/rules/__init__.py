@@ -1,0 +1,1 @@
+"""Pure rules: client metadata, URI rules, registration policies; no I/O, no clock."""

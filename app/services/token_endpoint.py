@@ -1,0 +1,199 @@
+"""Token endpoint (RFC 6749 §4.4 client_credentials, §2.3.1 client auth) and RFC 7662 introspection.
+
+Service accounts of the realm file get tokens carrying their realm-management roles; registered,
+enabled confidential clients whose grant_types include client_credentials get tokens with their
+registered scope and no admin roles.
+"""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote_plus
+
+from app.auth.secret_box import same_secret
+from app.auth.tokens import sign_access_token, verify_own_access_token
+from app.config.realms import RealmConfig
+from app.container import Services
+from app.errors import (
+    InvalidClient,
+    InvalidRequest,
+    InvalidScope,
+    InvalidToken,
+    RegistrarError,
+    UnsupportedGrantType,
+)
+from app.jsonio import loads
+
+ACCESS_TOKEN_SECONDS = 300
+
+
+class UnauthorizedClient(RegistrarError):
+    """RFC 6749 §5.2: the client may not use this grant type."""
+
+    error = "unauthorized_client"
+
+
+@dataclass(frozen=True)
+class AuthenticatedClient:
+    client_id: str
+    roles: tuple[str, ...]
+    scope: str | None  # registered scope of a registered client; None for a service account
+    grant_types: tuple[str, ...]
+    service_account: bool
+
+
+def client_credentials_from(authorization: str | None, form: Mapping[str, str]) -> tuple[str, str]:
+    """RFC 6749 §2.3.1: client_secret_basic or client_secret_post, never both."""
+    scheme, _, credentials = (authorization or "").strip().partition(" ")
+    if scheme.lower() == "basic":
+        if "client_secret" in form:
+            # RFC 6749 §2.3: "The client MUST NOT use more than one authentication method
+            # in each request."
+            raise InvalidRequest("Use one client authentication method, not two")
+        client_id, secret = _basic_credentials(credentials.strip())
+        if "client_id" in form and form["client_id"] != client_id:
+            raise InvalidRequest("client_id differs from the client authenticated by Basic")
+        return client_id, secret
+    if form.get("client_id") and form.get("client_secret"):
+        return form["client_id"], form["client_secret"]
+    raise InvalidClient("Client authentication is required")
+
+
+def _basic_credentials(credentials: str) -> tuple[str, str]:
+    try:
+        decoded = base64.b64decode(credentials, validate=True).decode("utf-8")
+    except (ValueError, UnicodeDecodeError) as exc:  # binascii.Error is a ValueError
+        raise InvalidClient("Malformed Basic credentials") from exc
+    client_id, sep, secret = decoded.partition(":")
+    if not sep or not client_id:
+        raise InvalidClient("Malformed Basic credentials")
+    # RFC 6749 §2.3.1: the client identifier and password are encoded using the
+    # "application/x-www-form-urlencoded" algorithm before Basic encoding
+    return unquote_plus(client_id), unquote_plus(secret)
+
+
+async def authenticate_client(
+    svc: Services, realm: RealmConfig, client_id: str, secret: str
+) -> AuthenticatedClient:
+    for account in realm.service_accounts:
+        if account.client_id == client_id:
+            if not same_secret(secret, account.secret):
+                break
+            return AuthenticatedClient(
+                client_id, tuple(account.roles), None, ("client_credentials",), True
+            )
+    else:
+        row = await svc.store.get_client(realm.name, client_id) if len(client_id) <= 64 else None
+        if row is not None and row.enabled and row.secret_sealed:
+            stored = svc.box.open(row.secret_sealed, row.client_id)
+            if same_secret(secret, stored):
+                metadata = loads(row.metadata_json)
+                return AuthenticatedClient(
+                    client_id,
+                    (),
+                    metadata.get("scope"),
+                    tuple(metadata.get("grant_types", ())),
+                    False,
+                )
+    # RFC 6749 §5.2 invalid_client: "If the client attempted to authenticate via the
+    # "Authorization" request header field, the authorization server MUST respond with an
+    # HTTP 401 (Unauthorized) status code and include the "WWW-Authenticate" response header
+    # field matching the authentication scheme used by the client" (InvalidClient.headers)
+    raise InvalidClient("Invalid client credentials")
+
+
+async def issue_token(
+    svc: Services,
+    realm: RealmConfig,
+    client: AuthenticatedClient,
+    form: Mapping[str, str],
+    now: int,
+) -> dict[str, Any]:
+    grant_type = form.get("grant_type")
+    if not grant_type:
+        raise InvalidRequest("grant_type is required")
+    if grant_type != "client_credentials":
+        raise UnsupportedGrantType(f"Grant type '{grant_type}' is not supported")
+    if "client_credentials" not in client.grant_types:
+        raise UnauthorizedClient("The client is not registered for client_credentials")
+    scope = _granted_scope(realm, client, form.get("scope"))
+    issuer = svc.issuer(realm.name)
+    claims: dict[str, Any] = {
+        "jti": str(uuid.uuid4()),
+        "iss": issuer,
+        "sub": client.client_id,
+        "aud": "realm-management" if client.roles else issuer,
+        "azp": client.client_id,
+        "client_id": client.client_id,
+        "iat": now,
+        "exp": now + ACCESS_TOKEN_SECONDS,
+        "typ": "Bearer",
+    }
+    if scope:
+        claims["scope"] = scope
+    if client.roles:
+        claims["resource_access"] = {"realm-management": {"roles": list(client.roles)}}
+    token = sign_access_token(await svc.keyring.get(realm.name), claims)
+    reply: dict[str, Any] = {
+        "access_token": token,
+        "token_type": "Bearer",
+        "expires_in": ACCESS_TOKEN_SECONDS,
+    }
+    if scope:
+        reply["scope"] = scope
+    return reply
+
+
+def _granted_scope(
+    realm: RealmConfig, client: AuthenticatedClient, requested: str | None
+) -> str | None:
+    """RFC 6749 §3.3: the requested scope, within what the client may have; none asked, all."""
+    if client.service_account:
+        allowed = list(realm.all_scopes)
+        if not requested:
+            return None
+    else:
+        allowed = (client.scope or "").split()
+        if not requested:
+            return " ".join(allowed) or None
+    asked = requested.split()
+    unknown = [s for s in asked if s not in allowed]
+    if unknown:
+        raise InvalidScope(f"Scope not available to this client: {unknown[0]}"[:200])
+    return " ".join(dict.fromkeys(asked))
+
+
+async def introspect(
+    svc: Services, realm: RealmConfig, token: str | None, now: int
+) -> dict[str, Any]:
+    """RFC 7662 §2.2: active only for a live token of this realm whose client is still live."""
+    if not token:
+        raise InvalidRequest("token is required")
+    # RFC 7662 §2.2: for a token that "is not active, does not exist on this server, or the
+    # protected resource is not allowed to introspect", the server "MUST return an
+    # introspection response with the "active" field set to "false"" — and nothing else here
+    try:
+        claims = verify_own_access_token(await svc.keyring.get(realm.name), token)
+    except InvalidToken:
+        return {"active": False}
+    exp = claims.get("exp")
+    if claims.get("iss") != svc.issuer(realm.name) or not isinstance(exp, int) or exp <= now:
+        return {"active": False}
+    if not await _client_still_live(svc, realm, str(claims.get("azp", ""))):
+        return {"active": False}
+    reply = {"active": True, "token_type": "Bearer"}
+    for name in ("client_id", "scope", "exp", "iat", "sub", "iss", "aud", "jti"):
+        if name in claims:
+            reply[name] = claims[name]
+    return reply
+
+
+async def _client_still_live(svc: Services, realm: RealmConfig, client_id: str) -> bool:
+    if any(a.client_id == client_id for a in realm.service_accounts):
+        return True
+    row = await svc.store.get_client(realm.name, client_id) if 0 < len(client_id) <= 64 else None
+    return row is not None and row.enabled

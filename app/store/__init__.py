@@ -1,0 +1,1 @@
+"""Storage: every statement, SQLite and PostgreSQL, the pool, batching, schema, ids."""

@@ -1,0 +1,327 @@
+"""Connections and transactions on SQLite (embedded) and PostgreSQL, with plain DB-API cursors.
+
+The hot path speaks SQL through the driver directly: an ORM round trip costs more than the whole
+rest of a registration. SQLAlchemy creates the schema (app.store.schema). A lost or refused database
+becomes ServiceUnavailable (503), never a 500.
+
+Every statement is awaited, so one store serves both databases from the event loop:
+- SQLite is embedded and a statement takes microseconds, so it runs inline (a hop to a worker
+  thread would cost more than the statement). WAL, one connection per thread, writes in
+  BEGIN IMMEDIATE under WriterLock.
+- PostgreSQL runs on psycopg's asyncio connections (app.store.pg_pool): no thread hop, and a slow
+  or hung server holds only the requests waiting on it, never the event loop. READ COMMITTED;
+  the row locks taken by conditional UPDATEs serialise racing writers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import sqlite3
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+import psycopg
+from sqlalchemy import create_engine
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
+
+from app.errors import ServiceUnavailable
+from app.store.pg_pool import ConnectionLost, PgPool
+from app.store.schema import METADATA
+
+Params = Sequence[Any]
+T = TypeVar("T")
+
+
+class Tx(Protocol):
+    """One transaction's statements (or one autocommitted statement); SQL uses `?` placeholders."""
+
+    async def run(self, sql: str, params: Params = ()) -> int:
+        """Execute a statement; return the number of rows it changed."""
+        ...
+
+    async def many(self, sql: str, rows: Sequence[Params]) -> None: ...
+    async def one(self, sql: str, params: Params = ()) -> tuple[Any, ...] | None: ...
+    async def all(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]: ...
+
+
+class Database(Protocol):
+    dialect: str
+
+    def write(self) -> contextlib.AbstractAsyncContextManager[Tx]: ...
+    async def write_one(self, sql: str, params: Params = ...) -> int: ...
+    async def write_returning(self, sql: str, params: Params = ...) -> list[tuple[Any, ...]]: ...
+    def read(self) -> contextlib.AbstractAsyncContextManager[Tx]: ...
+    async def read_retrying(self, query: Callable[[Tx], Awaitable[T]]) -> T: ...
+    def create_schema(self) -> None: ...
+    async def connect(self) -> None: ...
+    async def close(self) -> None: ...
+
+
+def open_database(url: str, pool_size: int = 24) -> Database:
+    if url.startswith("sqlite:///"):
+        return SqliteDatabase(url.removeprefix("sqlite:///"))
+    return PostgresDatabase(url, max_size=pool_size)
+
+
+# --- SQLite -------------------------------------------------------------------------------------
+
+
+class SqliteTx:
+    """Statements on a sqlite3 cursor, run inline: they are awaited only to share the interface."""
+
+    def __init__(self, cursor: sqlite3.Cursor) -> None:
+        self._cursor = cursor
+
+    async def run(self, sql: str, params: Params = ()) -> int:
+        self._cursor.execute(sql, params)
+        return int(self._cursor.rowcount)
+
+    async def many(self, sql: str, rows: Sequence[Params]) -> None:
+        self._cursor.executemany(sql, rows)
+
+    async def one(self, sql: str, params: Params = ()) -> tuple[Any, ...] | None:
+        self._cursor.execute(sql, params)
+        row = self._cursor.fetchone()
+        return tuple(row) if row is not None else None
+
+    async def all(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
+        self._cursor.execute(sql, params)
+        return [tuple(row) for row in self._cursor.fetchall()]
+
+
+class WriterLock:
+    """One SQLite writer at a time across threads and processes, handed over at once.
+
+    SQLite's busy handler polls with sleeps of up to 100 ms, which shows as a p99 of hundreds
+    of milliseconds when two processes write; a blocking flock() on a file beside the database
+    wakes the next writer as soon as the lock is released. Held only for one short transaction.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._thread_lock = threading.Lock()
+        self._fd: int | None = None
+
+    def __enter__(self) -> None:
+        self._thread_lock.acquire()
+        try:
+            if self._fd is None:
+                self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+        except BaseException:
+            self._thread_lock.release()
+            raise
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            if self._fd is not None:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            self._thread_lock.release()
+
+    def close(self) -> None:
+        with self._thread_lock:
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
+
+
+class SqliteDatabase:
+    dialect = "sqlite"
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._all_lock = threading.Lock()
+        self._writer = WriterLock(Path(path + ".writer-lock"))
+
+    def _connection(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            # autocommit at the driver level: transactions are begun explicitly below
+            conn = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False, timeout=30
+            )
+            conn.execute("PRAGMA journal_mode=WAL")
+            # NORMAL in WAL mode survives a killed process (only a power loss may drop the
+            # last commits) without an fsync per commit; CONTRACT §4 is about killed servers.
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA busy_timeout=30000")
+            self._local.conn = conn
+            with self._all_lock:
+                self._all.append(conn)
+        return conn
+
+    @contextlib.asynccontextmanager
+    async def write(self) -> AsyncIterator[Tx]:
+        # The body must not await anything but this Tx's statements (which run inline): the
+        # writer lock is held by this thread, so another task of the same loop asking for it
+        # would block the loop.
+        with _sqlite_errors(), self._writer:
+            conn = self._connection()
+            cursor = conn.cursor()
+            # IMMEDIATE takes the write lock at BEGIN, so writers never deadlock on upgrade
+            cursor.execute("BEGIN IMMEDIATE")
+            try:
+                yield SqliteTx(cursor)
+            except BaseException:
+                conn.rollback()
+                raise
+            conn.commit()
+
+    async def write_one(self, sql: str, params: Params = ()) -> int:
+        """One statement, atomic on its own (autocommit), under the writer lock."""
+        with _sqlite_errors(), self._writer:
+            cursor = self._connection().cursor()
+            cursor.execute(sql, params)
+            return int(cursor.rowcount)
+
+    async def write_returning(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
+        """One statement with RETURNING, atomic on its own, under the writer lock."""
+        with _sqlite_errors(), self._writer:
+            return await SqliteTx(self._connection().cursor()).all(sql, params)
+
+    @contextlib.asynccontextmanager
+    async def read(self) -> AsyncIterator[Tx]:
+        with _sqlite_errors():
+            yield SqliteTx(self._connection().cursor())
+
+    async def read_retrying(self, query: Callable[[Tx], Awaitable[T]]) -> T:
+        with _sqlite_errors():
+            return await query(SqliteTx(self._connection().cursor()))
+
+    def create_schema(self) -> None:
+        engine = create_engine(f"sqlite:///{self.path}")
+        try:
+            with WriterLock(Path(self.path + ".writer-lock")):
+                METADATA.create_all(engine)
+        finally:
+            engine.dispose()
+        self._connection()
+
+    async def connect(self) -> None:
+        """Nothing to open: connections are made per thread on first use."""
+
+    async def close(self) -> None:
+        with self._all_lock:
+            for conn in self._all:
+                conn.close()
+            self._all.clear()
+        self._local = threading.local()
+        self._writer.close()
+
+
+@contextlib.contextmanager
+def _sqlite_errors() -> Any:
+    try:
+        yield
+    except sqlite3.OperationalError as exc:
+        raise ServiceUnavailable("The database is busy or unavailable; retry shortly") from exc
+
+
+# --- PostgreSQL ---------------------------------------------------------------------------------
+
+
+_FORMAT_CACHE: dict[str, str] = {}
+
+
+def to_format_style(sql: str) -> str:
+    """`?` placeholders as psycopg's `%s` (and a literal `%` doubled), converted once per text."""
+    converted = _FORMAT_CACHE.get(sql)
+    if converted is None:
+        converted = sql.replace("%", "%%").replace("?", "%s")
+        _FORMAT_CACHE[sql] = converted
+    return converted
+
+
+class PgTx:
+    def __init__(self, cursor: psycopg.AsyncCursor[Any]) -> None:
+        self._cursor = cursor
+
+    async def run(self, sql: str, params: Params = ()) -> int:
+        await self._cursor.execute(to_format_style(sql), params)
+        return int(self._cursor.rowcount)
+
+    async def many(self, sql: str, rows: Sequence[Params]) -> None:
+        await self._cursor.executemany(to_format_style(sql), rows)
+
+    async def one(self, sql: str, params: Params = ()) -> tuple[Any, ...] | None:
+        await self._cursor.execute(to_format_style(sql), params)
+        row = await self._cursor.fetchone()
+        return tuple(row) if row is not None else None
+
+    async def all(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
+        await self._cursor.execute(to_format_style(sql), params)
+        return [tuple(row) for row in await self._cursor.fetchall()]
+
+
+class PostgresDatabase:
+    """Connections in autocommit mode: a read or a one-statement write is one round trip, and
+    only multi-statement writes pay for BEGIN and COMMIT.
+
+    A read that meets a dead connection is retried once on a fresh one (app.store.pg_pool drops its
+    idle connections when one dies: a restart or failover killed them all). A write is never
+    retried: it may have been applied.
+    """
+
+    dialect = "postgresql"
+
+    def __init__(self, url: str, max_size: int = 24, wait_timeout: float = 5.0) -> None:
+        self._url = url
+        conninfo = make_url(url).set(drivername="postgresql").render_as_string(False)
+        self._pool = PgPool(conninfo, max_size=max_size, wait_timeout=wait_timeout)
+
+    @contextlib.asynccontextmanager
+    async def write(self) -> AsyncIterator[Tx]:
+        async with self._pool.connection() as conn, conn.transaction():
+            yield PgTx(conn.cursor())
+
+    async def write_one(self, sql: str, params: Params = ()) -> int:
+        async with self._pool.connection() as conn:
+            return await PgTx(conn.cursor()).run(sql, params)
+
+    async def write_returning(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
+        """One statement with RETURNING, in its own transaction (autocommit)."""
+        async with self._pool.connection() as conn:
+            return await PgTx(conn.cursor()).all(sql, params)
+
+    @contextlib.asynccontextmanager
+    async def read(self) -> AsyncIterator[Tx]:
+        async with self._pool.connection() as conn:
+            yield PgTx(conn.cursor())
+
+    async def read_retrying(self, query: Callable[[Tx], Awaitable[T]]) -> T:
+        try:
+            async with self.read() as tx:
+                return await query(tx)
+        except ConnectionLost:
+            async with self.read() as tx:
+                return await query(tx)
+
+    def create_schema(self) -> None:
+        """Run once at start-up, before serving: SQLAlchemy's DDL on a short-lived engine."""
+        engine = create_engine(self._url, pool_size=1, max_overflow=0)
+        try:
+            try:
+                METADATA.create_all(engine)
+            except DBAPIError as exc:
+                if isinstance(exc.orig, psycopg.OperationalError):
+                    raise ServiceUnavailable("The database is not available") from exc
+                # another process created the same table between our check and our CREATE
+                METADATA.create_all(engine)
+        finally:
+            engine.dispose()
+
+    async def connect(self) -> None:
+        await self._pool.open()
+
+    async def close(self) -> None:
+        await self._pool.close()

@@ -1,0 +1,403 @@
+"""Every query of the service. Guarantees (CONTRACT §4) live in SQL, not in Python locks.
+
+- An initial access token is spent by a conditional UPDATE in the same transaction as the insert.
+- `max-clients` counts the realm's clients inside that transaction, with writers of the realm
+  serialised (SQLite: one writer at a time; PostgreSQL: a transaction-scoped advisory lock).
+- Registrations spending one token share transactions (app.store.batching): k uses are spent only
+  if k remain, else each is retried alone, so exactly as many win as uses remained. On
+  PostgreSQL the spend and the inserts are one statement, so the token's row lock is held for
+  one round trip and the commit, not for the whole conversation.
+- RAT rotation and DELETE are compare-and-swap on the stored token digest.
+A change is committed before the service answers, so a 201 or 200 is durable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from app.store.batching import KeyedBatcher
+from app.store.database import Database, Tx, open_database
+
+
+@dataclass(frozen=True)
+class ClientRow:
+    client_id: str
+    realm: str
+    metadata_json: str
+    secret_sealed: str | None
+    rat_digest: str
+    registration_auth: str
+    enabled: bool
+    consent_required: bool
+    full_scope_allowed: bool
+    created_at: int
+    updated_at: int
+
+
+@dataclass(frozen=True)
+class IatRow:
+    id: str
+    realm: str
+    created_at: int
+    expires_at: int | None
+    count: int
+    remaining: int
+
+
+class SpendFailed(Exception):
+    """The initial access token is used up, expired or gone."""
+
+
+class RealmFull(Exception):
+    """max-clients reached."""
+
+
+CLIENT_COLUMNS = (
+    "client_id, realm, metadata_json, secret_sealed, rat_digest, registration_auth, "
+    "enabled, consent_required, full_scope_allowed, created_at, updated_at"
+)
+IAT_COLUMNS = "id, realm, created_at, expires_at, count, remaining"
+INSERT_CLIENT = f"INSERT INTO client ({CLIENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+# k uses of a live token, only if k remain; of racing callers the row lock decides
+SPEND_USES = (
+    "UPDATE initial_access_token SET remaining = remaining - ? "
+    "WHERE id = ? AND token_digest = ? AND realm = ? AND remaining >= ? "
+    "AND (expires_at IS NULL OR expires_at > ?)"
+)
+# PostgreSQL: k uses spent and k clients inserted in one statement: the inserts happen only if
+# the spend did. Columns travel as arrays, so the text is the same for every k (one prepared
+# statement).
+SPEND_AND_INSERT_PG = (
+    f"WITH spent AS ({SPEND_USES} RETURNING 1) "
+    f"INSERT INTO client ({CLIENT_COLUMNS}) SELECT * FROM unnest("
+    "?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], "
+    "?::boolean[], ?::boolean[], ?::boolean[], ?::integer[], ?::integer[]"
+    ") WHERE EXISTS (SELECT 1 FROM spent)"
+)
+
+# with a digest, compare-and-swap on the stored RAT digest; without (an admin), unconditional
+REPLACE_CLIENT = (
+    "UPDATE client SET metadata_json = ?, secret_sealed = ?, rat_digest = ?, enabled = ?, "
+    "consent_required = ?, full_scope_allowed = ?, updated_at = ? "
+    "WHERE client_id = ? AND realm = ? AND (? IS NULL OR rat_digest = ?)"
+)
+# PostgreSQL: REPLACE_CLIENT for several clients of one realm (distinct ids) in one statement
+REPLACE_CLIENTS_PG = (
+    "UPDATE client AS c SET metadata_json = v.metadata_json, secret_sealed = v.secret_sealed, "
+    "rat_digest = v.rat_digest, enabled = v.enabled, consent_required = v.consent_required, "
+    "full_scope_allowed = v.full_scope_allowed, updated_at = v.updated_at "
+    "FROM unnest(?::text[], ?::text[], ?::text[], ?::boolean[], ?::boolean[], ?::boolean[], "
+    "?::integer[], ?::text[], ?::text[]) AS v(metadata_json, secret_sealed, rat_digest, enabled, "
+    "consent_required, full_scope_allowed, updated_at, client_id, expected) "
+    "WHERE c.client_id = v.client_id AND c.realm = ? "
+    "AND (v.expected IS NULL OR c.rat_digest = v.expected) RETURNING c.client_id"
+)
+
+
+def is_key(value: str) -> bool:
+    """Whether a caller-given id can name a row: ids are server-made UUIDs, and PostgreSQL
+    refuses a NUL byte in text (an error, not a miss), so such ids name nothing."""
+    return len(value) <= 64 and "\x00" not in value
+
+
+def _client(row: tuple[Any, ...]) -> ClientRow:
+    # SQLite hands booleans back as 0/1
+    return ClientRow(
+        row[0], row[1], row[2], row[3], row[4], row[5],
+        bool(row[6]), bool(row[7]), bool(row[8]), int(row[9]), int(row[10]),
+    )  # fmt: skip
+
+
+def _client_params(row: ClientRow) -> tuple[Any, ...]:
+    return (
+        row.client_id, row.realm, row.metadata_json, row.secret_sealed, row.rat_digest,
+        row.registration_auth, row.enabled, row.consent_required, row.full_scope_allowed,
+        row.created_at, row.updated_at,
+    )  # fmt: skip
+
+
+def _replace_params(row: ClientRow, expected_rat_digest: str | None) -> tuple[Any, ...]:
+    return (
+        row.metadata_json, row.secret_sealed, row.rat_digest, row.enabled, row.consent_required,
+        row.full_scope_allowed, row.updated_at, row.client_id, row.realm,
+        expected_rat_digest, expected_rat_digest,
+    )  # fmt: skip
+
+
+class Store:
+    """Every query, awaited: inline on embedded SQLite, asyncio I/O on PostgreSQL."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        # registrations spending one token share transactions (app.store.batching)
+        self._iat_groups: KeyedBatcher[tuple[str, str, str], tuple[ClientRow, int], bool] = (
+            KeyedBatcher(self._spend_and_insert_group)
+        )
+        self._client_updates: KeyedBatcher[str, tuple[ClientRow, str | None], bool] = KeyedBatcher(
+            self._replace_clients
+        )
+        # PostgreSQL: concurrent reads of one realm's clients share a query
+        self._client_reads: KeyedBatcher[str, str, ClientRow | None] = KeyedBatcher(
+            self._get_clients
+        )
+
+    @classmethod
+    def open(cls, url: str, pool_size: int = 24) -> Store:
+        """The store at `url`; pool_size: PostgreSQL connections at most (per process)."""
+        return cls(open_database(url, pool_size))
+
+    @property
+    def dialect(self) -> str:
+        return self.db.dialect
+
+    def create_schema(self) -> None:
+        self.db.create_schema()
+
+    async def connect(self) -> None:
+        await self.db.connect()
+
+    async def close(self) -> None:
+        await self.db.close()
+
+    async def ping(self) -> None:
+        await self.db.read_retrying(lambda tx: tx.one("SELECT 1"))
+
+    # --- meta and keys ------------------------------------------------------------------------
+
+    async def get_or_put_meta(self, name: str, value: str) -> str:
+        """The stored value for `name`, storing `value` first if there is none."""
+        async with self.db.write() as tx:
+            await tx.run(
+                "INSERT INTO registrar_meta (name, value) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                (name, value),
+            )
+            found = await tx.one("SELECT value FROM registrar_meta WHERE name = ?", (name,))
+        assert found is not None
+        return str(found[0])
+
+    async def get_realm_key(self, realm: str) -> str | None:
+        found = await self.db.read_retrying(
+            lambda tx: tx.one("SELECT sealed FROM realm_key WHERE realm = ?", (realm,))
+        )
+        return str(found[0]) if found else None
+
+    async def put_realm_key(self, realm: str, sealed: str, now: int) -> str:
+        """Store a realm's sealed keys unless another process did first; return the stored ones."""
+        async with self.db.write() as tx:
+            await tx.run(
+                "INSERT INTO realm_key (realm, sealed, created_at) VALUES (?, ?, ?) "
+                "ON CONFLICT DO NOTHING",
+                (realm, sealed, now),
+            )
+            found = await tx.one("SELECT sealed FROM realm_key WHERE realm = ?", (realm,))
+        assert found is not None
+        return str(found[0])
+
+    # --- clients ------------------------------------------------------------------------------
+
+    async def insert_client(
+        self, row: ClientRow, iat: tuple[str, str] | None, max_clients: int | None, now: int
+    ) -> None:
+        """Insert a client, spending one use of `iat` (id, digest) and respecting max_clients.
+
+        Atomic: a refused registration spends nothing and counts nothing.
+        """
+        if max_clients is None and iat is None:
+            await self.db.write_one(INSERT_CLIENT, _client_params(row))
+            return
+        if max_clients is None and iat is not None:
+            if not await self._iat_groups.submit((*iat, row.realm), (row, now)):
+                raise SpendFailed()
+            return
+        async with self.db.write() as tx:
+            if max_clients is not None and not await self._room_for_one(tx, row.realm, max_clients):
+                raise RealmFull()
+            if iat is not None and await tx.run(SPEND_USES, (1, *iat, row.realm, 1, now)) != 1:
+                raise SpendFailed()
+            await tx.run(INSERT_CLIENT, _client_params(row))
+
+    async def _spend_and_insert_group(
+        self, key: tuple[str, str, str], group: list[tuple[ClientRow, int]]
+    ) -> list[bool]:
+        """Insert the group's clients, spending one use of the token each: all together if
+        enough uses remain, else one by one, so exactly as many win as uses remained."""
+        if len(group) > 1 and await self._spend_and_insert(key, group):
+            return [True] * len(group)
+        return [await self._spend_and_insert(key, [one]) for one in group]
+
+    async def _spend_and_insert(
+        self, key: tuple[str, str, str], group: list[tuple[ClientRow, int]]
+    ) -> bool:
+        iat_id, digest, realm = key
+        # the token must be live at the latest request's time
+        now = max(when for _, when in group)
+        uses = (len(group), iat_id, digest, realm, len(group), now)
+        rows = [_client_params(row) for row, _ in group]
+        if self.dialect == "postgresql":
+            columns = map(list, zip(*rows, strict=True))
+            return await self.db.write_one(SPEND_AND_INSERT_PG, (*uses, *columns)) == len(group)
+        async with self.db.write() as tx:
+            if await tx.run(SPEND_USES, uses) != 1:
+                return False  # nothing written: the transaction commits empty
+            await tx.many(INSERT_CLIENT, rows)
+        return True
+
+    async def _room_for_one(self, tx: Tx, realm: str, max_clients: int) -> bool:
+        """Whether the realm holds fewer than max_clients clients, counted race-free."""
+        if self.dialect == "postgresql":
+            # serialise this realm's capped inserts until commit; SQLite has one writer anyway
+            await tx.one("SELECT pg_advisory_xact_lock(hashtext(?))", (f"registrar-realm:{realm}",))
+        found = await tx.one("SELECT count(*) FROM client WHERE realm = ?", (realm,))
+        return found is not None and int(found[0]) < max_clients
+
+    async def insert_clients_bulk(self, rows: list[ClientRow]) -> None:
+        """Insert many clients in one transaction (for `scripts/bench --preload`; registration
+        goes through insert_client)."""
+        if rows:
+            async with self.db.write() as tx:
+                await tx.many(INSERT_CLIENT, [_client_params(row) for row in rows])
+
+    async def get_client(self, realm: str, client_id: str) -> ClientRow | None:
+        if not is_key(client_id):
+            return None
+        if self.dialect == "postgresql":
+            return await self._client_reads.submit(realm, client_id)
+        found = await self.db.read_retrying(
+            lambda tx: tx.one(
+                f"SELECT {CLIENT_COLUMNS} FROM client WHERE client_id = ? AND realm = ?",
+                (client_id, realm),
+            )
+        )
+        return _client(found) if found is not None else None
+
+    async def _get_clients(self, realm: str, client_ids: list[str]) -> list[ClientRow | None]:
+        """Several clients of one realm in one query (PostgreSQL), in the order asked."""
+        # by primary key alone: with `realm = ?` too, PostgreSQL's generic plan for this
+        # prepared statement may pick the realm index and scan the whole realm
+        rows = await self.db.read_retrying(
+            lambda tx: tx.all(
+                f"SELECT {CLIENT_COLUMNS} FROM client WHERE client_id = ANY(?)", (client_ids,)
+            )
+        )
+        found = {row[0]: _client(row) for row in rows if row[1] == realm}
+        return [found.get(client_id) for client_id in client_ids]
+
+    async def replace_client(self, row: ClientRow, expected_rat_digest: str | None) -> bool:
+        """Store `row` over the client; with a digest, only if the stored RAT is still that one
+        (compare-and-swap: of concurrent updates presenting one RAT, exactly one matches).
+
+        Concurrent updates of one realm share a transaction (app.store.batching)."""
+        return await self._client_updates.submit(row.realm, (row, expected_rat_digest))
+
+    async def _replace_clients(
+        self, realm: str, updates: list[tuple[ClientRow, str | None]]
+    ) -> list[bool]:
+        if self.dialect != "postgresql":
+            async with self.db.write() as tx:  # one after another, in one transaction
+                return [await tx.run(REPLACE_CLIENT, _replace_params(*one)) == 1 for one in updates]
+        # One statement cannot tell which of two updates of one client won, so a client's
+        # second update in a batch runs after the first has committed (its CAS then fails).
+        results = [False] * len(updates)
+        first: dict[str, int] = {}
+        again: list[int] = []
+        for index, (row, _) in enumerate(updates):
+            if row.client_id in first:
+                again.append(index)
+            else:
+                first[row.client_id] = index
+        changed = await self._replace_many_pg(realm, [updates[i] for i in first.values()])
+        for client_id, index in first.items():
+            results[index] = client_id in changed
+        for index in again:
+            results[index] = bool(await self._replace_many_pg(realm, [updates[index]]))
+        return results
+
+    async def _replace_many_pg(
+        self, realm: str, updates: list[tuple[ClientRow, str | None]]
+    ) -> set[str]:
+        """Update clients of distinct ids in one statement; the ids that were changed."""
+        columns = map(
+            list,
+            zip(*((*_replace_params(row, expected)[:8], expected) for row, expected in updates),
+                strict=True),
+        )  # fmt: skip
+        rows = await self.db.write_returning(REPLACE_CLIENTS_PG, (*columns, realm))
+        return {str(row[0]) for row in rows}
+
+    async def delete_client(
+        self, realm: str, client_id: str, expected_rat_digest: str | None
+    ) -> bool:
+        if not is_key(client_id):
+            return False
+        sql = "DELETE FROM client WHERE client_id = ? AND realm = ?"
+        params: list[Any] = [client_id, realm]
+        if expected_rat_digest is not None:
+            sql += " AND rat_digest = ?"
+            params.append(expected_rat_digest)
+        return await self.db.write_one(sql, params) == 1
+
+    async def set_client_enabled(self, realm: str, client_id: str, enabled: bool, now: int) -> bool:
+        if not is_key(client_id):
+            return False
+        return (
+            await self.db.write_one(
+                "UPDATE client SET enabled = ?, updated_at = ? WHERE client_id = ? AND realm = ?",
+                (enabled, now, client_id, realm),
+            )
+            == 1
+        )
+
+    async def list_clients(self, realm: str, first: int, limit: int) -> list[ClientRow]:
+        rows = await self.db.read_retrying(
+            lambda tx: tx.all(
+                f"SELECT {CLIENT_COLUMNS} FROM client WHERE realm = ? "
+                "ORDER BY created_at, client_id LIMIT ? OFFSET ?",
+                (realm, limit, first),
+            )
+        )
+        return [_client(row) for row in rows]
+
+    async def count_clients(self, realm: str) -> int:
+        found = await self.db.read_retrying(
+            lambda tx: tx.one("SELECT count(*) FROM client WHERE realm = ?", (realm,))
+        )
+        return int(found[0]) if found else 0
+
+    # --- initial access tokens ----------------------------------------------------------------
+
+    async def insert_iat(self, row: IatRow, token_digest: str) -> None:
+        await self.db.write_one(
+            f"INSERT INTO initial_access_token ({IAT_COLUMNS}, token_digest) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (row.id, row.realm, row.created_at, row.expires_at, row.count, row.remaining,
+             token_digest),
+        )  # fmt: skip
+
+    async def list_iats(self, realm: str) -> list[IatRow]:
+        rows = await self.db.read_retrying(
+            lambda tx: tx.all(
+                f"SELECT {IAT_COLUMNS} FROM initial_access_token WHERE realm = ? "
+                "ORDER BY created_at, id",
+                (realm,),
+            )
+        )
+        return [IatRow(*row) for row in rows]
+
+    async def delete_iat(self, realm: str, iat_id: str) -> bool:
+        if not is_key(iat_id):
+            return False
+        return (
+            await self.db.write_one(
+                "DELETE FROM initial_access_token WHERE id = ? AND realm = ?", (iat_id, realm)
+            )
+            == 1
+        )
+
+    async def sweep_iats(self, now: int) -> int:
+        """Remove expired and used-up initial access tokens; idempotent, any process may run it."""
+        return await self.db.write_one(
+            "DELETE FROM initial_access_token "
+            "WHERE remaining <= 0 OR (expires_at IS NOT NULL AND expires_at <= ?)",
+            (now,),
+        )

@@ -1,0 +1,432 @@
+"""Console pages (issue 8 part 1): clients, initial access tokens and INDIGO IAM's "New client".
+
+Each page calls the very services the API calls (app.services.admin, app.services.registration)
+with the signed-in bearer's Credential, so roles and policies decide here exactly as there.
+Errors of those services become a page with the same status and message, never a 500.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl, quote
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from app.auth.callers import CREATE_CLIENT, MANAGE_CLIENTS, VIEW_CLIENTS, Credential
+from app.config.realms import RealmConfig
+from app.container import Services
+from app.errors import InsufficientScope, InvalidRequest, RegistrarError
+from app.services import admin, registration
+from app.web.console.render import redirect, render
+from app.web.console.session import (
+    SESSION_COOKIE,
+    SIGNIN_COOKIE,
+    SignInRefused,
+    clear_cookie,
+    console_path,
+    csrf_ok,
+    csrf_token,
+    new_signin_nonce,
+    session_of,
+    set_cookie,
+    sign_in,
+    signin_nonce_ok,
+)
+from app.web.requests import host_of, now, read_body, realm_of, services_of
+
+FORM = ("application/x-www-form-urlencoded",)
+PAGE_SIZE = 20
+SEARCH_SCAN = 10_000  # clients looked at by one search, at most
+MAX_QUERY = 200
+MAX_NAME = 200
+MAX_REDIRECT_URIS = 20
+MAX_URI = 2000
+MAX_ID = 64
+NOTICES = {
+    "expired": "Your session has expired or does not belong to this realm. Sign in again.",
+    "signed-out": "You are signed out.",
+    "enabled": "The client is enabled.",
+    "disabled": "The client is disabled.",
+    "deleted": "The client is deleted.",
+    "token-deleted": "The initial access token is deleted.",
+}
+CSRF_REFUSED = "The form's security token is missing or wrong. Reload the page and try again."
+
+
+class FormError(Exception):
+    """Input the console refuses before calling a service (too long, not a number)."""
+
+
+@dataclass(frozen=True)
+class Page:
+    request: Request
+    realm: RealmConfig
+    cred: Credential
+    form: dict[str, list[str]]
+    csrf: str  # this session's form token
+
+    @property
+    def services(self) -> Services:
+        return services_of(self.request)
+
+    @property
+    def base(self) -> str:
+        return console_path(self.realm.name)
+
+    def can(self, *roles: str) -> bool:
+        return bool(self.cred.roles & set(roles))
+
+    def field(self, name: str) -> str:
+        return self.form.get(name, [""])[0]
+
+    def show(self, template: str, status_code: int = 200, **extra: Any) -> Response:
+        notice = NOTICES.get(self.request.query_params.get("notice", ""))
+        return render(
+            template,
+            status_code,
+            base=self.base,
+            realm=self.realm.name,
+            account=self.cred.subject,
+            csrf=self.csrf,
+            can_view=self.can(VIEW_CLIENTS, MANAGE_CLIENTS),
+            can_manage=self.can(MANAGE_CLIENTS),
+            can_create=self.can(CREATE_CLIENT, MANAGE_CLIENTS),
+            notice=notice,
+            **extra,
+        )
+
+    def error(self, status_code: int, message: str) -> Response:
+        return self.show("error.html", status_code, message=message)
+
+    def require(self, *roles: str) -> None:
+        if not self.can(*roles):
+            raise InsufficientScope(f"Your account lacks the role: {' or '.join(roles)}")
+
+
+Handler = Callable[[Page], Awaitable[Response]]
+
+
+async def read_form(request: Request) -> dict[str, list[str]]:
+    if "content-type" not in request.headers:
+        return {}  # a POST with no form at all: its CSRF token is missing (403)
+    body = await read_body(request, FORM)  # 415 for another type, 413 past 64 KiB
+    try:
+        pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, max_num_fields=200)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise InvalidRequest("The form could not be read") from exc
+    form: dict[str, list[str]] = {}
+    for name, value in pairs:
+        form.setdefault(name, []).append(value)
+    return form
+
+
+def bare_error(status_code: int, message: str) -> Response:
+    return render("error.html", status_code, base=None, message=message)
+
+
+def signed_in(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+    """The realm, the session (else back to sign-in) and, for a POST, the form and its CSRF."""
+
+    async def endpoint(request: Request) -> Response:
+        try:
+            realm = realm_of(request)
+        except RegistrarError as exc:
+            return bare_error(exc.status_code, exc.description)
+        cred = await session_of(request, realm)
+        if cred is None:
+            expired = "?notice=expired" if SESSION_COOKIE in request.cookies else ""
+            return redirect(f"{console_path(realm.name)}/signin{expired}")
+        csrf = await csrf_token(request, realm, cred.token)
+        page = Page(request, realm, cred, {}, csrf)
+        try:
+            if request.method == "POST":
+                page = Page(request, realm, cred, await read_form(request), csrf)
+                if not csrf_ok(csrf, page.field("csrf")):
+                    return page.error(403, CSRF_REFUSED)
+            return await handler(page)
+        except RegistrarError as exc:
+            return page.error(exc.status_code, exc.description)
+        except FormError as exc:
+            return page.error(400, str(exc))
+
+    return endpoint
+
+
+# --- sign-in ----------------------------------------------------------------------------------
+
+
+async def signin(request: Request) -> Response:
+    try:
+        realm = realm_of(request)
+    except RegistrarError as exc:
+        return bare_error(exc.status_code, exc.description)
+    if request.method == "GET":
+        notice = NOTICES.get(request.query_params.get("notice", ""))
+        return _signin_form(request, realm, notice=notice)
+    try:
+        form = await read_form(request)
+    except RegistrarError as exc:
+        return bare_error(exc.status_code, exc.description)
+    if not signin_nonce_ok(request, form.get("csrf", [""])[0]):
+        return bare_error(403, CSRF_REFUSED)
+    client_id = form.get("client_id", [""])[0].strip()
+    try:
+        token = await sign_in(request, realm, client_id, form.get("client_secret", [""])[0])
+    except SignInRefused as exc:
+        return _signin_form(request, realm, status_code=401, error=str(exc), client_id=client_id)
+    response = redirect(console_path(realm.name) + "/")
+    set_cookie(request, response, SESSION_COOKIE, token, max_age=12 * 3600)
+    clear_cookie(request, response, SIGNIN_COOKIE)
+    return response
+
+
+def _signin_form(
+    request: Request, realm: RealmConfig, status_code: int = 200, **extra: Any
+) -> Response:
+    nonce = new_signin_nonce()
+    response = render(
+        "signin.html",
+        status_code,
+        base=console_path(realm.name),
+        realm=realm.name,
+        csrf=nonce,
+        **extra,
+    )
+    set_cookie(request, response, SIGNIN_COOKIE, nonce, max_age=3600)
+    return response
+
+
+@signed_in
+async def signout(page: Page) -> Response:
+    response = redirect(f"{page.base}/signin?notice=signed-out")
+    clear_cookie(page.request, response, SESSION_COOKIE)
+    return response
+
+
+@signed_in
+async def home(page: Page) -> Response:
+    if page.can(VIEW_CLIENTS, MANAGE_CLIENTS):
+        return redirect(f"{page.base}/clients")
+    return redirect(f"{page.base}/new")
+
+
+async def bare_console(request: Request) -> Response:
+    """…/console without the slash (the app does not redirect slashes by itself)."""
+    return redirect(console_path(request.path_params["realm"]) + "/")
+
+
+# --- clients ----------------------------------------------------------------------------------
+
+
+async def search_clients(
+    svc: Services, realm: RealmConfig, cred: Credential, query: str, skip: int, limit: int
+) -> list[dict[str, Any]]:
+    """Clients whose id or name contains `query` (case-insensitive), among the first
+    SEARCH_SCAN of the realm; the store pages by creation, so the search scans pages."""
+    needle = query.casefold()
+    found: list[dict[str, Any]] = []
+    first = 0
+    while first < SEARCH_SCAN and len(found) < skip + limit:
+        chunk = await admin.list_clients(svc, realm, cred, first, admin.MAX_PAGE)
+        found += [
+            c
+            for c in chunk
+            if needle in str(c["clientId"]).casefold() or needle in str(c["name"] or "").casefold()
+        ]
+        if len(chunk) < admin.MAX_PAGE:
+            break
+        first += admin.MAX_PAGE
+    return found[skip : skip + limit]
+
+
+def _page_number(raw: str) -> int:
+    return int(raw) if raw.isascii() and raw.isdigit() and 0 < len(raw) <= 6 and int(raw) else 1
+
+
+@signed_in
+async def clients(page: Page) -> Response:
+    page.require(VIEW_CLIENTS, MANAGE_CLIENTS)
+    query = page.request.query_params.get("q", "").strip()
+    number = _page_number(page.request.query_params.get("page", ""))
+    if len(query) > MAX_QUERY:
+        raise FormError(f"The search text is longer than {MAX_QUERY} characters.")
+    skip = (number - 1) * PAGE_SIZE
+    svc, realm, cred = page.services, page.realm, page.cred
+    if query:
+        rows = await search_clients(svc, realm, cred, query, skip, PAGE_SIZE + 1)
+    else:
+        rows = await admin.list_clients(svc, realm, cred, skip, PAGE_SIZE + 1)
+    return page.show(
+        "clients.html",
+        clients=rows[:PAGE_SIZE],
+        query=query,
+        number=number,
+        has_next=len(rows) > PAGE_SIZE,
+        q=quote(query),
+    )
+
+
+def _client_id(page: Page) -> str:
+    client_id: str = page.request.path_params["client_id"]
+    if len(client_id) > MAX_ID:
+        raise FormError("That is not a client id of this realm.")
+    return client_id
+
+
+@signed_in
+async def client_detail(page: Page) -> Response:
+    client_id = _client_id(page)
+    svc, realm, cred, host = page.services, page.realm, page.cred, host_of(page.request)
+    shown = await admin.get_client(svc, realm, cred, client_id)
+    metadata = await registration.read(svc, realm, client_id, cred, host, now())
+    return page.show(
+        "client.html",
+        client=shown,
+        client_json=json.dumps(metadata, indent=2, ensure_ascii=False),
+    )
+
+
+@signed_in
+async def client_enabled(page: Page) -> Response:
+    client_id = _client_id(page)
+    enabled = page.field("enabled") == "true"
+    await admin.set_client_enabled(
+        page.services, page.realm, page.cred, client_id, {"enabled": enabled}, now()
+    )
+    notice = "enabled" if enabled else "disabled"
+    return redirect(f"{page.base}/clients/{quote(client_id)}?notice={notice}")
+
+
+@signed_in
+async def client_delete(page: Page) -> Response:
+    client_id = _client_id(page)
+    host = host_of(page.request)
+    await registration.remove(page.services, page.realm, client_id, page.cred, host, now())
+    return redirect(f"{page.base}/clients?notice=deleted")
+
+
+# --- initial access tokens -------------------------------------------------------------------
+
+
+def _whole_number(page: Page, name: str, default: int) -> int:
+    raw = page.field(name).strip()
+    if not raw:
+        return default
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 10:
+        raise FormError(f"The {name} must be a whole number of at most 10 digits.")
+    return admin.non_negative_int({name: int(raw)}, name, default)
+
+
+async def _tokens_page(page: Page, status_code: int = 200, **extra: Any) -> Response:
+    page.require(VIEW_CLIENTS, MANAGE_CLIENTS)
+    listed = await admin.list_initial_access_tokens(page.services, page.realm)
+    return page.show("tokens.html", status_code, tokens=listed, **extra)
+
+
+@signed_in
+async def tokens(page: Page) -> Response:
+    if page.request.method == "GET":
+        return await _tokens_page(page)
+    page.require(MANAGE_CLIENTS)
+    try:
+        expiration = _whole_number(page, "expiration", 0)
+        count = _whole_number(page, "count", 1)
+        created = await admin.create_initial_access_token(
+            page.services, page.realm, expiration, count, now()
+        )
+    except (FormError, InvalidRequest) as exc:
+        message = exc.description if isinstance(exc, InvalidRequest) else str(exc)
+        return await _tokens_page(page, 400, form_error=message)
+    return await _tokens_page(page, 201, created=created)
+
+
+@signed_in
+async def token_delete(page: Page) -> Response:
+    page.require(MANAGE_CLIENTS)
+    token_id = page.request.path_params["id"]
+    if len(token_id) > MAX_ID:
+        raise FormError("That is not an initial access token of this realm.")
+    await admin.delete_initial_access_token(page.services, page.realm, token_id)
+    return redirect(f"{page.base}/tokens?notice=token-deleted")
+
+
+# --- new client (INDIGO IAM's dashboard flow) -------------------------------------------------
+
+
+def offered_scopes(page: Page) -> list[str]:
+    """The realm's scopes; restricted ones only for manage-clients (issue 8)."""
+    scopes = page.realm.scopes
+    restricted = scopes.restricted if page.can(MANAGE_CLIENTS) else ()
+    return list(dict.fromkeys(scopes.default + scopes.optional + restricted))
+
+
+def metadata_from_form(page: Page) -> dict[str, Any]:
+    """RFC 7591 metadata from the form: name, redirect URIs, scopes, grants, client type."""
+    name = page.field("client_name").strip()
+    if len(name) > MAX_NAME:
+        raise FormError(f"The client name is longer than {MAX_NAME} characters.")
+    uris = [line.strip() for line in page.field("redirect_uris").splitlines() if line.strip()]
+    if len(uris) > MAX_REDIRECT_URIS:
+        raise FormError(f"Give at most {MAX_REDIRECT_URIS} redirect URIs.")
+    if any(len(uri) > MAX_URI for uri in uris):
+        raise FormError(f"A redirect URI is longer than {MAX_URI} characters.")
+    scopes = [s for s in page.form.get("scope", []) if s in offered_scopes(page)]
+    grants = [g for g in page.form.get("grant_type", []) if g in GRANTS]
+    if "offline_access" in scopes:
+        grants.append("refresh_token")  # INDIGO: offline_access is how a client gets refresh tokens
+    public = page.field("client_type") == "public"
+    body: dict[str, Any] = {
+        "grant_types": grants or ["authorization_code"],
+        "response_types": ["code"] if "authorization_code" in grants or not grants else [],
+        "token_endpoint_auth_method": "none" if public else "client_secret_basic",
+    }
+    if name:
+        body["client_name"] = name
+    if uris:
+        body["redirect_uris"] = uris
+    if scopes:
+        body["scope"] = " ".join(scopes)
+    return body
+
+
+GRANTS = ("authorization_code", "client_credentials")
+
+
+def _new_form(page: Page, status_code: int = 200, error: str | None = None) -> Response:
+    posted = bool(page.form)
+    return page.show(
+        "new_client.html",
+        status_code,
+        scopes=offered_scopes(page),
+        restricted=page.realm.scopes.restricted,
+        checked=set(page.form.get("scope", [])) if posted else set(page.realm.scopes.default),
+        grants=set(page.form.get("grant_type", [])) if posted else {"authorization_code"},
+        values={k: page.field(k) for k in ("client_name", "redirect_uris", "client_type")},
+        form_error=error,
+    )
+
+
+@signed_in
+async def new_client(page: Page) -> Response:
+    page.require(CREATE_CLIENT, MANAGE_CLIENTS)
+    if page.request.method == "GET":
+        return _new_form(page)
+    try:
+        body = metadata_from_form(page)
+        reply = await registration.register(
+            page.services, page.realm, page.cred, host_of(page.request), body, now()
+        )
+    except FormError as exc:
+        return _new_form(page, 400, str(exc))
+    except RegistrarError as exc:
+        return _new_form(page, exc.status_code, exc.description)
+    return page.show(
+        "registered.html",
+        201,
+        reply=reply,
+        client_json=json.dumps(reply, indent=2, ensure_ascii=False),
+    )

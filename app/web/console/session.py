@@ -1,0 +1,114 @@
+"""Console sessions (issue 8): the realm's own access token in a cookie, and CSRF tokens.
+
+Signing in is the token endpoint's client_credentials grant for a service account of the
+realm; the access token it issues is the session, kept in an HttpOnly, SameSite=Strict cookie
+scoped to the realm's console path, and verified on every request exactly as an API bearer.
+A form's CSRF token is an HMAC of that session token with the realm's HMAC key; the sign-in
+form, which has no session yet, uses a random value doubled in a cookie of its own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from app.auth.callers import CREATE_CLIENT, MANAGE_CLIENTS, VIEW_CLIENTS, Credential
+from app.config.realms import RealmConfig
+from app.errors import InvalidClient, InvalidToken
+from app.services import token_endpoint
+from app.web.requests import now, services_of
+
+SESSION_COOKIE = "registrar_console"
+SIGNIN_COOKIE = "registrar_console_signin"
+CONSOLE_ROLES = frozenset({MANAGE_CLIENTS, VIEW_CLIENTS, CREATE_CLIENT})
+_CSRF_CONTEXT = b"registrar console csrf\x00"
+
+
+class SignInRefused(Exception):
+    """Wrong credentials, or an account that holds no console role."""
+
+
+def console_path(realm: str) -> str:
+    return f"/realms/{realm}/console"
+
+
+def _secure(request: Request) -> bool:
+    return services_of(request).settings.base_url.startswith("https://")
+
+
+def set_cookie(request: Request, response: Response, name: str, value: str, max_age: int) -> None:
+    response.set_cookie(
+        name,
+        value,
+        max_age=max_age,
+        path=console_path(request.path_params["realm"]),
+        secure=_secure(request),
+        httponly=True,
+        samesite="strict",
+    )
+
+
+def clear_cookie(request: Request, response: Response, name: str) -> None:
+    response.delete_cookie(
+        name,
+        path=console_path(request.path_params["realm"]),
+        secure=_secure(request),
+        httponly=True,
+        samesite="strict",
+    )
+
+
+async def sign_in(request: Request, realm: RealmConfig, client_id: str, secret: str) -> str:
+    """The realm's access token for a service account with a console role."""
+    services = services_of(request)
+    try:
+        client = await token_endpoint.authenticate_client(services, realm, client_id, secret)
+    except InvalidClient as exc:
+        raise SignInRefused("Unknown client id or wrong secret.") from exc
+    if not client.service_account or not CONSOLE_ROLES & set(client.roles):
+        raise SignInRefused(
+            "This account has none of the roles manage-clients, view-clients or create-client."
+        )
+    form = {"grant_type": "client_credentials"}
+    reply = await token_endpoint.issue_token(services, realm, client, form, now())
+    token: str = reply["access_token"]
+    return token
+
+
+async def session_of(request: Request, realm: RealmConfig) -> Credential | None:
+    """The signed-in bearer, or None when the cookie is missing, expired or not this realm's."""
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token or len(token) > 8192:
+        return None
+    services = services_of(request)
+    try:
+        cred = await services.credential(realm, token, now())
+    except InvalidToken:
+        return None
+    if cred.kind != "bearer" or not cred.roles & CONSOLE_ROLES:
+        return None
+    return cred
+
+
+async def csrf_token(request: Request, realm: RealmConfig, session_token: str) -> str:
+    key = (await services_of(request).keyring.get(realm.name)).hmac_key
+    return hmac.new(key, _CSRF_CONTEXT + session_token.encode(), hashlib.sha256).hexdigest()
+
+
+def csrf_ok(expected: str, presented: str) -> bool:
+    return hmac.compare_digest(presented.encode("utf-8", "surrogatepass"), expected.encode())
+
+
+def new_signin_nonce() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def signin_nonce_ok(request: Request, presented: str) -> bool:
+    expected = request.cookies.get(SIGNIN_COOKIE, "")
+    return bool(expected) and hmac.compare_digest(
+        presented.encode("utf-8", "surrogatepass"), expected.encode("utf-8", "surrogatepass")
+    )

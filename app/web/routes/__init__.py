@@ -1,0 +1,19 @@
+"""Starlette endpoints of the JSON API: parse → one service call → render (CONTRACT §3).
+
+The HTML console (app.web.console) is added beside these in app.main; it builds on
+app.web.requests, so importing it from here would be a cycle.
+"""
+
+from starlette.routing import BaseRoute
+
+from app.web.routes import admin, indigo, openapi, registration, token
+
+ROUTES: list[BaseRoute] = [
+    *registration.ROUTES,
+    *token.ROUTES,
+    *admin.ROUTES,
+    *openapi.ROUTES,
+    *indigo.ROUTES,
+]
+
+__all__ = ["ROUTES"]

@@ -1,0 +1,65 @@
+"""The realm's token endpoint (RFC 6749 §3.2) and introspection endpoint (RFC 7662 §2)."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from app.errors import NO_STORE, InvalidRequest
+from app.services import token_endpoint
+from app.web.requests import JsonResponse, now, read_body, realm_of, services_of
+
+FORM = ("application/x-www-form-urlencoded",)
+
+
+async def read_form(request: Request) -> dict[str, str]:
+    """RFC 6749 §3.2: parameters sent as application/x-www-form-urlencoded, none repeated."""
+    body = await read_body(request, FORM)
+    try:
+        pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise InvalidRequest("The request body is not a valid form") from exc
+    form: dict[str, str] = {}
+    for name, value in pairs:
+        if name in form:
+            # RFC 6749 §3.2: "Request and response parameters MUST NOT be included more than once."
+            raise InvalidRequest(f"Parameter {name} is repeated")
+        form[name] = value
+    return form
+
+
+async def token(request: Request) -> Response:
+    services, realm = services_of(request), realm_of(request)
+    form = await read_form(request)
+    client_id, secret = token_endpoint.client_credentials_from(
+        request.headers.get("authorization"), form
+    )
+    client = await token_endpoint.authenticate_client(services, realm, client_id, secret)
+    reply = await token_endpoint.issue_token(services, realm, client, form, now())
+    # RFC 6749 §5.1: "The authorization server MUST include the HTTP "Cache-Control" response
+    # header field [RFC2616] with a value of "no-store" in any response containing tokens"
+    return JsonResponse(reply, headers=NO_STORE)
+
+
+async def introspect(request: Request) -> Response:
+    services, realm = services_of(request), realm_of(request)
+    form = await read_form(request)
+    client_id, secret = token_endpoint.client_credentials_from(
+        request.headers.get("authorization"), form
+    )
+    # RFC 7662 §2.1: "the endpoint MUST also require some form of authorization to access this
+    # endpoint": a service account or a registered confidential client of this realm
+    await token_endpoint.authenticate_client(services, realm, client_id, secret)
+    reply = await token_endpoint.introspect(services, realm, form.get("token"), now())
+    return JsonResponse(reply, headers=NO_STORE)
+
+
+OIDC = "/realms/{realm}/protocol/openid-connect"
+
+ROUTES: list[BaseRoute] = [
+    Route(OIDC + "/token", token, methods=["POST"]),
+    Route(OIDC + "/token/introspect", introspect, methods=["POST"]),
+]
