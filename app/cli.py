@@ -20,7 +20,7 @@ from app.config.settings import Settings, SettingsError, load_settings
 from app.errors import RegistrarError
 
 if TYPE_CHECKING:
-    from app.container import Services
+    from app.container import Container
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -90,13 +90,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 def serve(settings: Settings) -> int:
     import uvicorn
 
-    from app.container import Services
+    from app.container import Container
     from app.main import configure_logging
 
     configure_logging(settings)
     # Before any worker starts: create the schema once, and refuse a wrong secret key with
     # one clear line (exit 2) rather than a traceback from every worker.
-    asyncio.run(_preflight(Services.build(settings)))
+    asyncio.run(_preflight(Container.build(settings)))
     # every worker rebuilds the same Settings from these variables (uvicorn factory)
     os.environ.update(settings.to_environ())
     uvicorn.run(
@@ -130,49 +130,47 @@ def realms_check(settings: Settings) -> int:
     return 1 if problems else 0
 
 
-async def _preflight(services: Services) -> None:
+async def _preflight(container: Container) -> None:
     try:
-        services.store.create_schema()
-        await services.store.connect()
-        await services.check_secret_key()
+        container.store.create_schema()
+        await container.store.start()
+        await container.check_secret_key()
     finally:
-        await services.stop()
+        await container.stop()
 
 
 def iat(settings: Settings, args: argparse.Namespace) -> int:
-    from app.container import Services
+    from app.container import Container
 
-    return asyncio.run(_iat(Services.build(settings), args))
+    return asyncio.run(_iat(Container.build(settings), args))
 
 
-async def _iat(services: Services, args: argparse.Namespace) -> int:
-    from app.services import admin
+async def _iat(container: Container, args: argparse.Namespace) -> int:
+    from app.auth.roles import OPERATOR
 
-    await services.start()
+    admin = container.admin
+    await container.start()
     try:
-        realm = services.realms.get(args.realm)
+        realm = container.realms.get(args.realm)
         if realm is None:
             print(
                 f"registrar: realm '{args.realm}' is not loaded from "
-                f"{services.settings.realms_dir}",
+                f"{container.settings.realms_dir}",
                 file=sys.stderr,
             )
             return 1
         if args.iat_command == "create":
-            body: dict[str, Any] = {"expiration": args.expiration, "count": args.count}
-            expiration = admin.non_negative_int(body, "expiration", 0)
-            count = admin.non_negative_int(body, "count", 1)
-            created = await admin.create_initial_access_token(
-                services, realm, expiration, count, int(time.time())
-            )
+            body = {"expiration": args.expiration, "count": args.count}
+            now = int(time.time())
+            created = await admin.create_initial_access_token(realm, OPERATOR, body, now)
             print(created["token"])
         elif args.iat_command == "list":
-            _print_table(await admin.list_initial_access_tokens(services, realm))
+            _print_table(await admin.list_initial_access_tokens(realm, OPERATOR))
         else:
-            await admin.delete_initial_access_token(services, realm, args.id)
+            await admin.delete_initial_access_token(realm, OPERATOR, args.id)
         return 0
     finally:
-        await services.stop()
+        await container.stop()
 
 
 def _print_table(rows: list[dict[str, Any]]) -> None:

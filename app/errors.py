@@ -5,6 +5,7 @@ RegistrarError
 │   ├── InvalidClientMetadata     400 invalid_client_metadata   (RFC 7591 §3.2.2)
 │   └── InvalidRedirectUri        400 invalid_redirect_uri      (RFC 7591 §3.2.2)
 ├── UnsupportedGrantType          400 unsupported_grant_type    (RFC 6749 §5.2)
+├── UnauthorizedClient            400 unauthorized_client       (RFC 6749 §5.2)
 ├── InvalidGrant / InvalidScope   400                           (RFC 6749 §5.2)
 ├── InvalidClient                 401 invalid_client            (RFC 6749 §5.2)
 ├── InvalidToken                  401 invalid_token             (RFC 6750 §3.1)
@@ -63,6 +64,12 @@ class InvalidRedirectUri(InvalidRequest):
 
 class UnsupportedGrantType(RegistrarError):
     error = "unsupported_grant_type"
+
+
+class UnauthorizedClient(RegistrarError):
+    """RFC 6749 §5.2: the client may not use this grant type."""
+
+    error = "unauthorized_client"
 
 
 class InvalidGrant(RegistrarError):

@@ -1,4 +1,4 @@
-"""Application assembly: create_app(settings), the lifespan that starts and stops Services."""
+"""Application assembly: create_app(settings), the lifespan that starts and stops Container."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 
 from app.config.settings import Settings, load_settings
-from app.container import Services
+from app.container import Container
 from app.errors import RegistrarError, error_response
 from app.scheduler import start_scheduler
 from app.web import console
@@ -21,18 +21,18 @@ from app.web.routes import ROUTES
 
 
 def create_app(settings: Settings, *, scheduler: bool = True) -> Starlette:
-    services = Services.build(settings)
+    container = Container.build(settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await services.start()
-        jobs = start_scheduler(services) if scheduler else None
+        await container.start()
+        jobs = start_scheduler(container) if scheduler else None
         try:
             yield
         finally:
             if jobs is not None:
                 jobs.shutdown(wait=False)
-            await services.stop()
+            await container.stop()
 
     app = Registrar(
         routes=[*ROUTES, *console.ROUTES],
@@ -48,7 +48,7 @@ def create_app(settings: Settings, *, scheduler: bool = True) -> Starlette:
     )
     # a path with a stray trailing slash gets a JSON 404 / 405, not a 307 with an empty body
     app.router.redirect_slashes = False
-    app.state.services = services
+    app.state.container = container
     # the fast lane applies the same limits as the middleware (app.web.fastlane)
     app.limits = RequestLimits(app.router, settings.max_header_bytes, settings.max_url_bytes)
     app.max_in_flight = settings.max_connections

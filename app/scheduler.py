@@ -13,30 +13,30 @@ from collections.abc import Awaitable, Callable
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from app.container import Services
+from app.container import Container
 
 log = logging.getLogger("registrar.scheduler")
 
 
-async def sweep_initial_access_tokens(services: Services) -> int:
+async def sweep_initial_access_tokens(container: Container) -> int:
     """CONTRACT §4: expired and used-up initial access tokens are removed."""
-    removed = await services.store.sweep_iats(int(time.time()))
+    removed = await container.store.sweep_initial_access_tokens(int(time.time()))
     if removed:
         log.info("removed %d expired or used-up initial access tokens", removed)
     return removed
 
 
-async def reload_realms(services: Services) -> None:
+async def reload_realms(container: Container) -> None:
     """CONTRACT §2: an edited, added or removed realm file takes effect within 5 seconds."""
     # reading and parsing YAML files is blocking file work: off the event loop
-    for error in await asyncio.to_thread(services.realms.reload):
+    for error in await asyncio.to_thread(container.realms.reload):
         log.debug("realm file error: %s", error)
 
 
-def start_scheduler(services: Services) -> AsyncIOScheduler:
+def start_scheduler(container: Container) -> AsyncIOScheduler:
     """Must be called on the running event loop that serves requests."""
     scheduler = AsyncIOScheduler(event_loop=asyncio.get_running_loop())
-    settings = services.settings
+    settings = container.settings
     jobs = (
         ("sweep", sweep_initial_access_tokens, settings.sweep_interval),
         ("realms", reload_realms, settings.realm_poll_interval),
@@ -45,7 +45,7 @@ def start_scheduler(services: Services) -> AsyncIOScheduler:
         scheduler.add_job(
             _quietly(job),
             "interval",
-            args=[services],
+            args=[container],
             seconds=seconds,
             max_instances=1,  # a slow run is never doubled
             coalesce=True,
@@ -56,13 +56,13 @@ def start_scheduler(services: Services) -> AsyncIOScheduler:
 
 
 def _quietly(
-    job: Callable[[Services], Awaitable[object]],
-) -> Callable[[Services], Awaitable[None]]:
+    job: Callable[[Container], Awaitable[object]],
+) -> Callable[[Container], Awaitable[None]]:
     """A failing run (database away, say) is logged and retried next interval, never fatal."""
 
-    async def run(services: Services) -> None:
+    async def run(container: Container) -> None:
         try:
-            await job(services)
+            await job(container)
         except Exception:
             log.exception("scheduled job %s failed", job.__name__)
 

@@ -1,19 +1,18 @@
 """Fill a registrar database to N clients of one realm through registrar's own code.
 
 Run by `scripts/bench --preload N`, with the server stopped. Every row is made by
-app.services.registration.register itself, as for a POST with an initial access token: the body is
-validated, the realm's authenticated policies run, and the row gets a fresh client id, a real
-client secret sealed with the server's at-rest key and the digest of a real registration access
-token signed with the realm's key. Only the write differs: rows go in by Store.insert_clients_bulk,
-a few thousand per transaction (the realm's client counter is kept in step), instead of one
-transaction per client; no initial access token is spent.
+app.services.registration.Registrations.register itself, as for a POST with an initial access
+token: the body is validated, the realm's authenticated policies run, and the row gets a fresh
+client id, a real client secret sealed with the server's at-rest key and the digest of a real
+registration access token signed with the realm's key. Only the write differs: rows go in by
+Store.insert_clients_bulk, a few thousand per transaction (the realm's client counter is kept in
+step), instead of one transaction per client; no initial access token is spent.
 
-N is a target total: the clients the realm already has are counted first and only the missing
-ones are added. Settings resolve as for `registrar serve` (flags > REGISTRAR_* environment >
-config/registrar.yaml > defaults, relative paths from the current directory), so run it where
-the server runs and it seals with the same key (REGISTRAR_SECRET_KEY, else
-REGISTRAR_SECRET_KEY_FILE, else data/secret.key); a database made with another key is refused.
-"""
+N is a target total: the clients the realm already has are counted first and only the missing ones
+are added. Settings resolve as for `registrar serve` (flags > REGISTRAR_* environment >
+config/registrar.yaml > defaults, relative paths from the current directory), so run it where the
+server runs and it seals with the same key (REGISTRAR_SECRET_KEY, else REGISTRAR_SECRET_KEY_FILE,
+else data/secret.key); a database made with another key is refused."""
 
 from __future__ import annotations
 
@@ -24,16 +23,16 @@ import os
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from app.auth.callers import Credential
+from app.auth.callers import Caller
+from app.auth.hosts import CachingResolver
 from app.auth.secret_box import SecretKeyError
-from app.errors import RegistrarError
-from app.services.registration import register
-from app.container import Services
 from app.config.settings import SettingsError, load_settings
+from app.container import Container
+from app.errors import RegistrarError
+from app.services.registration import Registrations
 from app.store.queries import ClientRow, Store
 
 # the registration body of scripts/bench and ../shared/bench (register.lua's default)
@@ -46,7 +45,9 @@ BENCH_BODY: dict[str, Any] = {
 }
 # what registration sees of the caller: an initial access token from the loopback address
 CALLER_HOST = "127.0.0.1"
-PRELOAD_IAT = Credential("initial_access_token", token="bench-preload", jti="bench-preload")
+PRELOAD_IAT = Caller(
+    "initial_access_token", token="bench-preload", jti="bench-preload", host=CALLER_HOST
+)
 MAX_TARGET = 100_000_000
 
 
@@ -60,7 +61,7 @@ class RowCollector(Store):
         self.max_clients: int | None = None
 
     async def insert_client(
-        self, row: ClientRow, iat: tuple[str, str] | None, max_clients: int | None, now: int
+        self, row: ClientRow, spent: tuple[str, str] | None, max_clients: int | None, now: int
     ) -> None:
         self.rows.append(row)
         self.max_clients = max_clients
@@ -86,7 +87,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 async def preload(
-    svc: Services, realm_name: str, target: int, batch: int, body: dict[str, Any]
+    svc: Container, realm_name: str, target: int, batch: int, body: dict[str, Any]
 ) -> int:
     """Add clients until the realm has `target`; return how many were added."""
     realm = svc.realms.get(realm_name)
@@ -96,7 +97,8 @@ async def preload(
             f"{svc.settings.realms_dir}"
         )
     collector = RowCollector(svc.store)
-    making = replace(svc, store=collector)
+    # the very registration service, writing into the collector instead of the database
+    making = Registrations(collector, svc.box, svc.keyring, CachingResolver(), svc.settings.issuer)
     have = await svc.store.count_clients(realm_name)
     missing = max(0, target - have)
     print(f"preload: realm {realm_name!r} has {have} clients, target {target}: adding {missing}")
@@ -107,7 +109,7 @@ async def preload(
         collector.rows.clear()
         t0 = time.monotonic()
         for _ in range(size):
-            await register(making, realm, PRELOAD_IAT, CALLER_HOST, body, int(time.time()))
+            await making.register(realm, PRELOAD_IAT, body, int(time.time()))
         if collector.max_clients is not None and target > collector.max_clients:
             raise SystemExit(
                 f"preload: realm {realm_name!r} allows at most {collector.max_clients} clients "
@@ -127,7 +129,7 @@ async def preload(
 
 
 async def run(
-    svc: Services, args: argparse.Namespace, body: dict[str, Any]
+    svc: Container, args: argparse.Namespace, body: dict[str, Any]
 ) -> tuple[int, float, int]:
     """(clients added, seconds taken, clients the realm holds afterwards)"""
     try:
@@ -149,7 +151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         flags = {"database_url": args.database_url, "realms_dir": args.realms_dir}
         settings = load_settings(flags=flags, config_file=args.config)
-        svc = Services.build(settings)
+        svc = Container.build(settings)
     except (SettingsError, SecretKeyError) as exc:
         print(f"bench_preload: {exc}", file=sys.stderr)
         return 2

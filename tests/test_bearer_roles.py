@@ -87,13 +87,13 @@ def claims_for(
 async def app_with_keys(app: Starlette) -> Starlette:
     """conftest's app, with the keys the forging helpers below read already loaded."""
     for realm in ("open", "locked"):
-        await app.state.services.keyring.get(realm)
+        await app.state.container.keyring.get(realm)
     return app
 
 
 def realm_key(application: Starlette, realm: str = "open") -> jwk.JWK:
     """The realm's private signing key, to forge tokens the server must tell apart."""
-    keys = application.state.services.keyring.cached(realm)
+    keys = application.state.container.keyring.cached(realm)
     assert keys is not None, "the app fixture loads them"
     key: jwk.JWK = keys.rsa
     return key
@@ -107,7 +107,7 @@ class World:
     """A registered client and an initial access token for an operation to act on."""
 
     registered: JSON
-    iat_id: str
+    token_id: str
 
     @property
     def client_id(self) -> str:
@@ -128,7 +128,9 @@ OPERATIONS: dict[str, Operation] = {
         f"{ADMIN}/clients-initial-access", json={"count": 2}, headers=a
     ),
     "iat-list": lambda h, w, a: h.get(f"{ADMIN}/clients-initial-access", headers=a),
-    "iat-delete": lambda h, w, a: h.delete(f"{ADMIN}/clients-initial-access/{w.iat_id}", headers=a),
+    "iat-delete": lambda h, w, a: h.delete(
+        f"{ADMIN}/clients-initial-access/{w.token_id}", headers=a
+    ),
     "clients-list": lambda h, w, a: h.get(f"{ADMIN}/clients", headers=a),
     "client-get": lambda h, w, a: h.get(f"{ADMIN}/clients/{w.client_id}", headers=a),
     "client-enable": lambda h, w, a: h.put(

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from app.config.settings import Settings
-from app.container import Services
+from app.container import Container
 from app.store.queries import ClientRow
 from tests.conftest import TEST_SECRET_KEY, start_server
 
@@ -99,7 +99,7 @@ def test_preloaded_clients_are_served_and_their_secrets_open(tmp_path: Path) -> 
         secret_key=TEST_SECRET_KEY,
         secret_key_file=tmp_path / "secret.key",
     )
-    svc = Services.build(settings)
+    svc = Container.build(settings)
 
     async def stored() -> tuple[ClientRow | None, int]:
         await svc.start()
@@ -112,6 +112,6 @@ def test_preloaded_clients_are_served_and_their_secrets_open(tmp_path: Path) -> 
 
     row, count = asyncio.run(stored())
     assert row is not None and row.secret_sealed is not None
-    assert svc.box.open(row.secret_sealed, client_id) == secret
+    assert svc.box.unseal(row.secret_sealed, client_id) == secret
     assert len(row.rat_digest) == 64
     assert count == 300

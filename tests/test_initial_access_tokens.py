@@ -53,17 +53,17 @@ async def create_iat(http: httpx.AsyncClient, realm: str = "open", **body: Any) 
     return created
 
 
-async def list_iats(http: httpx.AsyncClient, realm: str = "open") -> list[JSON]:
+async def list_initial_access_tokens(http: httpx.AsyncClient, realm: str = "open") -> list[JSON]:
     response = await http.get(iat_path(realm), headers=await admin(http, realm))
     assert response.status_code == 200, response.text
     listed: list[JSON] = response.json()
     return listed
 
 
-async def remaining(http: httpx.AsyncClient, iat_id: str, realm: str = "open") -> int | None:
+async def remaining(http: httpx.AsyncClient, token_id: str, realm: str = "open") -> int | None:
     """remainingCount of one token, None once it is gone."""
-    for row in await list_iats(http, realm):
-        if row["id"] == iat_id:
+    for row in await list_initial_access_tokens(http, realm):
+        if row["id"] == token_id:
             count: int = row["remainingCount"]
             return count
     return None
@@ -132,7 +132,7 @@ async def test_bad_values_are_400(client: httpx.AsyncClient, member: str, value:
     response = await client.post(iat_path(), json={member: value}, headers=await admin(client))
     assert response.status_code == 400, response.text
     assert error_of(response, strict=False) == "invalid_request"
-    assert await list_iats(client) == []
+    assert await list_initial_access_tokens(client) == []
 
 
 @pytest.mark.parametrize(
@@ -168,7 +168,7 @@ async def test_list_is_sorted_by_timestamp_and_has_no_tokens(client: httpx.Async
     await wait_past(first["timestamp"])
     second = await create_iat(client, count=2, expiration=60)
     third = await create_iat(client, count=3)
-    listed = await list_iats(client)
+    listed = await list_initial_access_tokens(client)
     assert [row["id"] for row in listed][0] == first["id"]
     assert {row["id"] for row in listed} == {first["id"], second["id"], third["id"]}
     assert [row["timestamp"] for row in listed] == sorted(row["timestamp"] for row in listed)
@@ -189,8 +189,8 @@ async def test_list_of_a_view_only_bearer(client: httpx.AsyncClient) -> None:
 
 async def test_lists_are_per_realm(client: httpx.AsyncClient) -> None:
     await create_iat(client, realm="locked")
-    assert await list_iats(client, "open") == []
-    assert len(await list_iats(client, "locked")) == 1
+    assert await list_initial_access_tokens(client, "open") == []
+    assert len(await list_initial_access_tokens(client, "locked")) == 1
 
 
 async def test_delete_is_204_then_404(client: httpx.AsyncClient) -> None:
@@ -203,14 +203,14 @@ async def test_delete_is_204_then_404(client: httpx.AsyncClient) -> None:
     assert again.status_code == 404
     unknown = await client.delete(f"{iat_path()}/no-such-id", headers=headers)
     assert unknown.status_code == 404
-    assert await list_iats(client) == []
+    assert await list_initial_access_tokens(client) == []
 
 
 async def test_delete_of_another_realms_token_is_404(client: httpx.AsyncClient) -> None:
     created = await create_iat(client, realm="locked")
     response = await client.delete(f"{iat_path()}/{created['id']}", headers=await admin(client))
     assert response.status_code == 404
-    assert len(await list_iats(client, "locked")) == 1
+    assert len(await list_initial_access_tokens(client, "locked")) == 1
 
 
 async def test_admin_api_of_unknown_or_disabled_realm_is_404(client: httpx.AsyncClient) -> None:
@@ -414,7 +414,7 @@ async def test_cli_delete_stops_the_token(
     created = await create_iat(http, count=3)
     assert cli(["iat", "delete", "--realm", "open", created["id"], *flags]) == 0
     assert_invalid_token(await register_with(http, created["token"]), strict=False)
-    assert await list_iats(http) == []
+    assert await list_initial_access_tokens(http) == []
     capsys.readouterr()
     assert cli(["iat", "delete", "--realm", "open", created["id"], *flags]) == 1
     assert "not found" in capsys.readouterr().err
@@ -481,10 +481,10 @@ async def test_sweep_removes_expired_and_used_up_tokens_only(
     assert (await register_with(client, used_up["token"])).status_code == 201
     assert (await register_with(client, half_used["token"])).status_code == 201
     await wait_past(expiring["timestamp"] + 1)
-    assert await sweep_initial_access_tokens(app.state.services) == 2
-    kept = {row["id"] for row in await list_iats(client)}
+    assert await sweep_initial_access_tokens(app.state.container) == 2
+    kept = {row["id"] for row in await list_initial_access_tokens(client)}
     assert kept == {never["id"], later["id"], half_used["id"]}
-    assert await sweep_initial_access_tokens(app.state.services) == 0  # idempotent
+    assert await sweep_initial_access_tokens(app.state.container) == 0  # idempotent
     assert (await register_with(client, half_used["token"])).status_code == 201
 
 
@@ -498,7 +498,7 @@ async def test_scheduler_sweeps_every_sweep_interval(settings: Settings) -> None
             kept = await create_iat(http, count=2)
             assert (await register_with(http, used_up["token"])).status_code == 201
             deadline = time.monotonic() + 10
-            while {row["id"] for row in await list_iats(http)} != {kept["id"]}:
+            while {row["id"] for row in await list_initial_access_tokens(http)} != {kept["id"]}:
                 assert time.monotonic() < deadline, "the scheduler did not sweep"
                 await asyncio.sleep(0.1)
 
@@ -514,7 +514,7 @@ async def test_largest_values_are_stored_on_both_databases(
     created = await create_iat(http, expiration=expiration, count=2**31 - 1)
     assert (created["expiration"], created["count"]) == (expiration, 2**31 - 1)
     assert (await register_with(http, created["token"])).status_code == 201
-    [listed] = await list_iats(http)
+    [listed] = await list_initial_access_tokens(http)
     assert (listed["expiration"], listed["remainingCount"]) == (expiration, 2**31 - 2)
     too_far = await http.post(
         iat_path(), json={"expiration": expiration + 120}, headers=await admin(http)

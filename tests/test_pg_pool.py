@@ -24,9 +24,9 @@ def _conninfo(pg_url: str) -> str:
 @pytest.fixture
 async def pool(pg_url: str) -> AsyncIterator[PgPool]:
     made = PgPool(_conninfo(pg_url), max_size=2, wait_timeout=0.5)
-    await made.open()
+    await made.start()
     yield made
-    await made.close()
+    await made.stop()
 
 
 async def _backend_pid(pool: PgPool) -> int:
@@ -98,7 +98,7 @@ async def test_a_cancelled_query_leaves_no_busy_connection_behind(pool: PgPool) 
 
 async def test_killed_connections_are_dropped_and_a_read_is_retried(pg_url: str) -> None:
     database = PostgresDatabase(pg_url, max_size=4)
-    await database.connect()
+    await database.start()
     try:
 
         async def pid(tx: Tx) -> int:
@@ -119,7 +119,7 @@ async def test_killed_connections_are_dropped_and_a_read_is_retried(pg_url: str)
         # the sibling was dropped with it: the next read opens a fresh connection at once
         assert await database.read_retrying(pid) not in pids
     finally:
-        await database.close()
+        await database.stop()
 
 
 async def test_a_refused_connection_is_an_immediate_503() -> None:

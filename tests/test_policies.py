@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from app.config.realms import (
+from app.auth.callers import Caller
+from app.config.realm_models import (
     AllowedClientScopes,
     AllowedProtocolMappers,
     ClientDisabled,
@@ -23,7 +24,6 @@ from app.config.realms import (
 )
 from app.errors import InsufficientScope, InvalidClientMetadata, PolicyRefused
 from app.rules.policies import (
-    Caller,
     Candidate,
     Operation,
     apply_policies,
@@ -36,9 +36,17 @@ DNS = {
     "localhost": frozenset({"127.0.0.1", "::1"}),
     "ci.example.net": frozenset({"198.51.100.4", "2001:db8::4"}),
 }
-ANON = Caller(host="203.0.113.7", auth="anonymous")
-AUTH = Caller(host="203.0.113.7", auth="authenticated", roles=frozenset({"create-client"}))
-ADMIN = Caller(host="203.0.113.7", auth="authenticated", roles=frozenset({"manage-clients"}))
+ANON = Caller("anonymous", host="203.0.113.7")
+AUTH = Caller("bearer", host="203.0.113.7", roles=frozenset({"create-client"}))
+ADMIN = Caller("bearer", host="203.0.113.7", roles=frozenset({"manage-clients"}))
+IAT = Caller("initial_access_token", host="203.0.113.7")
+# Keycloak's rule: a registration access token acts under the set its client registered under
+RAT_OF_ANONYMOUS = Caller(
+    "registration_access_token", host="203.0.113.7", registered_as="anonymous"
+)
+RAT_OF_AUTHENTICATED = Caller(
+    "registration_access_token", host="203.0.113.7", registered_as="authenticated"
+)
 WEB = {"redirect_uris": ["https://app.example.org/cb"]}
 
 
@@ -336,7 +344,16 @@ def test_refusal_stops_later_policies_from_shaping() -> None:
         apply_policies(realm, "create", Candidate(metadata=WEB), ANON, resolve)
 
 
-@pytest.mark.parametrize(("caller", "expected"), [(ANON, "anonymous"), (AUTH, "authenticated")])
+@pytest.mark.parametrize(
+    ("caller", "expected"),
+    [
+        (ANON, "anonymous"),
+        (AUTH, "authenticated"),
+        (IAT, "authenticated"),
+        (RAT_OF_ANONYMOUS, "anonymous"),
+        (RAT_OF_AUTHENTICATED, "authenticated"),
+    ],
+)
 def test_the_callers_auth_chooses_the_policy_set(caller: Caller, expected: str) -> None:
     anonymous = (ConsentRequired(),)
     authenticated = (ClientDisabled(),)
@@ -351,10 +368,10 @@ def test_the_callers_auth_chooses_the_policy_set(caller: Caller, expected: str) 
 
 def test_keycloaks_default_anonymous_set_refuses_every_host() -> None:
     realm = RealmConfig.model_validate({"name": "r"})
-    loopback = Caller(host="127.0.0.1", auth="anonymous")
+    loopback = Caller("anonymous", host="127.0.0.1")
     with pytest.raises(PolicyRefused, match="'Trusted Hosts'.*Host not trusted"):
         apply_policies(realm, "create", Candidate(metadata=WEB), loopback, resolve)
-    authed = Caller(host="127.0.0.1", auth="authenticated")
+    authed = Caller("initial_access_token", host="127.0.0.1")
     apply_policies(
         realm, "create", Candidate(metadata={**WEB, "scope": "openid phone"}), authed, resolve
     )

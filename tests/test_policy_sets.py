@@ -15,7 +15,7 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from app.container import Services
+from app.container import Container
 from tests.helpers import (
     JSON,
     RP,
@@ -679,8 +679,8 @@ async def test_default_authenticated_set_refuses_a_scope_outside_the_realm(
 
 
 def reload_realms(app: Starlette) -> list[str]:
-    services: Services = app.state.services
-    return [str(error) for error in services.realms.reload()]
+    container: Container = app.state.container
+    return [str(error) for error in container.realms.reload()]
 
 
 SETS_ALLOWING_PHONE = """\

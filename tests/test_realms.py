@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 import app.config.realms
-from app.config.realm_models import DEFAULT_PROTOCOL_MAPPER_TYPES
-from app.config.realms import (
+from app.config.realm_models import (
+    DEFAULT_PROTOCOL_MAPPER_TYPES,
     AllowedClientScopes,
     AllowedProtocolMappers,
     ClientDisabled,
@@ -18,12 +18,9 @@ from app.config.realms import (
     FullScopeDisabled,
     MaxClients,
     RealmConfig,
-    RealmFileError,
-    RealmRegistry,
     TrustedHosts,
-    check_realms,
-    load_realm,
 )
+from app.config.realms import RealmFileError, RealmRegistry, check_realms, load_realm
 
 FIXTURES = Path(__file__).parent / "realms"
 EXAMPLES = Path(__file__).parent.parent / "realms"

@@ -9,7 +9,7 @@ import time
 import httpx
 import pytest
 
-from app.auth.callers import Credential, VerifiedTokens
+from app.auth.callers import Caller, VerifiedTokens
 from tests.helpers import (
     RP,
     admin,
@@ -26,7 +26,7 @@ from tests.helpers import (
 
 pytestmark = pytest.mark.anyio
 
-RAT = Credential("registration_access_token", token="t.r.s", jti="r")
+RAT = Caller("registration_access_token", token="t.r.s", jti="r")
 
 
 def test_a_token_is_known_per_realm() -> None:
@@ -38,7 +38,7 @@ def test_a_token_is_known_per_realm() -> None:
 
 def test_an_expired_token_is_not_served_from_the_cache() -> None:
     known = VerifiedTokens()
-    iat = Credential("initial_access_token", token="t.i.s", jti="i", expires_at=150)
+    iat = Caller("initial_access_token", token="t.i.s", jti="i", expires_at=150)
     known.add("open", iat)
     assert known.get("open", "t.i.s", now=149) == iat
     assert known.get("open", "t.i.s", now=150) is None
@@ -46,8 +46,8 @@ def test_an_expired_token_is_not_served_from_the_cache() -> None:
 
 def test_bearer_tokens_and_anonymous_callers_are_never_kept() -> None:
     known = VerifiedTokens()
-    known.add("open", Credential("bearer", token="b.b.b"))
-    known.add("open", Credential("anonymous"))
+    known.add("open", Caller("bearer", token="b.b.b"))
+    known.add("open", Caller("anonymous"))
     assert known.get("open", "b.b.b", now=0) is None
     assert known.get("open", "", now=0) is None
 
@@ -55,7 +55,7 @@ def test_bearer_tokens_and_anonymous_callers_are_never_kept() -> None:
 def test_the_cache_is_bounded() -> None:
     known = VerifiedTokens()
     for n in range(VerifiedTokens.MAX_ENTRIES + 10):
-        known.add("open", Credential("registration_access_token", token=f"t.{n}.s", jti=str(n)))
+        known.add("open", Caller("registration_access_token", token=f"t.{n}.s", jti=str(n)))
     assert len(known._known) <= VerifiedTokens.MAX_ENTRIES
     assert known.get("open", f"t.{VerifiedTokens.MAX_ENTRIES + 9}.s", now=0) is not None
 

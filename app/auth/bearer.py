@@ -15,10 +15,10 @@ from typing import Any
 
 from jwcrypto import jwk
 
-from app.auth.callers import Credential
-from app.auth.secret_box import b64url_decode
+from app.auth.callers import Caller
+from app.auth.secret_values import b64url_decode
 from app.auth.tokens import RealmKeys, peek_claims, verify_own_access_token, verify_rs256
-from app.config.realms import RealmConfig, TrustedIssuer
+from app.config.realm_models import RealmConfig, TrustedIssuer
 from app.errors import InvalidToken
 from app.jsonio import loads
 
@@ -117,7 +117,7 @@ def verify_bearer(
     trusted: TrustedKeys,
     token: str,
     now: int,
-) -> Credential:
+) -> Caller:
     """Check signature, issuer, expiry and `typ`; return a Credential carrying the roles."""
     claims = _unverified_claims(token)
     iss = claims.get("iss")
@@ -137,7 +137,7 @@ def verify_bearer(
     roles = _roles(verified)
     if iss == issuer:
         roles = _current_roles(realm, str(subject), roles)
-    return Credential(
+    return Caller(
         "bearer", token=token, jti=str(verified.get("jti", "")), roles=roles, subject=str(subject)
     )
 

@@ -1,4 +1,4 @@
-"""Who is calling: the Authorization header → a Credential (RFC 6750 §2.1, Keycloak's token kinds).
+"""Who is calling: the Authorization header → a Caller (RFC 6750 §2.1, Keycloak's token kinds).
 
 A request carries nothing (anonymous), an initial access token, a registration access token, or
 a bearer access token of this realm or of a trusted issuer. Only the shape and signature are
@@ -20,31 +20,42 @@ from app.auth.tokens import (
 )
 from app.errors import InvalidToken
 
-Kind = Literal["anonymous", "initial_access_token", "registration_access_token", "bearer"]
+# "operator": the command line, acting on the database directly (app.auth.roles.OPERATOR)
+Kind = Literal[
+    "anonymous", "initial_access_token", "registration_access_token", "bearer", "operator"
+]
+RegistrationAuth = Literal["anonymous", "authenticated"]
 
-MANAGE_CLIENTS = "manage-clients"
-VIEW_CLIENTS = "view-clients"
-CREATE_CLIENT = "create-client"
 # RFC 6750 §2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
 _B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 
 
 @dataclass(frozen=True)
-class Credential:
+class Caller:
+    """Who is calling: the verified token the request carried (if any) and where it came from."""
+
     kind: Kind
     token: str = ""
     jti: str = ""
     roles: frozenset[str] = frozenset()
     subject: str = ""  # client id of a bearer (azp), for logs and audit
     expires_at: int = 0  # of an initial access token with an expiration; 0: does not expire
+    host: str = ""  # peer IP address as the server sees it ("127.0.0.1", "203.0.113.7")
+    # set for a RAT acting on its client: how that client registered
+    registered_as: RegistrationAuth | None = None
 
     @property
-    def registration_auth(self) -> Literal["anonymous", "authenticated"]:
-        """Which policy set governs a new registration made with this credential."""
+    def auth(self) -> RegistrationAuth:
+        """Which registration policy set governs this caller.
+
+        Keycloak's rule: a registration access token acts under the set its client registered
+        under; anyone else under `anonymous` without a token, `authenticated` with one."""
+        if self.registered_as is not None:
+            return self.registered_as
         return "anonymous" if self.kind == "anonymous" else "authenticated"
 
 
-ANONYMOUS = Credential("anonymous")
+ANONYMOUS = Caller("anonymous")
 INTERNAL_KINDS = frozenset({"initial_access_token", "registration_access_token"})
 
 
@@ -62,15 +73,15 @@ class VerifiedTokens:
     MAX_ENTRIES = 4096
 
     def __init__(self) -> None:
-        self._known: dict[tuple[str, str], Credential] = {}
+        self._known: dict[tuple[str, str], Caller] = {}
 
-    def get(self, realm: str, token: str, now: int) -> Credential | None:
+    def get(self, realm: str, token: str, now: int) -> Caller | None:
         found = self._known.get((realm, token))
         if found is None or (found.expires_at and found.expires_at <= now):
             return None
         return found
 
-    def add(self, realm: str, credential: Credential) -> None:
+    def add(self, realm: str, credential: Caller) -> None:
         if credential.kind not in INTERNAL_KINDS:
             return
         if len(self._known) >= self.MAX_ENTRIES:
@@ -92,7 +103,7 @@ def bearer_token(authorization: str | None) -> str | None:
     return token
 
 
-def identify(keys: RealmKeys, issuer: str, token: str | None, now: int) -> Credential:
+def identify(keys: RealmKeys, issuer: str, token: str | None, now: int) -> Caller:
     """Classify and verify an internal token; anything else is handed back as an unchecked bearer.
 
     The caller verifies `kind == "bearer"` credentials with app.auth.bearer before trusting roles.
@@ -109,10 +120,10 @@ def identify(keys: RealmKeys, issuer: str, token: str | None, now: int) -> Crede
             "initial_access_token" if typ == INITIAL_ACCESS_TOKEN else "registration_access_token"
         )
         expires = verified.get("exp")
-        return Credential(
+        return Caller(
             kind,
             token=token,
             jti=str(verified["jti"]),
             expires_at=expires if isinstance(expires, int) else 0,
         )
-    return Credential("bearer", token=token)
+    return Caller("bearer", token=token)

@@ -40,4 +40,4 @@ class Keyring:
             generated = await asyncio.to_thread(RealmKeys.generate)
             fresh = self._box.seal(generated.to_private_json(), context)
             sealed = await self._store.put_realm_key(realm, fresh, int(time.time()))
-        return RealmKeys.from_private_json(self._box.open(sealed, context))
+        return RealmKeys.from_private_json(self._box.unseal(sealed, context))

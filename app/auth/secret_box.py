@@ -1,10 +1,7 @@
-"""Secrets: random client secrets, SHA-256 token digests, AES-GCM at rest (CONTRACT §4)."""
+"""Sealing at rest: AES-256-GCM with a key kept outside the database (docs/reference.md §4)."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import os
 import secrets
 from pathlib import Path
@@ -12,37 +9,14 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from app.auth.secret_values import b64url, b64url_decode
+
 KEY_BYTES = 32
 NONCE_BYTES = 12
 
 
 class SecretKeyError(Exception):
     """The at-rest key is missing, malformed or not the one the database was made with."""
-
-
-def b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def b64url_decode(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def new_client_secret() -> str:
-    """256 bits from the OS CSPRNG, base64url (43 characters)."""
-    return b64url(secrets.token_bytes(32))
-
-
-def token_digest(token: str) -> str:
-    """SHA-256 of a presented token: a random 256-bit token needs no slow password hash."""
-    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
-
-
-def same_secret(presented: str, expected: str) -> bool:
-    """Constant-time comparison of two secrets."""
-    return hmac.compare_digest(
-        presented.encode("utf-8", "surrogatepass"), expected.encode("utf-8", "surrogatepass")
-    )
 
 
 class SecretBox:
@@ -59,7 +33,7 @@ class SecretBox:
         sealed = self._aead.encrypt(nonce, plaintext.encode("utf-8"), context.encode("utf-8"))
         return b64url(nonce + sealed)
 
-    def open(self, sealed: str, context: str) -> str:
+    def unseal(self, sealed: str, context: str) -> str:
         raw = b64url_decode(sealed)
         try:
             plain = self._aead.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], context.encode())

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hmac
 import json
 import secrets
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 from jwcrypto import jwk, jws, jwt
 from jwcrypto.common import JWException
 
-from app.auth.secret_box import b64url, b64url_decode
+from app.auth.secret_values import b64url, b64url_decode
 from app.errors import InvalidToken
 from app.jsonio import JsonDecodeError, dumps, loads
 
@@ -66,6 +67,18 @@ class RealmKeys:
     def generate(cls) -> RealmKeys:
         rsa = jwk.JWK.generate(kty="RSA", size=2048, kid=b64url(secrets.token_bytes(16)))
         return cls(b64url(secrets.token_bytes(16)), secrets.token_bytes(32), rsa)
+
+
+def token_claims(issuer: str, typ: str, now: int, *, audience: str | None = None) -> dict[str, Any]:
+    """The claims every token of a realm starts with: a fresh `jti`, `iat`, `iss`, `aud` (the
+    issuer unless given) and `typ`; callers add what is particular to their token."""
+    return {
+        "jti": str(uuid.uuid4()),
+        "iat": now,
+        "iss": issuer,
+        "aud": audience or issuer,
+        "typ": typ,
+    }
 
 
 def sign_internal(keys: RealmKeys, claims: Mapping[str, Any]) -> str:

@@ -19,44 +19,7 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
-from app.config.realm_models import (
-    REALM_NAME,
-    AllowedClientScopes,
-    AllowedProtocolMappers,
-    ClientDisabled,
-    ConsentRequired,
-    FullScopeDisabled,
-    MaxClients,
-    PolicyConfig,
-    RealmConfig,
-    RegistrationConfig,
-    Role,
-    ScopesConfig,
-    ServiceAccount,
-    TrustedHosts,
-    TrustedIssuer,
-)
-
-__all__ = [
-    "AllowedClientScopes",
-    "AllowedProtocolMappers",
-    "ClientDisabled",
-    "ConsentRequired",
-    "FullScopeDisabled",
-    "MaxClients",
-    "PolicyConfig",
-    "RealmConfig",
-    "RealmFileError",
-    "RealmRegistry",
-    "RegistrationConfig",
-    "Role",
-    "ScopesConfig",
-    "ServiceAccount",
-    "TrustedHosts",
-    "TrustedIssuer",
-    "check_realms",
-    "load_realm",
-]
+from app.config.realm_models import REALM_NAME, RealmConfig
 
 log = logging.getLogger("registrar.realms")
 

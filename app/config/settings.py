@@ -101,6 +101,10 @@ class Settings(BaseModel):
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}"
 
+    def issuer(self, realm: str) -> str:
+        """The realm's issuer identifier: tokens' `iss`, discovery's `issuer`."""
+        return f"{self.base_url}/realms/{realm}"
+
     def to_environ(self) -> dict[str, str]:
         """The REGISTRAR_* variables that rebuild exactly these settings (for workers)."""
         env: dict[str, str] = {}

@@ -14,7 +14,9 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal, assert_never
 from urllib.parse import urlsplit
 
-from app.config.realms import (
+from app.auth.callers import Caller
+from app.auth.roles import MANAGE_CLIENTS
+from app.config.realm_models import (
     AllowedClientScopes,
     AllowedProtocolMappers,
     ClientDisabled,
@@ -49,13 +51,6 @@ _URL_MEMBERS = frozenset(
 )
 _URI_LIST_MEMBERS = ("redirect_uris", "post_logout_redirect_uris", "request_uris")
 _PAIRWISE_MAPPER = "oidc-sha256-pairwise-sub-mapper"
-
-
-@dataclass(frozen=True)
-class Caller:
-    host: str  # peer IP address as the server sees it ("127.0.0.1", "::1", "203.0.113.7")
-    auth: Literal["anonymous", "authenticated"]  # which policy set applies
-    roles: frozenset[str] = frozenset()  # realm-management roles of a bearer
 
 
 @dataclass(frozen=True)
@@ -109,7 +104,7 @@ def check_scopes(
             raise InvalidClientMetadata(f"unknown scope {requested}")
         if requested in held:
             continue
-        if requested in realm.scopes.restricted and "manage-clients" not in caller.roles:
+        if requested in realm.scopes.restricted and MANAGE_CLIENTS not in caller.roles:
             raise InsufficientScope(f"scope {requested} needs the manage-clients role")
 
 

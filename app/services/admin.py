@@ -1,4 +1,4 @@
-"""Services of the admin API: initial access tokens and Keycloak-style client views.
+"""Container of the admin API: initial access tokens and Keycloak-style client views.
 
 Shapes follow Keycloak's admin REST API (ClientInitialAccessCreatePresentation,
 ClientInitialAccessPresentation, ClientRepresentation).
@@ -6,32 +6,22 @@ ClientInitialAccessPresentation, ClientRepresentation).
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from app.auth.callers import MANAGE_CLIENTS, VIEW_CLIENTS, Credential
-from app.auth.secret_box import token_digest
-from app.auth.tokens import INITIAL_ACCESS_TOKEN, sign_internal
-from app.config.realms import RealmConfig
-from app.container import Services
-from app.errors import InsufficientScope, InvalidRequest, InvalidToken, MissingToken, NotFound
-from app.jsonio import loads
-from app.store.queries import ClientRow, IatRow
+from app.auth.callers import Caller
+from app.auth.keyring import Keyring
+from app.auth.roles import TO_MANAGE_CLIENTS, TO_VIEW_CLIENTS, require_admin
+from app.auth.secret_values import token_digest
+from app.auth.tokens import INITIAL_ACCESS_TOKEN, sign_internal, token_claims
+from app.config.realm_models import RealmConfig
+from app.errors import InvalidRequest, NotFound
+from app.rules.numbers import whole_number
+from app.store.queries import ClientRow, InitialAccessTokenRow, Store
 
 INT32_MAX = 2**31 - 1
 DEFAULT_PAGE = 100
 MAX_PAGE = 1000
-
-
-def require_role(cred: Credential, *roles: str) -> None:
-    """Admin endpoints take a bearer access token with one of `roles`."""
-    if cred.kind == "anonymous":
-        raise MissingToken("A bearer access token is required")
-    if cred.kind != "bearer":
-        raise InvalidToken("A bearer access token is required")
-    if not cred.roles & set(roles):
-        raise InsufficientScope(f"The bearer token lacks the role: {' or '.join(roles)}")
 
 
 def non_negative_int(body: Mapping[str, Any], name: str, default: int) -> int:
@@ -47,38 +37,104 @@ def non_negative_int(body: Mapping[str, Any], name: str, default: int) -> int:
     return value
 
 
-async def create_initial_access_token(
-    svc: Services, realm: RealmConfig, expiration: int, count: int, now: int
-) -> dict[str, Any]:
-    """A compact JWS as Keycloak's; only its id and digest are stored (CONTRACT §4)."""
-    if now + expiration > INT32_MAX:
-        # times are 32-bit epoch seconds in the database (Keycloak's int columns)
-        raise InvalidRequest("Invalid value for expiration: too far in the future")
-    iat_id = str(uuid.uuid4())
-    issuer = svc.issuer(realm.name)
-    claims: dict[str, Any] = {
-        "jti": iat_id,
-        "iat": now,
-        "iss": issuer,
-        "aud": issuer,
-        "typ": INITIAL_ACCESS_TOKEN,
-    }
-    if expiration:
-        claims["exp"] = now + expiration
-    token = sign_internal(await svc.keyring.get(realm.name), claims)
-    row = IatRow(
-        id=iat_id,
-        realm=realm.name,
-        created_at=now,
-        expires_at=now + expiration if expiration else None,
-        count=count,
-        remaining=count,
-    )
-    await svc.store.insert_iat(row, token_digest(token))
-    return {**iat_presentation(row), "token": token}
+class Admin:
+    """The realm admin's work: initial access tokens and the clients of a realm. Every method
+    checks its caller's roles (app.auth.roles), whichever door the request came through."""
+
+    def __init__(self, store: Store, keyring: Keyring, issuer: Callable[[str], str]) -> None:
+        self._store = store
+        self._keyring = keyring
+        self._issuer = issuer
+
+    async def create_initial_access_token(
+        self, realm: RealmConfig, caller: Caller, body: Mapping[str, Any], now: int
+    ) -> dict[str, Any]:
+        """Keycloak's ClientInitialAccessCreatePresentation `{"expiration": s, "count": n}` in,
+        a compact JWS as Keycloak's out; only its id and digest are stored (docs/reference.md
+        §4)."""
+        require_admin(caller, TO_MANAGE_CLIENTS)
+        expiration = non_negative_int(body, "expiration", 0)
+        count = non_negative_int(body, "count", 1)
+        if now + expiration > INT32_MAX:
+            # times are 32-bit epoch seconds in the database (Keycloak's int columns)
+            raise InvalidRequest("Invalid value for expiration: too far in the future")
+        claims = token_claims(self._issuer(realm.name), INITIAL_ACCESS_TOKEN, now)
+        if expiration:
+            claims["exp"] = now + expiration
+        token = sign_internal(await self._keyring.get(realm.name), claims)
+        row = InitialAccessTokenRow(
+            id=claims["jti"],
+            realm=realm.name,
+            created_at=now,
+            expires_at=now + expiration if expiration else None,
+            count=count,
+            remaining=count,
+        )
+        await self._store.insert_initial_access_token(row, token_digest(token))
+        return {**initial_access_token_presentation(row), "token": token}
+
+    async def list_initial_access_tokens(
+        self, realm: RealmConfig, caller: Caller
+    ) -> list[dict[str, Any]]:
+        require_admin(caller, TO_VIEW_CLIENTS)
+        rows = await self._store.list_initial_access_tokens(realm.name)
+        return [initial_access_token_presentation(row) for row in rows]
+
+    async def delete_initial_access_token(
+        self, realm: RealmConfig, caller: Caller, token_id: str
+    ) -> None:
+        require_admin(caller, TO_MANAGE_CLIENTS)
+        if not await self._store.delete_initial_access_token(realm.name, token_id):
+            raise NotFound(f"Initial access token '{token_id}' not found")
+
+    async def list_clients_page(
+        self, realm: RealmConfig, caller: Caller, first: str | None, limit: str | None
+    ) -> list[dict[str, Any]]:
+        """Keycloak's `?first=&max=` paging, checked after the caller: at most MAX_PAGE."""
+        require_admin(caller, TO_VIEW_CLIENTS)
+        skip = _page_param("first", first, 0)
+        count = min(_page_param("max", limit, DEFAULT_PAGE), MAX_PAGE)
+        return await self.list_clients(realm, caller, skip, count)
+
+    async def list_clients(
+        self, realm: RealmConfig, caller: Caller, first: int, limit: int
+    ) -> list[dict[str, Any]]:
+        require_admin(caller, TO_VIEW_CLIENTS)
+        rows = await self._store.list_clients(realm.name, first, limit)
+        return [client_representation(row) for row in rows]
+
+    async def get_client(
+        self, realm: RealmConfig, caller: Caller, client_id: str
+    ) -> dict[str, Any]:
+        require_admin(caller, TO_VIEW_CLIENTS)
+        row = await self._store.get_client(realm.name, client_id)
+        if row is None:
+            raise NotFound(f"Client '{client_id}' not found")
+        return client_representation(row)
+
+    async def set_client_enabled(
+        self, realm: RealmConfig, caller: Caller, client_id: str, body: Mapping[str, Any], now: int
+    ) -> None:
+        """How an admin approves a client held disabled by the client-disabled policy."""
+        require_admin(caller, TO_MANAGE_CLIENTS)
+        enabled = body.get("enabled")
+        if not isinstance(enabled, bool):
+            raise InvalidRequest('The body must be {"enabled": true|false}')
+        if not await self._store.set_client_enabled(realm.name, client_id, enabled, now):
+            raise NotFound(f"Client '{client_id}' not found")
 
 
-def iat_presentation(row: IatRow) -> dict[str, Any]:
+def _page_param(name: str, raw: str | None, default: int) -> int:
+    if raw is None or raw == "":
+        return default
+    value = whole_number(raw, max_digits=9)
+    if value is None:
+        raise InvalidRequest(f"Query parameter {name} must be a non-negative whole number")
+    return value
+
+
+def initial_access_token_presentation(row: InitialAccessTokenRow) -> dict[str, Any]:
+    """Keycloak's ClientInitialAccessPresentation, without the token."""
     return {
         "id": row.id,
         "timestamp": row.created_at,
@@ -88,18 +144,9 @@ def iat_presentation(row: IatRow) -> dict[str, Any]:
     }
 
 
-async def list_initial_access_tokens(svc: Services, realm: RealmConfig) -> list[dict[str, Any]]:
-    return [iat_presentation(row) for row in await svc.store.list_iats(realm.name)]
-
-
-async def delete_initial_access_token(svc: Services, realm: RealmConfig, iat_id: str) -> None:
-    if not await svc.store.delete_iat(realm.name, iat_id):
-        raise NotFound(f"Initial access token '{iat_id}' not found")
-
-
 def client_representation(row: ClientRow) -> dict[str, Any]:
     """Keycloak's ClientRepresentation, the members an admin needs to judge a registration."""
-    metadata = loads(row.metadata_json)
+    metadata = row.metadata()
     method = metadata.get("token_endpoint_auth_method")
     return {
         "id": row.client_id,
@@ -116,38 +163,3 @@ def client_representation(row: ClientRow) -> dict[str, Any]:
         "registrationAuth": row.registration_auth,
         "createdTimestamp": row.created_at * 1000,
     }
-
-
-async def list_clients(
-    svc: Services, realm: RealmConfig, cred: Credential, first: int, limit: int
-) -> list[dict[str, Any]]:
-    require_role(cred, VIEW_CLIENTS, MANAGE_CLIENTS)
-    rows = await svc.store.list_clients(realm.name, first, limit)
-    return [client_representation(row) for row in rows]
-
-
-async def get_client(
-    svc: Services, realm: RealmConfig, cred: Credential, client_id: str
-) -> dict[str, Any]:
-    require_role(cred, VIEW_CLIENTS, MANAGE_CLIENTS)
-    row = await svc.store.get_client(realm.name, client_id)
-    if row is None:
-        raise NotFound(f"Client '{client_id}' not found")
-    return client_representation(row)
-
-
-async def set_client_enabled(
-    svc: Services,
-    realm: RealmConfig,
-    cred: Credential,
-    client_id: str,
-    body: Mapping[str, Any],
-    now: int,
-) -> None:
-    """How an admin approves a client held disabled by the client-disabled policy."""
-    require_role(cred, MANAGE_CLIENTS)
-    enabled = body.get("enabled")
-    if not isinstance(enabled, bool):
-        raise InvalidRequest('The body must be {"enabled": true|false}')
-    if not await svc.store.set_client_enabled(realm.name, client_id, enabled, now):
-        raise NotFound(f"Client '{client_id}' not found")

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.config.realms import RealmConfig
-from app.container import Services
+from app.config.realm_models import RealmConfig
 
 TOKEN_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
 
 
-def metadata(svc: Services, realm: RealmConfig) -> dict[str, Any]:
-    issuer = svc.issuer(realm.name)
+def server_metadata(issuer: str, realm: RealmConfig) -> dict[str, Any]:
+    """The authorization server metadata of the realm whose issuer identifier is `issuer`."""
     oidc = f"{issuer}/protocol/openid-connect"
     return {
         # RFC 8414 §3.3: "The "issuer" value returned MUST be identical to the authorization

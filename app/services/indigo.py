@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from app.config.realms import RealmConfig
+from app.config.realm_models import RealmConfig
 from app.errors import NotFound
 
 INDIGO_PATH = "/iam/api/client-registration"

@@ -8,33 +8,27 @@ registered scope and no admin roles.
 from __future__ import annotations
 
 import base64
-import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_plus
 
-from app.auth.secret_box import same_secret
-from app.auth.tokens import sign_access_token, verify_own_access_token
-from app.config.realms import RealmConfig
-from app.container import Services
+from app.auth.keyring import Keyring
+from app.auth.secret_box import SecretBox
+from app.auth.secret_values import same_secret
+from app.auth.tokens import sign_access_token, token_claims, verify_own_access_token
+from app.config.realm_models import RealmConfig
 from app.errors import (
     InvalidClient,
     InvalidRequest,
     InvalidScope,
     InvalidToken,
-    RegistrarError,
+    UnauthorizedClient,
     UnsupportedGrantType,
 )
-from app.jsonio import loads
+from app.store.queries import Store
 
 ACCESS_TOKEN_SECONDS = 300
-
-
-class UnauthorizedClient(RegistrarError):
-    """RFC 6749 §5.2: the client may not use this grant type."""
-
-    error = "unauthorized_client"
 
 
 @dataclass(frozen=True)
@@ -76,76 +70,110 @@ def _basic_credentials(credentials: str) -> tuple[str, str]:
     return unquote_plus(client_id), unquote_plus(secret)
 
 
-async def authenticate_client(
-    svc: Services, realm: RealmConfig, client_id: str, secret: str
-) -> AuthenticatedClient:
-    for account in realm.service_accounts:
-        if account.client_id == client_id:
-            if not same_secret(secret, account.secret):
-                break
-            return AuthenticatedClient(
-                client_id, tuple(account.roles), None, ("client_credentials",), True
-            )
-    else:
-        row = await svc.store.get_client(realm.name, client_id) if len(client_id) <= 64 else None
-        if row is not None and row.enabled and row.secret_sealed:
-            stored = svc.box.open(row.secret_sealed, row.client_id)
-            if same_secret(secret, stored):
-                metadata = loads(row.metadata_json)
+class TokenEndpoint:
+    """Client authentication, client_credentials tokens and introspection of every realm."""
+
+    def __init__(
+        self, store: Store, box: SecretBox, keyring: Keyring, issuer: Callable[[str], str]
+    ) -> None:
+        self._store = store
+        self._box = box
+        self._keyring = keyring
+        self._issuer = issuer
+
+    async def authenticate_client(
+        self, realm: RealmConfig, client_id: str, secret: str
+    ) -> AuthenticatedClient:
+        for account in realm.service_accounts:
+            if account.client_id == client_id:
+                if not same_secret(secret, account.secret):
+                    break
                 return AuthenticatedClient(
-                    client_id,
-                    (),
-                    metadata.get("scope"),
-                    tuple(metadata.get("grant_types", ())),
-                    False,
+                    client_id, tuple(account.roles), None, ("client_credentials",), True
                 )
-    # RFC 6749 §5.2 invalid_client: "If the client attempted to authenticate via the
-    # "Authorization" request header field, the authorization server MUST respond with an
-    # HTTP 401 (Unauthorized) status code and include the "WWW-Authenticate" response header
-    # field matching the authentication scheme used by the client" (InvalidClient.headers)
-    raise InvalidClient("Invalid client credentials")
+        else:
+            row = await self._store.get_client(realm.name, client_id)
+            if row is not None and row.enabled and row.secret_sealed:
+                stored = self._box.unseal(row.secret_sealed, row.client_id)
+                if same_secret(secret, stored):
+                    metadata = row.metadata()
+                    return AuthenticatedClient(
+                        client_id,
+                        (),
+                        metadata.get("scope"),
+                        tuple(metadata.get("grant_types", ())),
+                        False,
+                    )
+        # RFC 6749 §5.2 invalid_client: "If the client attempted to authenticate via the
+        # "Authorization" request header field, the authorization server MUST respond with an
+        # HTTP 401 (Unauthorized) status code and include the "WWW-Authenticate" response header
+        # field matching the authentication scheme used by the client" (InvalidClient.headers)
+        raise InvalidClient("Invalid client credentials")
 
+    async def issue_token(
+        self,
+        realm: RealmConfig,
+        client: AuthenticatedClient,
+        form: Mapping[str, str],
+        now: int,
+    ) -> dict[str, Any]:
+        grant_type = form.get("grant_type")
+        if not grant_type:
+            raise InvalidRequest("grant_type is required")
+        if grant_type != "client_credentials":
+            raise UnsupportedGrantType(f"Grant type '{grant_type}' is not supported")
+        if "client_credentials" not in client.grant_types:
+            raise UnauthorizedClient("The client is not registered for client_credentials")
+        scope = _granted_scope(realm, client, form.get("scope"))
+        audience = "realm-management" if client.roles else None
+        claims = token_claims(self._issuer(realm.name), "Bearer", now, audience=audience)
+        claims.update(
+            sub=client.client_id,
+            azp=client.client_id,
+            client_id=client.client_id,
+            exp=now + ACCESS_TOKEN_SECONDS,
+        )
+        if scope:
+            claims["scope"] = scope
+        if client.roles:
+            claims["resource_access"] = {"realm-management": {"roles": list(client.roles)}}
+        token = sign_access_token(await self._keyring.get(realm.name), claims)
+        reply: dict[str, Any] = {
+            "access_token": token,
+            "token_type": "Bearer",
+            "expires_in": ACCESS_TOKEN_SECONDS,
+        }
+        if scope:
+            reply["scope"] = scope
+        return reply
 
-async def issue_token(
-    svc: Services,
-    realm: RealmConfig,
-    client: AuthenticatedClient,
-    form: Mapping[str, str],
-    now: int,
-) -> dict[str, Any]:
-    grant_type = form.get("grant_type")
-    if not grant_type:
-        raise InvalidRequest("grant_type is required")
-    if grant_type != "client_credentials":
-        raise UnsupportedGrantType(f"Grant type '{grant_type}' is not supported")
-    if "client_credentials" not in client.grant_types:
-        raise UnauthorizedClient("The client is not registered for client_credentials")
-    scope = _granted_scope(realm, client, form.get("scope"))
-    issuer = svc.issuer(realm.name)
-    claims: dict[str, Any] = {
-        "jti": str(uuid.uuid4()),
-        "iss": issuer,
-        "sub": client.client_id,
-        "aud": "realm-management" if client.roles else issuer,
-        "azp": client.client_id,
-        "client_id": client.client_id,
-        "iat": now,
-        "exp": now + ACCESS_TOKEN_SECONDS,
-        "typ": "Bearer",
-    }
-    if scope:
-        claims["scope"] = scope
-    if client.roles:
-        claims["resource_access"] = {"realm-management": {"roles": list(client.roles)}}
-    token = sign_access_token(await svc.keyring.get(realm.name), claims)
-    reply: dict[str, Any] = {
-        "access_token": token,
-        "token_type": "Bearer",
-        "expires_in": ACCESS_TOKEN_SECONDS,
-    }
-    if scope:
-        reply["scope"] = scope
-    return reply
+    async def introspect(self, realm: RealmConfig, token: str | None, now: int) -> dict[str, Any]:
+        """RFC 7662 §2.2: active only for a live token of this realm whose client is still live."""
+        if not token:
+            raise InvalidRequest("token is required")
+        # RFC 7662 §2.2: for a token that "is not active, does not exist on this server, or the
+        # protected resource is not allowed to introspect", the server "MUST return an
+        # introspection response with the "active" field set to "false"" — and nothing else here
+        try:
+            claims = verify_own_access_token(await self._keyring.get(realm.name), token)
+        except InvalidToken:
+            return {"active": False}
+        exp = claims.get("exp")
+        if claims.get("iss") != self._issuer(realm.name) or not isinstance(exp, int) or exp <= now:
+            return {"active": False}
+        if not await self._client_still_live(realm, str(claims.get("azp", ""))):
+            return {"active": False}
+        reply = {"active": True, "token_type": "Bearer"}
+        for name in ("client_id", "scope", "exp", "iat", "sub", "iss", "aud", "jti"):
+            if name in claims:
+                reply[name] = claims[name]
+        return reply
+
+    async def _client_still_live(self, realm: RealmConfig, client_id: str) -> bool:
+        if any(a.client_id == client_id for a in realm.service_accounts):
+            return True
+        row = await self._store.get_client(realm.name, client_id) if client_id else None
+        return row is not None and row.enabled
 
 
 def _granted_scope(
@@ -165,35 +193,3 @@ def _granted_scope(
     if unknown:
         raise InvalidScope(f"Scope not available to this client: {unknown[0]}"[:200])
     return " ".join(dict.fromkeys(asked))
-
-
-async def introspect(
-    svc: Services, realm: RealmConfig, token: str | None, now: int
-) -> dict[str, Any]:
-    """RFC 7662 §2.2: active only for a live token of this realm whose client is still live."""
-    if not token:
-        raise InvalidRequest("token is required")
-    # RFC 7662 §2.2: for a token that "is not active, does not exist on this server, or the
-    # protected resource is not allowed to introspect", the server "MUST return an
-    # introspection response with the "active" field set to "false"" — and nothing else here
-    try:
-        claims = verify_own_access_token(await svc.keyring.get(realm.name), token)
-    except InvalidToken:
-        return {"active": False}
-    exp = claims.get("exp")
-    if claims.get("iss") != svc.issuer(realm.name) or not isinstance(exp, int) or exp <= now:
-        return {"active": False}
-    if not await _client_still_live(svc, realm, str(claims.get("azp", ""))):
-        return {"active": False}
-    reply = {"active": True, "token_type": "Bearer"}
-    for name in ("client_id", "scope", "exp", "iat", "sub", "iss", "aud", "jti"):
-        if name in claims:
-            reply[name] = claims[name]
-    return reply
-
-
-async def _client_still_live(svc: Services, realm: RealmConfig, client_id: str) -> bool:
-    if any(a.client_id == client_id for a in realm.service_accounts):
-        return True
-    row = await svc.store.get_client(realm.name, client_id) if 0 < len(client_id) <= 64 else None
-    return row is not None and row.enabled

@@ -31,7 +31,7 @@ from sqlalchemy.exc import DBAPIError
 
 from app.errors import ServiceUnavailable
 from app.store.pg_pool import ConnectionLost, PgPool
-from app.store.schema import METADATA
+from app.store.schema import TABLES
 
 Params = Sequence[Any]
 T = TypeVar("T")
@@ -58,8 +58,8 @@ class Database(Protocol):
     def read(self) -> contextlib.AbstractAsyncContextManager[Tx]: ...
     async def read_retrying(self, query: Callable[[Tx], Awaitable[T]]) -> T: ...
     def create_schema(self) -> None: ...
-    async def connect(self) -> None: ...
-    async def close(self) -> None: ...
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
 
 
 def open_database(url: str, pool_size: int = 24) -> Database:
@@ -202,15 +202,15 @@ class SqliteDatabase:
         engine = create_engine(f"sqlite:///{self.path}")
         try:
             with WriterLock(Path(self.path + ".writer-lock")):
-                METADATA.create_all(engine)
+                TABLES.create_all(engine)
         finally:
             engine.dispose()
         self._connection()
 
-    async def connect(self) -> None:
+    async def start(self) -> None:
         """Nothing to open: connections are made per thread on first use."""
 
-    async def close(self) -> None:
+    async def stop(self) -> None:
         with self._all_lock:
             for conn in self._all:
                 conn.close()
@@ -311,17 +311,17 @@ class PostgresDatabase:
         engine = create_engine(self._url, pool_size=1, max_overflow=0)
         try:
             try:
-                METADATA.create_all(engine)
+                TABLES.create_all(engine)
             except DBAPIError as exc:
                 if isinstance(exc.orig, psycopg.OperationalError):
                     raise ServiceUnavailable("The database is not available") from exc
                 # another process created the same table between our check and our CREATE
-                METADATA.create_all(engine)
+                TABLES.create_all(engine)
         finally:
             engine.dispose()
 
-    async def connect(self) -> None:
-        await self._pool.open()
+    async def start(self) -> None:
+        await self._pool.start()
 
-    async def close(self) -> None:
-        await self._pool.close()
+    async def stop(self) -> None:
+        await self._pool.stop()

@@ -52,13 +52,13 @@ class PgPool:
     def size(self) -> int:
         return self._size
 
-    async def open(self) -> None:
+    async def start(self) -> None:
         """Open one connection now, so the first request does not pay for it (best effort)."""
         self._closed = False
         with contextlib.suppress(ServiceUnavailable):
             self._pass_on(await self._connect())
 
-    async def close(self) -> None:
+    async def stop(self) -> None:
         self._closed = True
         idle, self._idle = self._idle, []
         for conn in idle:

@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from app.jsonio import loads
 from app.store.batching import KeyedBatcher
 from app.store.database import Database, Tx, open_database
 
@@ -34,9 +35,14 @@ class ClientRow:
     created_at: int
     updated_at: int
 
+    def metadata(self) -> dict[str, Any]:
+        """The client's registered metadata (RFC 7591 §2), decoded."""
+        decoded: dict[str, Any] = loads(self.metadata_json)
+        return decoded
+
 
 @dataclass(frozen=True)
-class IatRow:
+class InitialAccessTokenRow:
     id: str
     realm: str
     created_at: int
@@ -57,7 +63,7 @@ CLIENT_COLUMNS = (
     "client_id, realm, metadata_json, secret_sealed, rat_digest, registration_auth, "
     "enabled, consent_required, full_scope_allowed, created_at, updated_at"
 )
-IAT_COLUMNS = "id, realm, created_at, expires_at, count, remaining"
+INITIAL_ACCESS_TOKEN_COLUMNS = "id, realm, created_at, expires_at, count, remaining"
 INSERT_CLIENT = f"INSERT INTO client ({CLIENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 # k uses of a live token, only if k remain; of racing callers the row lock decides
 SPEND_USES = (
@@ -131,7 +137,7 @@ class Store:
     def __init__(self, db: Database) -> None:
         self.db = db
         # registrations spending one token share transactions (app.store.batching)
-        self._iat_groups: KeyedBatcher[tuple[str, str, str], tuple[ClientRow, int], bool] = (
+        self._token_spends: KeyedBatcher[tuple[str, str, str], tuple[ClientRow, int], bool] = (
             KeyedBatcher(self._spend_and_insert_group)
         )
         self._client_updates: KeyedBatcher[str, tuple[ClientRow, str | None], bool] = KeyedBatcher(
@@ -143,7 +149,7 @@ class Store:
         )
 
     @classmethod
-    def open(cls, url: str, pool_size: int = 24) -> Store:
+    def for_url(cls, url: str, pool_size: int = 24) -> Store:
         """The store at `url`; pool_size: PostgreSQL connections at most (per process)."""
         return cls(open_database(url, pool_size))
 
@@ -154,11 +160,11 @@ class Store:
     def create_schema(self) -> None:
         self.db.create_schema()
 
-    async def connect(self) -> None:
-        await self.db.connect()
+    async def start(self) -> None:
+        await self.db.start()
 
-    async def close(self) -> None:
-        await self.db.close()
+    async def stop(self) -> None:
+        await self.db.stop()
 
     async def ping(self) -> None:
         await self.db.read_retrying(lambda tx: tx.one("SELECT 1"))
@@ -197,23 +203,24 @@ class Store:
     # --- clients ------------------------------------------------------------------------------
 
     async def insert_client(
-        self, row: ClientRow, iat: tuple[str, str] | None, max_clients: int | None, now: int
+        self, row: ClientRow, spent: tuple[str, str] | None, max_clients: int | None, now: int
     ) -> None:
-        """Insert a client, spending one use of `iat` (id, digest) and respecting max_clients.
+        """Insert a client, spending one use of the initial access token `spent` (id, digest),
+        if any, and respecting max_clients.
 
         Atomic: a refused registration spends nothing and counts nothing.
         """
-        if max_clients is None and iat is None:
+        if max_clients is None and spent is None:
             await self.db.write_one(INSERT_CLIENT, _client_params(row))
             return
-        if max_clients is None and iat is not None:
-            if not await self._iat_groups.submit((*iat, row.realm), (row, now)):
+        if max_clients is None and spent is not None:
+            if not await self._token_spends.submit((*spent, row.realm), (row, now)):
                 raise SpendFailed()
             return
         async with self.db.write() as tx:
             if max_clients is not None and not await self._room_for_one(tx, row.realm, max_clients):
                 raise RealmFull()
-            if iat is not None and await tx.run(SPEND_USES, (1, *iat, row.realm, 1, now)) != 1:
+            if spent is not None and await tx.run(SPEND_USES, (1, *spent, row.realm, 1, now)) != 1:
                 raise SpendFailed()
             await tx.run(INSERT_CLIENT, _client_params(row))
 
@@ -229,10 +236,10 @@ class Store:
     async def _spend_and_insert(
         self, key: tuple[str, str, str], group: list[tuple[ClientRow, int]]
     ) -> bool:
-        iat_id, digest, realm = key
+        token_id, digest, realm = key
         # the token must be live at the latest request's time
         now = max(when for _, when in group)
-        uses = (len(group), iat_id, digest, realm, len(group), now)
+        uses = (len(group), token_id, digest, realm, len(group), now)
         rows = [_client_params(row) for row, _ in group]
         if self.dialect == "postgresql":
             columns = map(list, zip(*rows, strict=True))
@@ -366,35 +373,37 @@ class Store:
 
     # --- initial access tokens ----------------------------------------------------------------
 
-    async def insert_iat(self, row: IatRow, token_digest: str) -> None:
+    async def insert_initial_access_token(
+        self, row: InitialAccessTokenRow, token_digest: str
+    ) -> None:
         await self.db.write_one(
-            f"INSERT INTO initial_access_token ({IAT_COLUMNS}, token_digest) "
+            f"INSERT INTO initial_access_token ({INITIAL_ACCESS_TOKEN_COLUMNS}, token_digest) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
             (row.id, row.realm, row.created_at, row.expires_at, row.count, row.remaining,
              token_digest),
         )  # fmt: skip
 
-    async def list_iats(self, realm: str) -> list[IatRow]:
+    async def list_initial_access_tokens(self, realm: str) -> list[InitialAccessTokenRow]:
         rows = await self.db.read_retrying(
             lambda tx: tx.all(
-                f"SELECT {IAT_COLUMNS} FROM initial_access_token WHERE realm = ? "
+                f"SELECT {INITIAL_ACCESS_TOKEN_COLUMNS} FROM initial_access_token WHERE realm = ? "
                 "ORDER BY created_at, id",
                 (realm,),
             )
         )
-        return [IatRow(*row) for row in rows]
+        return [InitialAccessTokenRow(*row) for row in rows]
 
-    async def delete_iat(self, realm: str, iat_id: str) -> bool:
-        if not is_key(iat_id):
+    async def delete_initial_access_token(self, realm: str, token_id: str) -> bool:
+        if not is_key(token_id):
             return False
         return (
             await self.db.write_one(
-                "DELETE FROM initial_access_token WHERE id = ? AND realm = ?", (iat_id, realm)
+                "DELETE FROM initial_access_token WHERE id = ? AND realm = ?", (token_id, realm)
             )
             == 1
         )
 
-    async def sweep_iats(self, now: int) -> int:
+    async def sweep_initial_access_tokens(self, now: int) -> int:
         """Remove expired and used-up initial access tokens; idempotent, any process may run it."""
         return await self.db.write_one(
             "DELETE FROM initial_access_token "

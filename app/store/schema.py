@@ -56,4 +56,4 @@ class MetaValue(SQLModel, table=True):
     value: str
 
 
-METADATA = SQLModel.metadata
+TABLES = SQLModel.metadata

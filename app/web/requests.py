@@ -1,19 +1,22 @@
-"""What every endpoint shares: the JSON response, body limits, realm, caller and clock."""
+"""What every endpoint shares: the JSON response, body limits, realm, caller, clock, numbers in
+request text, and the client configuration endpoint's dispatch by method."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app.auth.callers import Credential, bearer_token
-from app.config.realms import RealmConfig
-from app.container import Services
+from app.auth.callers import Caller, bearer_token
+from app.config.realm_models import RealmConfig
+from app.container import Container
 from app.errors import InvalidRequest, PayloadTooLarge, RequestTimeout, UnsupportedMediaType
 from app.jsonio import JsonDecodeError, dumps, loads
+from app.rules.numbers import whole_number
 
 MAX_BODY = 64 * 1024
 JSON_HEADERS = {"content-type": "application/json"}
@@ -26,9 +29,9 @@ class JsonResponse(Response):
         return dumps(content)
 
 
-def services_of(request: Request) -> Services:
-    services: Services = request.app.state.services
-    return services
+def container_of(request: Request) -> Container:
+    container: Container = request.app.state.container
+    return container
 
 
 def now() -> int:
@@ -40,7 +43,7 @@ def host_of(request: Request) -> str:
 
 
 def realm_of(request: Request) -> RealmConfig:
-    return services_of(request).enabled_realm(request.path_params["realm"])
+    return container_of(request).enabled_realm(request.path_params["realm"])
 
 
 async def read_body(request: Request, media_types: tuple[str, ...]) -> bytes:
@@ -48,11 +51,10 @@ async def read_body(request: Request, media_types: tuple[str, ...]) -> bytes:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type not in media_types:
         raise UnsupportedMediaType(f"Content-Type must be {' or '.join(media_types)}")
-    declared = request.headers.get("content-length", "")
-    # isascii: str.isdigit() is true of "²" (a latin-1 header byte), which int() refuses
-    if declared.isascii() and declared.isdigit() and int(declared) > MAX_BODY:
+    declared = whole_number(request.headers.get("content-length", ""))
+    if declared is not None and declared > MAX_BODY:
         raise PayloadTooLarge(f"The request body is larger than {MAX_BODY} bytes")
-    timeout = services_of(request).settings.body_timeout
+    timeout = container_of(request).settings.body_timeout
     try:
         async with asyncio.timeout(timeout):
             return await _read_capped(request)
@@ -82,7 +84,23 @@ async def read_json_object(request: Request) -> dict[str, Any]:
     return value
 
 
-async def credential_of(request: Request, realm: RealmConfig) -> Credential:
-    """Verify the request's token, if any."""
+async def caller_of(request: Request, realm: RealmConfig) -> Caller:
+    """Who is calling: the request's token, verified (401 if it is not good), and its address."""
     token = bearer_token(request.headers.get("authorization"))
-    return await services_of(request).credential(realm, token, now())
+    return await container_of(request).authenticator.caller(realm, token, host_of(request), now())
+
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def by_method(read: Endpoint, update: Endpoint, delete: Endpoint) -> Endpoint:
+    """RFC 7592 §2: the client configuration endpoint, one route whose method picks the work."""
+
+    async def client_configuration(request: Request) -> Response:
+        if request.method == "PUT":
+            return await update(request)
+        if request.method == "DELETE":
+            return await delete(request)
+        return await read(request)  # GET, and HEAD, which Starlette adds to GET
+
+    return client_configuration

@@ -16,11 +16,19 @@ from urllib.parse import parse_qsl, quote
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app.auth.callers import CREATE_CLIENT, MANAGE_CLIENTS, VIEW_CLIENTS, Credential
-from app.config.realms import RealmConfig
-from app.container import Services
-from app.errors import InsufficientScope, InvalidRequest, RegistrarError
-from app.services import admin, registration
+from app.auth.callers import Caller
+from app.auth.roles import (
+    MANAGE_CLIENTS,
+    TO_CREATE_CLIENTS,
+    TO_MANAGE_CLIENTS,
+    TO_VIEW_CLIENTS,
+    holds,
+)
+from app.config.realm_models import RealmConfig
+from app.errors import InvalidRequest, RegistrarError
+from app.rules.numbers import whole_number
+from app.services.admin import MAX_PAGE, Admin
+from app.services.registration import Registrations
 from app.web.console.render import redirect, render
 from app.web.console.session import (
     SESSION_COOKIE,
@@ -36,7 +44,7 @@ from app.web.console.session import (
     sign_in,
     signin_nonce_ok,
 )
-from app.web.requests import host_of, now, read_body, realm_of, services_of
+from app.web.requests import container_of, now, read_body, realm_of
 
 FORM = ("application/x-www-form-urlencoded",)
 PAGE_SIZE = 20
@@ -65,20 +73,25 @@ class FormError(Exception):
 class Page:
     request: Request
     realm: RealmConfig
-    cred: Credential
+    caller: Caller
     form: dict[str, list[str]]
     csrf: str  # this session's form token
 
     @property
-    def services(self) -> Services:
-        return services_of(self.request)
+    def admin(self) -> Admin:
+        return container_of(self.request).admin
+
+    @property
+    def registrations(self) -> Registrations:
+        return container_of(self.request).registrations
 
     @property
     def base(self) -> str:
         return console_path(self.realm.name)
 
-    def can(self, *roles: str) -> bool:
-        return bool(self.cred.roles & set(roles))
+    def can(self, permitted: frozenset[str]) -> bool:
+        """Whether to offer an action; the services decide whether it is allowed."""
+        return holds(self.caller, permitted)
 
     def field(self, name: str) -> str:
         return self.form.get(name, [""])[0]
@@ -90,21 +103,17 @@ class Page:
             status_code,
             base=self.base,
             realm=self.realm.name,
-            account=self.cred.subject,
+            account=self.caller.subject,
             csrf=self.csrf,
-            can_view=self.can(VIEW_CLIENTS, MANAGE_CLIENTS),
-            can_manage=self.can(MANAGE_CLIENTS),
-            can_create=self.can(CREATE_CLIENT, MANAGE_CLIENTS),
+            can_view=self.can(TO_VIEW_CLIENTS),
+            can_manage=self.can(TO_MANAGE_CLIENTS),
+            can_create=self.can(TO_CREATE_CLIENTS),
             notice=notice,
             **extra,
         )
 
     def error(self, status_code: int, message: str) -> Response:
         return self.show("error.html", status_code, message=message)
-
-    def require(self, *roles: str) -> None:
-        if not self.can(*roles):
-            raise InsufficientScope(f"Your account lacks the role: {' or '.join(roles)}")
 
 
 Handler = Callable[[Page], Awaitable[Response]]
@@ -136,15 +145,15 @@ def signed_in(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
             realm = realm_of(request)
         except RegistrarError as exc:
             return bare_error(exc.status_code, exc.description)
-        cred = await session_of(request, realm)
-        if cred is None:
+        caller = await session_of(request, realm)
+        if caller is None:
             expired = "?notice=expired" if SESSION_COOKIE in request.cookies else ""
             return redirect(f"{console_path(realm.name)}/signin{expired}")
-        csrf = await csrf_token(request, realm, cred.token)
-        page = Page(request, realm, cred, {}, csrf)
+        csrf = await csrf_token(request, realm, caller.token)
+        page = Page(request, realm, caller, {}, csrf)
         try:
             if request.method == "POST":
-                page = Page(request, realm, cred, await read_form(request), csrf)
+                page = Page(request, realm, caller, await read_form(request), csrf)
                 if not csrf_ok(csrf, page.field("csrf")):
                     return page.error(403, CSRF_REFUSED)
             return await handler(page)
@@ -209,7 +218,7 @@ async def signout(page: Page) -> Response:
 
 @signed_in
 async def home(page: Page) -> Response:
-    if page.can(VIEW_CLIENTS, MANAGE_CLIENTS):
+    if page.can(TO_VIEW_CLIENTS):
         return redirect(f"{page.base}/clients")
     return redirect(f"{page.base}/new")
 
@@ -223,7 +232,7 @@ async def bare_console(request: Request) -> Response:
 
 
 async def search_clients(
-    svc: Services, realm: RealmConfig, cred: Credential, query: str, skip: int, limit: int
+    admin: Admin, realm: RealmConfig, caller: Caller, query: str, skip: int, limit: int
 ) -> list[dict[str, Any]]:
     """Clients whose id or name contains `query` (case-insensitive), among the first
     SEARCH_SCAN of the realm; the store pages by creation, so the search scans pages."""
@@ -231,35 +240,34 @@ async def search_clients(
     found: list[dict[str, Any]] = []
     first = 0
     while first < SEARCH_SCAN and len(found) < skip + limit:
-        chunk = await admin.list_clients(svc, realm, cred, first, admin.MAX_PAGE)
+        chunk = await admin.list_clients(realm, caller, first, MAX_PAGE)
         found += [
             c
             for c in chunk
             if needle in str(c["clientId"]).casefold() or needle in str(c["name"] or "").casefold()
         ]
-        if len(chunk) < admin.MAX_PAGE:
+        if len(chunk) < MAX_PAGE:
             break
-        first += admin.MAX_PAGE
+        first += MAX_PAGE
     return found[skip : skip + limit]
 
 
 def _page_number(raw: str) -> int:
-    return int(raw) if raw.isascii() and raw.isdigit() and 0 < len(raw) <= 6 and int(raw) else 1
+    return whole_number(raw, max_digits=6) or 1
 
 
 @signed_in
 async def clients(page: Page) -> Response:
-    page.require(VIEW_CLIENTS, MANAGE_CLIENTS)
     query = page.request.query_params.get("q", "").strip()
     number = _page_number(page.request.query_params.get("page", ""))
     if len(query) > MAX_QUERY:
         raise FormError(f"The search text is longer than {MAX_QUERY} characters.")
     skip = (number - 1) * PAGE_SIZE
-    svc, realm, cred = page.services, page.realm, page.cred
+    admin, realm, caller = page.admin, page.realm, page.caller
     if query:
-        rows = await search_clients(svc, realm, cred, query, skip, PAGE_SIZE + 1)
+        rows = await search_clients(admin, realm, caller, query, skip, PAGE_SIZE + 1)
     else:
-        rows = await admin.list_clients(svc, realm, cred, skip, PAGE_SIZE + 1)
+        rows = await admin.list_clients(realm, caller, skip, PAGE_SIZE + 1)
     return page.show(
         "clients.html",
         clients=rows[:PAGE_SIZE],
@@ -280,9 +288,9 @@ def _client_id(page: Page) -> str:
 @signed_in
 async def client_detail(page: Page) -> Response:
     client_id = _client_id(page)
-    svc, realm, cred, host = page.services, page.realm, page.cred, host_of(page.request)
-    shown = await admin.get_client(svc, realm, cred, client_id)
-    metadata = await registration.read(svc, realm, client_id, cred, host, now())
+    realm, caller = page.realm, page.caller
+    shown = await page.admin.get_client(realm, caller, client_id)
+    metadata = await page.registrations.read(realm, client_id, caller)
     return page.show(
         "client.html",
         client=shown,
@@ -294,8 +302,8 @@ async def client_detail(page: Page) -> Response:
 async def client_enabled(page: Page) -> Response:
     client_id = _client_id(page)
     enabled = page.field("enabled") == "true"
-    await admin.set_client_enabled(
-        page.services, page.realm, page.cred, client_id, {"enabled": enabled}, now()
+    await page.admin.set_client_enabled(
+        page.realm, page.caller, client_id, {"enabled": enabled}, now()
     )
     notice = "enabled" if enabled else "disabled"
     return redirect(f"{page.base}/clients/{quote(client_id)}?notice={notice}")
@@ -304,8 +312,7 @@ async def client_enabled(page: Page) -> Response:
 @signed_in
 async def client_delete(page: Page) -> Response:
     client_id = _client_id(page)
-    host = host_of(page.request)
-    await registration.remove(page.services, page.realm, client_id, page.cred, host, now())
+    await page.registrations.remove(page.realm, client_id, page.caller)
     return redirect(f"{page.base}/clients?notice=deleted")
 
 
@@ -316,14 +323,14 @@ def _whole_number(page: Page, name: str, default: int) -> int:
     raw = page.field(name).strip()
     if not raw:
         return default
-    if not (raw.isascii() and raw.isdigit()) or len(raw) > 10:
+    value = whole_number(raw, max_digits=10)
+    if value is None:
         raise FormError(f"The {name} must be a whole number of at most 10 digits.")
-    return admin.non_negative_int({name: int(raw)}, name, default)
+    return value
 
 
 async def _tokens_page(page: Page, status_code: int = 200, **extra: Any) -> Response:
-    page.require(VIEW_CLIENTS, MANAGE_CLIENTS)
-    listed = await admin.list_initial_access_tokens(page.services, page.realm)
+    listed = await page.admin.list_initial_access_tokens(page.realm, page.caller)
     return page.show("tokens.html", status_code, tokens=listed, **extra)
 
 
@@ -331,13 +338,10 @@ async def _tokens_page(page: Page, status_code: int = 200, **extra: Any) -> Resp
 async def tokens(page: Page) -> Response:
     if page.request.method == "GET":
         return await _tokens_page(page)
-    page.require(MANAGE_CLIENTS)
     try:
-        expiration = _whole_number(page, "expiration", 0)
-        count = _whole_number(page, "count", 1)
-        created = await admin.create_initial_access_token(
-            page.services, page.realm, expiration, count, now()
-        )
+        body = {"expiration": _whole_number(page, "expiration", 0)}
+        body["count"] = _whole_number(page, "count", 1)
+        created = await page.admin.create_initial_access_token(page.realm, page.caller, body, now())
     except (FormError, InvalidRequest) as exc:
         message = exc.description if isinstance(exc, InvalidRequest) else str(exc)
         return await _tokens_page(page, 400, form_error=message)
@@ -346,11 +350,10 @@ async def tokens(page: Page) -> Response:
 
 @signed_in
 async def token_delete(page: Page) -> Response:
-    page.require(MANAGE_CLIENTS)
     token_id = page.request.path_params["id"]
     if len(token_id) > MAX_ID:
         raise FormError("That is not an initial access token of this realm.")
-    await admin.delete_initial_access_token(page.services, page.realm, token_id)
+    await page.admin.delete_initial_access_token(page.realm, page.caller, token_id)
     return redirect(f"{page.base}/tokens?notice=token-deleted")
 
 
@@ -360,7 +363,7 @@ async def token_delete(page: Page) -> Response:
 def offered_scopes(page: Page) -> list[str]:
     """The realm's scopes; restricted ones only for manage-clients (issue 8)."""
     scopes = page.realm.scopes
-    restricted = scopes.restricted if page.can(MANAGE_CLIENTS) else ()
+    restricted = scopes.restricted if MANAGE_CLIENTS in page.caller.roles else ()
     return list(dict.fromkeys(scopes.default + scopes.optional + restricted))
 
 
@@ -412,14 +415,12 @@ def _new_form(page: Page, status_code: int = 200, error: str | None = None) -> R
 
 @signed_in
 async def new_client(page: Page) -> Response:
-    page.require(CREATE_CLIENT, MANAGE_CLIENTS)
+    page.registrations.check_may_register(page.caller)
     if page.request.method == "GET":
         return _new_form(page)
     try:
         body = metadata_from_form(page)
-        reply = await registration.register(
-            page.services, page.realm, page.cred, host_of(page.request), body, now()
-        )
+        reply = await page.registrations.register(page.realm, page.caller, body, now())
     except FormError as exc:
         return _new_form(page, 400, str(exc))
     except RegistrarError as exc:

@@ -16,15 +16,15 @@ import secrets
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app.auth.callers import CREATE_CLIENT, MANAGE_CLIENTS, VIEW_CLIENTS, Credential
-from app.config.realms import RealmConfig
+from app.auth.callers import Caller
+from app.auth.roles import EVERY_ROLE, holds
+from app.config.realm_models import RealmConfig
 from app.errors import InvalidClient, InvalidToken
-from app.services import token_endpoint
-from app.web.requests import now, services_of
+from app.web.requests import container_of, host_of, now
 
 SESSION_COOKIE = "registrar_console"
 SIGNIN_COOKIE = "registrar_console_signin"
-CONSOLE_ROLES = frozenset({MANAGE_CLIENTS, VIEW_CLIENTS, CREATE_CLIENT})
+CONSOLE_ROLES = EVERY_ROLE  # any one of them opens the console
 _CSRF_CONTEXT = b"registrar console csrf\x00"
 
 
@@ -37,7 +37,7 @@ def console_path(realm: str) -> str:
 
 
 def _secure(request: Request) -> bool:
-    return services_of(request).settings.base_url.startswith("https://")
+    return container_of(request).settings.base_url.startswith("https://")
 
 
 def set_cookie(request: Request, response: Response, name: str, value: str, max_age: int) -> None:
@@ -64,9 +64,9 @@ def clear_cookie(request: Request, response: Response, name: str) -> None:
 
 async def sign_in(request: Request, realm: RealmConfig, client_id: str, secret: str) -> str:
     """The realm's access token for a service account with a console role."""
-    services = services_of(request)
+    tokens = container_of(request).tokens
     try:
-        client = await token_endpoint.authenticate_client(services, realm, client_id, secret)
+        client = await tokens.authenticate_client(realm, client_id, secret)
     except InvalidClient as exc:
         raise SignInRefused("Unknown client id or wrong secret.") from exc
     if not client.service_account or not CONSOLE_ROLES & set(client.roles):
@@ -74,28 +74,28 @@ async def sign_in(request: Request, realm: RealmConfig, client_id: str, secret: 
             "This account has none of the roles manage-clients, view-clients or create-client."
         )
     form = {"grant_type": "client_credentials"}
-    reply = await token_endpoint.issue_token(services, realm, client, form, now())
+    reply = await tokens.issue_token(realm, client, form, now())
     token: str = reply["access_token"]
     return token
 
 
-async def session_of(request: Request, realm: RealmConfig) -> Credential | None:
+async def session_of(request: Request, realm: RealmConfig) -> Caller | None:
     """The signed-in bearer, or None when the cookie is missing, expired or not this realm's."""
     token = request.cookies.get(SESSION_COOKIE)
     if not token or len(token) > 8192:
         return None
-    services = services_of(request)
+    authenticator = container_of(request).authenticator
     try:
-        cred = await services.credential(realm, token, now())
+        caller = await authenticator.caller(realm, token, host_of(request), now())
     except InvalidToken:
         return None
-    if cred.kind != "bearer" or not cred.roles & CONSOLE_ROLES:
+    if caller.kind != "bearer" or not holds(caller, CONSOLE_ROLES):
         return None
-    return cred
+    return caller
 
 
 async def csrf_token(request: Request, realm: RealmConfig, session_token: str) -> str:
-    key = (await services_of(request).keyring.get(realm.name)).hmac_key
+    key = (await container_of(request).keyring.get(realm.name)).hmac_key
     return hmac.new(key, _CSRF_CONTEXT + session_token.encode(), hashlib.sha256).hexdigest()
 
 

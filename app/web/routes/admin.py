@@ -1,4 +1,8 @@
-"""Admin endpoints: /admin/realms/{realm}/clients-initial-access and /clients (Keycloak's paths)."""
+"""Admin endpoints: /admin/realms/{realm}/clients-initial-access and /clients (Keycloak's paths).
+
+Each endpoint verifies the caller's token (401), reads the request, and hands both to the admin
+service, which checks the caller's roles (403) and does the work.
+"""
 
 from __future__ import annotations
 
@@ -6,72 +10,49 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from app.auth.callers import MANAGE_CLIENTS, VIEW_CLIENTS
-from app.errors import NO_STORE, InvalidRequest
-from app.services import admin
+from app.errors import NO_STORE
 from app.web.requests import (
     JsonResponse,
-    credential_of,
+    caller_of,
+    container_of,
     now,
     read_json_object,
     realm_of,
-    services_of,
 )
 
 
 async def initial_access_tokens(request: Request) -> Response:
-    services, realm = services_of(request), realm_of(request)
-    cred = await credential_of(request, realm)
+    admin, realm = container_of(request).admin, realm_of(request)
+    caller = await caller_of(request, realm)
     if request.method == "GET":
-        admin.require_role(cred, VIEW_CLIENTS, MANAGE_CLIENTS)
-        listed = await admin.list_initial_access_tokens(services, realm)
-        return JsonResponse(listed)
-    admin.require_role(cred, MANAGE_CLIENTS)
+        return JsonResponse(await admin.list_initial_access_tokens(realm, caller))
     body = await read_json_object(request)
-    expiration = admin.non_negative_int(body, "expiration", 0)
-    count = admin.non_negative_int(body, "count", 1)
-    created = await admin.create_initial_access_token(services, realm, expiration, count, now())
+    created = await admin.create_initial_access_token(realm, caller, body, now())
     return JsonResponse(created, status_code=201, headers=NO_STORE)
 
 
 async def initial_access_token(request: Request) -> Response:
-    services, realm = services_of(request), realm_of(request)
-    cred = await credential_of(request, realm)
-    admin.require_role(cred, MANAGE_CLIENTS)
-    await admin.delete_initial_access_token(services, realm, request.path_params["id"])
+    admin, realm = container_of(request).admin, realm_of(request)
+    caller = await caller_of(request, realm)
+    await admin.delete_initial_access_token(realm, caller, request.path_params["id"])
     return Response(status_code=204)
 
 
-def _page_param(request: Request, name: str, default: int) -> int:
-    raw = request.query_params.get(name)
-    if raw is None or raw == "":
-        return default
-    # isascii: str.isdigit() is true of "²", which int() refuses
-    if not (raw.isascii() and raw.isdigit()) or len(raw) > 9:
-        raise InvalidRequest(f"Query parameter {name} must be a non-negative whole number")
-    return int(raw)
-
-
 async def clients(request: Request) -> Response:
-    services, realm = services_of(request), realm_of(request)
-    cred = await credential_of(request, realm)
-    admin.require_role(cred, VIEW_CLIENTS, MANAGE_CLIENTS)
-    first = _page_param(request, "first", 0)
-    limit = min(_page_param(request, "max", admin.DEFAULT_PAGE), admin.MAX_PAGE)
-    listed = await admin.list_clients(services, realm, cred, first, limit)
-    return JsonResponse(listed)
+    admin, realm = container_of(request).admin, realm_of(request)
+    caller = await caller_of(request, realm)
+    first, limit = request.query_params.get("first"), request.query_params.get("max")
+    return JsonResponse(await admin.list_clients_page(realm, caller, first, limit))
 
 
 async def client(request: Request) -> Response:
-    services, realm = services_of(request), realm_of(request)
+    admin, realm = container_of(request).admin, realm_of(request)
     client_id = request.path_params["client_id"]
-    cred = await credential_of(request, realm)
+    caller = await caller_of(request, realm)
     if request.method == "GET":
-        found = await admin.get_client(services, realm, cred, client_id)
-        return JsonResponse(found)
-    admin.require_role(cred, MANAGE_CLIENTS)
+        return JsonResponse(await admin.get_client(realm, caller, client_id))
     body = await read_json_object(request)
-    await admin.set_client_enabled(services, realm, cred, client_id, body, now())
+    await admin.set_client_enabled(realm, caller, client_id, body, now())
     return Response(status_code=204)
 
 

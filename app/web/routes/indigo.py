@@ -9,34 +9,34 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from app.config.realms import RealmConfig
+from app.config.realm_models import RealmConfig
 from app.errors import NO_STORE
-from app.services import indigo, registration
+from app.services import indigo
 from app.web.requests import (
     JsonResponse,
-    credential_of,
-    host_of,
+    by_method,
+    caller_of,
+    container_of,
     now,
     read_json_object,
-    services_of,
 )
 
 
 def indigo_realm(request: Request) -> tuple[RealmConfig, str]:
     """The realm the request names (404 unless enabled with indigo_iam) and its endpoint."""
-    services = services_of(request)
+    container = container_of(request)
     path_realm: str | None = request.path_params.get("realm")
-    name = indigo.realm_name(path_realm, services.settings.default_realm)
-    realm = indigo.check_enabled(services.enabled_realm(name))
-    return realm, indigo.endpoint(services.settings.base_url, path_realm)
+    name = indigo.realm_name(path_realm, container.settings.default_realm)
+    realm = indigo.check_enabled(container.enabled_realm(name))
+    return realm, indigo.endpoint(container.settings.base_url, path_realm)
 
 
 async def create_client(request: Request) -> Response:
     """RFC 7591 §3.1 at POST /iam/api/client-registration"""
-    services, (realm, endpoint) = services_of(request), indigo_realm(request)
+    registrations, (realm, endpoint) = container_of(request).registrations, indigo_realm(request)
     body = await read_json_object(request)
-    cred = await credential_of(request, realm)
-    reply = await registration.register(services, realm, cred, host_of(request), body, now())
+    caller = await caller_of(request, realm)
+    reply = await registrations.register(realm, caller, body, now())
     shown = indigo.client_response(reply, endpoint)
     headers = {**NO_STORE, "Location": shown["registration_client_uri"]}
     return JsonResponse(shown, status_code=201, headers=headers)
@@ -44,39 +44,31 @@ async def create_client(request: Request) -> Response:
 
 async def read_client(request: Request) -> Response:
     """RFC 7592 §2.1 at GET /iam/api/client-registration/{client_id}"""
-    services, (realm, endpoint) = services_of(request), indigo_realm(request)
-    cred = await credential_of(request, realm)
-    client_id = request.path_params["client_id"]
-    reply = await registration.read(services, realm, client_id, cred, host_of(request), now())
+    registrations, (realm, endpoint) = container_of(request).registrations, indigo_realm(request)
+    caller = await caller_of(request, realm)
+    reply = await registrations.read(realm, request.path_params["client_id"], caller)
     return JsonResponse(indigo.client_response(reply, endpoint), headers=NO_STORE)
 
 
 async def update_client(request: Request) -> Response:
     """RFC 7592 §2.2 at PUT /iam/api/client-registration/{client_id}"""
-    services, (realm, endpoint) = services_of(request), indigo_realm(request)
+    registrations, (realm, endpoint) = container_of(request).registrations, indigo_realm(request)
     body = await read_json_object(request)
-    cred = await credential_of(request, realm)
-    client_id, host = request.path_params["client_id"], host_of(request)
-    reply = await registration.update(services, realm, client_id, cred, host, body, now())
+    caller = await caller_of(request, realm)
+    client_id = request.path_params["client_id"]
+    reply = await registrations.update(realm, client_id, caller, body, now())
     return JsonResponse(indigo.client_response(reply, endpoint), headers=NO_STORE)
 
 
 async def delete_client(request: Request) -> Response:
     """RFC 7592 §2.3 at DELETE /iam/api/client-registration/{client_id}: 204, INDIGO's headers"""
-    services, (realm, _) = services_of(request), indigo_realm(request)
-    cred = await credential_of(request, realm)
-    client_id = request.path_params["client_id"]
-    await registration.remove(services, realm, client_id, cred, host_of(request), now())
+    registrations, (realm, _) = container_of(request).registrations, indigo_realm(request)
+    caller = await caller_of(request, realm)
+    await registrations.remove(realm, request.path_params["client_id"], caller)
     return Response(status_code=204, headers=indigo.DELETE_HEADERS)
 
 
-async def client_configuration(request: Request) -> Response:
-    """RFC 7592 §2 — the client configuration endpoint, by method."""
-    if request.method == "PUT":
-        return await update_client(request)
-    if request.method == "DELETE":
-        return await delete_client(request)
-    return await read_client(request)  # GET, and HEAD, which Starlette adds to GET
+client_configuration = by_method(read_client, update_client, delete_client)
 
 
 BARE = indigo.INDIGO_PATH

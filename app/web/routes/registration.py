@@ -7,41 +7,41 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from app.errors import NO_STORE, ServiceUnavailable
-from app.services import discovery, registration
+from app.services import discovery
 from app.web.requests import (
     JsonResponse,
-    credential_of,
-    host_of,
+    by_method,
+    caller_of,
+    container_of,
     now,
     read_json_object,
     realm_of,
-    services_of,
 )
 
 # --- health and discovery -------------------------------------------------------------------
 
 
 async def health(request: Request) -> Response:
-    services = services_of(request)
+    container = container_of(request)
     try:
-        await services.store.ping()
+        await container.store.ping()
     except ServiceUnavailable:
         return JsonResponse({"status": "unavailable", "database": "down"}, status_code=503)
-    if not services.realms.loaded:
+    if not container.realms.loaded:
         return JsonResponse({"status": "starting", "realms": "not loaded"}, status_code=503)
     return JsonResponse({"status": "ok"})
 
 
 async def openid_configuration(request: Request) -> Response:
-    services = services_of(request)
     realm = realm_of(request)
-    return JsonResponse(discovery.metadata(services, realm))
+    issuer = container_of(request).settings.issuer(realm.name)
+    return JsonResponse(discovery.server_metadata(issuer, realm))
 
 
 async def certs(request: Request) -> Response:
-    services = services_of(request)
+    container = container_of(request)
     realm = realm_of(request)
-    keys = await services.keyring.get(realm.name)
+    keys = await container.keyring.get(realm.name)
     return JsonResponse(keys.public_jwks())
 
 
@@ -50,52 +50,38 @@ async def certs(request: Request) -> Response:
 
 async def create_client(request: Request) -> Response:
     """RFC 7591 §3.1 — POST /realms/{realm}/clients-registrations/openid-connect"""
-    services, realm = services_of(request), realm_of(request)
+    registrations, realm = container_of(request).registrations, realm_of(request)
     body = await read_json_object(request)
-    cred = await credential_of(request, realm)
-    reply = await registration.register(services, realm, cred, host_of(request), body, now())
+    caller = await caller_of(request, realm)
+    reply = await registrations.register(realm, caller, body, now())
     headers = {**NO_STORE, "Location": reply["registration_client_uri"]}
     return JsonResponse(reply, status_code=201, headers=headers)
 
 
 async def read_client(request: Request) -> Response:
     """RFC 7592 §2.1 — GET …/clients-registrations/openid-connect/{client_id}"""
-    services, realm = services_of(request), realm_of(request)
-    cred = await credential_of(request, realm)
-    reply = await registration.read(
-        services, realm, request.path_params["client_id"], cred, host_of(request), now()
-    )
+    registrations, realm = container_of(request).registrations, realm_of(request)
+    caller = await caller_of(request, realm)
+    reply = await registrations.read(realm, request.path_params["client_id"], caller)
     return JsonResponse(reply, headers=NO_STORE)
 
 
 async def update_client(request: Request) -> Response:
     """RFC 7592 §2.2 — PUT …/clients-registrations/openid-connect/{client_id}"""
-    services, realm = services_of(request), realm_of(request)
+    registrations, realm = container_of(request).registrations, realm_of(request)
     body = await read_json_object(request)
-    cred = await credential_of(request, realm)
-    reply = await registration.update(
-        services, realm, request.path_params["client_id"], cred, host_of(request), body, now()
-    )
+    caller = await caller_of(request, realm)
+    client_id = request.path_params["client_id"]
+    reply = await registrations.update(realm, client_id, caller, body, now())
     return JsonResponse(reply, headers=NO_STORE)
 
 
 async def delete_client(request: Request) -> Response:
     """RFC 7592 §2.3 — DELETE …/clients-registrations/openid-connect/{client_id}"""
-    services, realm = services_of(request), realm_of(request)
-    cred = await credential_of(request, realm)
-    await registration.remove(
-        services, realm, request.path_params["client_id"], cred, host_of(request), now()
-    )
+    registrations, realm = container_of(request).registrations, realm_of(request)
+    caller = await caller_of(request, realm)
+    await registrations.remove(realm, request.path_params["client_id"], caller)
     return Response(status_code=204, headers=NO_STORE)
-
-
-async def client_configuration(request: Request) -> Response:
-    """RFC 7592 §2 — the client configuration endpoint, by method."""
-    if request.method == "PUT":
-        return await update_client(request)
-    if request.method == "DELETE":
-        return await delete_client(request)
-    return await read_client(request)  # GET, and HEAD, which Starlette adds to GET
 
 
 REALM = "/realms/{realm}"
@@ -115,5 +101,9 @@ ROUTES: list[BaseRoute] = [
     Route(REALM + "/protocol/openid-connect/certs", certs, methods=["GET"]),
     Route(DCR, create_client, methods=["POST"]),
     # one route per path, so a 405 names every method of the resource in Allow (RFC 9110 §15.5.6)
-    Route(DCR + "/{client_id}", client_configuration, methods=["GET", "PUT", "DELETE"]),
+    Route(
+        DCR + "/{client_id}",
+        by_method(read_client, update_client, delete_client),
+        methods=["GET", "PUT", "DELETE"],
+    ),
 ]

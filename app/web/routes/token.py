@@ -9,8 +9,8 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from app.errors import NO_STORE, InvalidRequest
-from app.services import token_endpoint
-from app.web.requests import JsonResponse, now, read_body, realm_of, services_of
+from app.services.token_endpoint import client_credentials_from
+from app.web.requests import JsonResponse, container_of, now, read_body, realm_of
 
 FORM = ("application/x-www-form-urlencoded",)
 
@@ -32,28 +32,24 @@ async def read_form(request: Request) -> dict[str, str]:
 
 
 async def token(request: Request) -> Response:
-    services, realm = services_of(request), realm_of(request)
+    tokens, realm = container_of(request).tokens, realm_of(request)
     form = await read_form(request)
-    client_id, secret = token_endpoint.client_credentials_from(
-        request.headers.get("authorization"), form
-    )
-    client = await token_endpoint.authenticate_client(services, realm, client_id, secret)
-    reply = await token_endpoint.issue_token(services, realm, client, form, now())
+    client_id, secret = client_credentials_from(request.headers.get("authorization"), form)
+    client = await tokens.authenticate_client(realm, client_id, secret)
+    reply = await tokens.issue_token(realm, client, form, now())
     # RFC 6749 §5.1: "The authorization server MUST include the HTTP "Cache-Control" response
     # header field [RFC2616] with a value of "no-store" in any response containing tokens"
     return JsonResponse(reply, headers=NO_STORE)
 
 
 async def introspect(request: Request) -> Response:
-    services, realm = services_of(request), realm_of(request)
+    tokens, realm = container_of(request).tokens, realm_of(request)
     form = await read_form(request)
-    client_id, secret = token_endpoint.client_credentials_from(
-        request.headers.get("authorization"), form
-    )
+    client_id, secret = client_credentials_from(request.headers.get("authorization"), form)
     # RFC 7662 §2.1: "the endpoint MUST also require some form of authorization to access this
     # endpoint": a service account or a registered confidential client of this realm
-    await token_endpoint.authenticate_client(services, realm, client_id, secret)
-    reply = await token_endpoint.introspect(services, realm, form.get("token"), now())
+    await tokens.authenticate_client(realm, client_id, secret)
+    reply = await tokens.introspect(realm, form.get("token"), now())
     return JsonResponse(reply, headers=NO_STORE)
 
 
