@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from app.auth.secret_box import SecretKeyError
 from app.config.settings import Settings, SettingsError, load_settings
 from app.errors import RegistrarError
+from app.store.errors import DatabaseUnavailable
 
 if TYPE_CHECKING:
     from app.container import Container
@@ -82,7 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (SettingsError, SecretKeyError) as exc:
         print(f"registrar: {exc}", file=sys.stderr)
         return 2
-    except RegistrarError as exc:
+    except (RegistrarError, DatabaseUnavailable) as exc:
         print(f"registrar: {exc.description}", file=sys.stderr)
         return 1
 

@@ -6,7 +6,7 @@ RegistrarError
 │   └── InvalidRedirectUri        400 invalid_redirect_uri      (RFC 7591 §3.2.2)
 ├── UnsupportedGrantType          400 unsupported_grant_type    (RFC 6749 §5.2)
 ├── UnauthorizedClient            400 unauthorized_client       (RFC 6749 §5.2)
-├── InvalidGrant / InvalidScope   400                           (RFC 6749 §5.2)
+├── InvalidScope                  400 invalid_scope             (RFC 6749 §5.2)
 ├── InvalidClient                 401 invalid_client            (RFC 6749 §5.2)
 ├── InvalidToken                  401 invalid_token             (RFC 6750 §3.1)
 │   └── MissingToken              401, a challenge without error (RFC 6750 §3.1)
@@ -15,21 +15,19 @@ RegistrarError
 ├── NotFound                      404
 ├── RequestTimeout                408
 ├── PayloadTooLarge               413
+├── UriTooLong                    414                           (RFC 9110 §15.5.15)
 ├── UnsupportedMediaType          415
+├── HeadersTooLarge               431                           (RFC 6585 §5)
 └── ServiceUnavailable            503 temporarily_unavailable, Retry-After
+    └── ServerBusy                503, too many requests in flight
 
-Nothing below the routes builds a response; error_response() is the only mapping.
+Plain data: the web layer renders them (app.web.errors), the only place an error becomes a
+response. The store raises its own errors (app.store.errors), which the web layer maps too.
 """
 
 from __future__ import annotations
 
 from typing import ClassVar
-
-from starlette.exceptions import HTTPException
-from starlette.requests import Request
-from starlette.responses import Response
-
-from app.jsonio import dumps
 
 
 class RegistrarError(Exception):
@@ -70,10 +68,6 @@ class UnauthorizedClient(RegistrarError):
     """RFC 6749 §5.2: the client may not use this grant type."""
 
     error = "unauthorized_client"
-
-
-class InvalidGrant(RegistrarError):
-    error = "invalid_grant"
 
 
 class InvalidScope(RegistrarError):
@@ -138,6 +132,18 @@ class PayloadTooLarge(RegistrarError):
     error = "invalid_request"
 
 
+class UriTooLong(RegistrarError):
+    """The request target is longer than the server accepts."""
+
+    status_code = 414
+
+
+class HeadersTooLarge(RegistrarError):
+    """The request headers are larger than the server accepts."""
+
+    status_code = 431
+
+
 class RequestTimeout(RegistrarError):
     """The request body did not arrive within the body timeout."""
 
@@ -160,27 +166,8 @@ class ServiceUnavailable(RegistrarError):
         return {"Retry-After": "2"}
 
 
-NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+class ServerBusy(ServiceUnavailable):
+    """More requests are in flight than the server takes at once."""
 
-_STARLETTE_ERRORS = {404: "not_found", 405: "invalid_request"}
-
-
-async def error_response(request: Request, exc: Exception) -> Response:
-    """The one place an exception becomes an error body."""
-    if isinstance(exc, RegistrarError):
-        status, error, text = exc.status_code, exc.error, exc.description
-        headers = exc.headers()
-    elif isinstance(exc, HTTPException):  # Starlette's own 404 / 405
-        status = exc.status_code
-        error = _STARLETTE_ERRORS.get(status, "invalid_request")
-        text = exc.detail
-        headers = dict(exc.headers or {})
-    else:
-        raise exc
-    headers.update(NO_STORE)
-    return Response(
-        dumps({"error": error, "error_description": text}),
-        status_code=status,
-        headers=headers,
-        media_type="application/json",
-    )
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": "1"}

@@ -7,14 +7,12 @@ import logging
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
-from starlette.middleware import Middleware
 
 from app.config.settings import Settings, load_settings
 from app.container import Container
-from app.errors import RegistrarError, error_response
 from app.scheduler import start_scheduler
 from app.web import console
+from app.web.errors import HANDLED, error_response
 from app.web.fastlane import Registrar
 from app.web.request_limits import RequestLimits
 from app.web.routes import ROUTES
@@ -37,21 +35,13 @@ def create_app(settings: Settings, *, scheduler: bool = True) -> Starlette:
     app = Registrar(
         routes=[*ROUTES, *console.ROUTES],
         lifespan=lifespan,
-        exception_handlers={RegistrarError: error_response, HTTPException: error_response},
-        middleware=[
-            Middleware(
-                RequestLimits,
-                max_header_bytes=settings.max_header_bytes,
-                max_url_bytes=settings.max_url_bytes,
-            )
-        ],
+        exception_handlers=dict.fromkeys(HANDLED, error_response),
+        limits=RequestLimits(settings.max_header_bytes, settings.max_url_bytes),
+        max_in_flight=settings.max_connections,
     )
     # a path with a stray trailing slash gets a JSON 404 / 405, not a 307 with an empty body
     app.router.redirect_slashes = False
     app.state.container = container
-    # the fast lane applies the same limits as the middleware (app.web.fastlane)
-    app.limits = RequestLimits(app.router, settings.max_header_bytes, settings.max_url_bytes)
-    app.max_in_flight = settings.max_connections
     return app
 
 

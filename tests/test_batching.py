@@ -17,9 +17,9 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from app.errors import ServiceUnavailable
 from app.main import create_app
 from app.store.batching import MAX_BATCH, KeyedBatcher
+from app.store.errors import DatabaseUnavailable
 from app.store.queries import ClientRow, Store
 from tests.conftest import make_settings
 from tests.helpers import (
@@ -52,7 +52,7 @@ class Recorder:
         self.groups.append((key, list(items)))
         await self.release.wait()
         if self.fail_on is not None and self.fail_on in items:
-            raise ServiceUnavailable("the database went away")
+            raise DatabaseUnavailable("the database went away")
         return [item * 10 for item in items]
 
 
@@ -95,7 +95,7 @@ async def test_a_failed_commit_fails_its_group_only() -> None:
     recorder.release.set()
     assert await first == 10
     for task in doomed:
-        with pytest.raises(ServiceUnavailable):
+        with pytest.raises(DatabaseUnavailable):
             await task
     assert await grouped.submit("a", 5) == 50  # the key works again afterwards
 

@@ -9,9 +9,9 @@ from collections.abc import AsyncIterator
 import psycopg
 import pytest
 
-from app.errors import ServiceUnavailable
 from app.store.database import PostgresDatabase, Tx
-from app.store.pg_pool import ConnectionLost, PgPool
+from app.store.errors import ConnectionLost, DatabaseUnavailable
+from app.store.pg_pool import PgPool
 from tests.conftest import PG_ADMIN_URL
 
 pytestmark = pytest.mark.anyio
@@ -58,7 +58,7 @@ async def test_an_exhausted_pool_answers_503_after_the_wait(pool: PgPool) -> Non
 
     holders = [asyncio.create_task(hold()) for _ in range(2)]
     await asyncio.sleep(0.2)
-    with pytest.raises(ServiceUnavailable):
+    with pytest.raises(DatabaseUnavailable):
         async with pool.connection() as conn:
             await conn.execute("SELECT 1")  # never reached: no connection within the wait
     await asyncio.gather(*holders)
@@ -127,7 +127,7 @@ async def test_a_refused_connection_is_an_immediate_503() -> None:
     refused = PgPool("postgresql://postgres@127.0.0.1:9/none", max_size=2, wait_timeout=5)
     loop = asyncio.get_running_loop()
     started = loop.time()
-    with pytest.raises(ServiceUnavailable):
+    with pytest.raises(DatabaseUnavailable):
         async with refused.connection() as conn:
             await conn.execute("SELECT 1")  # never reached: the connection is refused
     assert loop.time() - started < 2

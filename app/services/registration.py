@@ -31,8 +31,9 @@ from app.rules.policies import (
     max_clients_refusal,
     policy_set,
 )
+from app.store.errors import RealmFull, SpendFailed
 from app.store.ids import new_client_id
-from app.store.queries import ClientRow, RealmFull, SpendFailed, Store
+from app.store.queries import ClientRow, Store
 
 MASKED_SECRET = "**********"
 # RFC 7592 §2.2: "The client MUST NOT include the "registration_access_token",

@@ -21,7 +21,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from typing import Generic, TypeVar
 
-from app.errors import ServiceUnavailable
+from app.store.errors import DatabaseUnavailable
 
 K = TypeVar("K", bound=Hashable)
 I = TypeVar("I")  # noqa: E741 - the conventional name for an item type
@@ -63,7 +63,7 @@ class KeyedBatcher(Generic[K, I, R]):
                     _fail(batch, exc)
                     continue
                 except BaseException:
-                    _fail(batch, ServiceUnavailable("The server is shutting down"))
+                    _fail(batch, DatabaseUnavailable("The server is shutting down"))
                     raise
                 for (_, done), result in zip(batch, results, strict=True):
                     if not done.done():  # its request may have been cancelled meanwhile
@@ -72,7 +72,7 @@ class KeyedBatcher(Generic[K, I, R]):
             # nothing awaits between the last `while queue` and here: no write is stranded,
             # unless this task itself was cancelled (server shutdown)
             del self._queues[key]
-            _fail(queue, ServiceUnavailable("The server is shutting down"))
+            _fail(queue, DatabaseUnavailable("The server is shutting down"))
 
 
 def _fail(batch: Sequence[tuple[object, asyncio.Future[R]]], exc: BaseException) -> None:

@@ -2,7 +2,7 @@
 
 The hot path speaks SQL through the driver directly: an ORM round trip costs more than the whole
 rest of a registration. SQLAlchemy creates the schema (app.store.schema). A lost or refused database
-becomes ServiceUnavailable (503), never a 500.
+becomes DatabaseUnavailable (a 503 at the web layer), never a 500.
 
 Every statement is awaited, so one store serves both databases from the event loop:
 - SQLite is embedded and a statement takes microseconds, so it runs inline (a hop to a worker
@@ -29,8 +29,8 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
-from app.errors import ServiceUnavailable
-from app.store.pg_pool import ConnectionLost, PgPool
+from app.store.errors import ConnectionLost, DatabaseUnavailable
+from app.store.pg_pool import PgPool
 from app.store.schema import TABLES
 
 Params = Sequence[Any]
@@ -224,7 +224,7 @@ def _sqlite_errors() -> Any:
     try:
         yield
     except sqlite3.OperationalError as exc:
-        raise ServiceUnavailable("The database is busy or unavailable; retry shortly") from exc
+        raise DatabaseUnavailable("The database is busy or unavailable; retry shortly") from exc
 
 
 # --- PostgreSQL ---------------------------------------------------------------------------------
@@ -314,7 +314,7 @@ class PostgresDatabase:
                 TABLES.create_all(engine)
             except DBAPIError as exc:
                 if isinstance(exc.orig, psycopg.OperationalError):
-                    raise ServiceUnavailable("The database is not available") from exc
+                    raise DatabaseUnavailable("The database is not available") from exc
                 # another process created the same table between our check and our CREATE
                 TABLES.create_all(engine)
         finally:

@@ -27,13 +27,9 @@ from typing import Any
 import psycopg
 from psycopg.pq import TransactionStatus
 
-from app.errors import ServiceUnavailable
+from app.store.errors import ConnectionLost, DatabaseUnavailable
 
 CONNECT_TIMEOUT_SECONDS = 5
-
-
-class ConnectionLost(ServiceUnavailable):
-    """A pooled connection died under a statement."""
 
 
 class PgPool:
@@ -55,7 +51,7 @@ class PgPool:
     async def start(self) -> None:
         """Open one connection now, so the first request does not pay for it (best effort)."""
         self._closed = False
-        with contextlib.suppress(ServiceUnavailable):
+        with contextlib.suppress(DatabaseUnavailable):
             self._pass_on(await self._connect())
 
     async def stop(self) -> None:
@@ -67,7 +63,7 @@ class PgPool:
         while self._waiters:
             waiter = self._waiters.popleft()
             if not waiter.done():
-                waiter.set_exception(ServiceUnavailable("The server is shutting down"))
+                waiter.set_exception(DatabaseUnavailable("The server is shutting down"))
 
     @contextlib.asynccontextmanager
     async def connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
@@ -78,13 +74,13 @@ class PgPool:
             if conn.closed or conn.broken:
                 self._drop_idle()
                 raise ConnectionLost("The database connection was lost; retry") from exc
-            raise ServiceUnavailable("The database could not run the statement; retry") from exc
+            raise DatabaseUnavailable("The database could not run the statement; retry") from exc
         finally:
             await self._release(conn)
 
     async def _acquire(self) -> psycopg.AsyncConnection[Any]:
         if self._closed:
-            raise ServiceUnavailable("The server is shutting down")
+            raise DatabaseUnavailable("The server is shutting down")
         if self._idle:
             return self._idle.pop()  # the most recently used: warm, and least likely dead
         if self._size < self._max_size:
@@ -103,7 +99,7 @@ class PgPool:
                 # handed a connection (or a free slot) just as it timed out or was cancelled
                 self._pass_on(waiter.result())
             if isinstance(exc, TimeoutError):
-                raise ServiceUnavailable(
+                raise DatabaseUnavailable(
                     "All database connections are busy; retry shortly"
                 ) from exc
             raise
@@ -121,7 +117,7 @@ class PgPool:
             self._wake_one(None)
             if isinstance(exc, psycopg.Error | OSError):
                 # refused, unreachable, or not accepting connections
-                raise ServiceUnavailable("The database is not available; retry shortly") from exc
+                raise DatabaseUnavailable("The database is not available; retry shortly") from exc
             raise
 
     async def _release(self, conn: psycopg.AsyncConnection[Any]) -> None:

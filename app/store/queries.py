@@ -19,6 +19,7 @@ from typing import Any
 from app.jsonio import loads
 from app.store.batching import KeyedBatcher
 from app.store.database import Database, Tx, open_database
+from app.store.errors import RealmFull, SpendFailed
 
 
 @dataclass(frozen=True)
@@ -49,14 +50,6 @@ class InitialAccessTokenRow:
     expires_at: int | None
     count: int
     remaining: int
-
-
-class SpendFailed(Exception):
-    """The initial access token is used up, expired or gone."""
-
-
-class RealmFull(Exception):
-    """max-clients reached."""
 
 
 CLIENT_COLUMNS = (

@@ -19,7 +19,8 @@ from app.jsonio import JsonDecodeError, dumps, loads
 from app.rules.numbers import whole_number
 
 MAX_BODY = 64 * 1024
-JSON_HEADERS = {"content-type": "application/json"}
+# every response that carries a secret or a token, and every error response
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
 class JsonResponse(Response):

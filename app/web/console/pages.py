@@ -44,6 +44,7 @@ from app.web.console.session import (
     sign_in,
     signin_nonce_ok,
 )
+from app.web.errors import PAGE_ERRORS, page_error
 from app.web.requests import container_of, now, read_body, realm_of
 
 FORM = ("application/x-www-form-urlencoded",)
@@ -157,8 +158,9 @@ def signed_in(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
                 if not csrf_ok(csrf, page.field("csrf")):
                     return page.error(403, CSRF_REFUSED)
             return await handler(page)
-        except RegistrarError as exc:
-            return page.error(exc.status_code, exc.description)
+        except PAGE_ERRORS as caught:
+            error = page_error(caught)
+            return page.error(error.status_code, error.description)
         except FormError as exc:
             return page.error(400, str(exc))
 

@@ -10,8 +10,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from app.errors import NO_STORE
 from app.web.requests import (
+    NO_STORE,
     JsonResponse,
     caller_of,
     container_of,

@@ -10,9 +10,9 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from app.config.realm_models import RealmConfig
-from app.errors import NO_STORE
 from app.services import indigo
 from app.web.requests import (
+    NO_STORE,
     JsonResponse,
     by_method,
     caller_of,

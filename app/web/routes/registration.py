@@ -6,9 +6,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from app.errors import NO_STORE, ServiceUnavailable
 from app.services import discovery
+from app.store.errors import DatabaseUnavailable
 from app.web.requests import (
+    NO_STORE,
     JsonResponse,
     by_method,
     caller_of,
@@ -25,7 +26,7 @@ async def health(request: Request) -> Response:
     container = container_of(request)
     try:
         await container.store.ping()
-    except ServiceUnavailable:
+    except DatabaseUnavailable:
         return JsonResponse({"status": "unavailable", "database": "down"}, status_code=503)
     if not container.realms.loaded:
         return JsonResponse({"status": "starting", "realms": "not loaded"}, status_code=503)

@@ -8,9 +8,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from app.errors import NO_STORE, InvalidRequest
+from app.errors import InvalidRequest
 from app.services.token_endpoint import client_credentials_from
-from app.web.requests import JsonResponse, container_of, now, read_body, realm_of
+from app.web.requests import NO_STORE, JsonResponse, container_of, now, read_body, realm_of
 
 FORM = ("application/x-www-form-urlencoded",)
 
