@@ -1,4 +1,4 @@
-"""The `registrar` command (CONTRACT §1): serve | realms check | iat create|list|delete.
+"""The `registrar` command (docs/reference.md §1): serve | realms check | iat create|list|delete.
 
 Parsing and dispatch only; every subcommand resolves Settings the same way the server does, so
 it works on the same data as a running server.
@@ -112,7 +112,7 @@ def serve(settings: Settings) -> int:
         log_level=settings.log_level,
         access_log=False,
         timeout_graceful_shutdown=10,
-        # connection limits (CONTRACT is silent; documented in README "Limits")
+        # connection limits (docs/reference.md §1 and README "Limits")
         # the app answers past max_connections requests in flight with a JSON 503; uvicorn's
         # plain-text limit sits above it as a backstop for idle connections
         limit_concurrency=settings.max_connections * 2,

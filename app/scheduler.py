@@ -19,7 +19,7 @@ log = logging.getLogger("registrar.scheduler")
 
 
 async def sweep_initial_access_tokens(container: Container) -> int:
-    """CONTRACT §4: expired and used-up initial access tokens are removed."""
+    """docs/reference.md §4: expired and used-up initial access tokens are removed."""
     removed = await container.store.sweep_initial_access_tokens(int(time.time()))
     if removed:
         log.info("removed %d expired or used-up initial access tokens", removed)
@@ -27,7 +27,8 @@ async def sweep_initial_access_tokens(container: Container) -> int:
 
 
 async def reload_realms(container: Container) -> None:
-    """CONTRACT §2: an edited, added or removed realm file takes effect within 5 seconds."""
+    """An edited, added or removed realm file takes effect within 5 seconds (docs/reference.md
+    §2)."""
     # reading and parsing YAML files is blocking file work: off the event loop
     for error in await asyncio.to_thread(container.realms.reload):
         log.debug("realm file error: %s", error)

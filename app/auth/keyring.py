@@ -1,4 +1,4 @@
-"""Realm signing keys, made on first use and kept sealed in the database (CONTRACT §1)."""
+"""Realm signing keys, made on first use and kept sealed in the database (docs/reference.md §1)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Typed realm configuration (CONTRACT.md §2): frozen pydantic models a realm file becomes.
+"""Typed realm configuration (docs/reference.md §2): frozen pydantic models a realm file becomes.
 
 Policy models keep Keycloak's provider ids and kebab-case config keys, so a Keycloak admin
 reads a realm file as the "Client Registration Policies" tab. Loading lives in app/config/realms.py.

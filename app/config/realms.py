@@ -1,4 +1,4 @@
-"""Realm files (CONTRACT.md §2): YAML → frozen RealmConfig, FILE:LINE errors, hot reload.
+"""Realm files (docs/reference.md §2): YAML → frozen RealmConfig, FILE:LINE errors, hot reload.
 
 A file is composed to YAML nodes, `${VAR}` is expanded on string scalar nodes (so a value
 containing ": " cannot change the structure), then constructed and validated by pydantic;

@@ -1,4 +1,4 @@
-"""Settings (CONTRACT §1): flag > REGISTRAR_* env > config/registrar.yaml > default."""
+"""Settings (docs/reference.md §1): flag > REGISTRAR_* env > config/registrar.yaml > default."""
 
 from __future__ import annotations
 

@@ -236,7 +236,7 @@ _MEMBERS: dict[str, Check] = {
     "jwks": _jwks,
     "software_id": _text,
     "software_version": _text,
-    "software_statement": _text,  # a JWT, verified by no one yet (CONTRACT §5)
+    "software_statement": _text,  # a JWT, stored as sent: not verified yet
     # OIDC DCR 1.0 §2
     "application_type": partial(_one_of, APPLICATION_TYPES),
     # "URL using the https scheme to be used in calculating Pseudonymous Identifiers"

@@ -1,4 +1,4 @@
-"""Keycloak's client registration policies (CONTRACT.md §2) as pure functions.
+"""Keycloak's client registration policies (docs/reference.md §2) as pure functions.
 
 No I/O and no clock: hostnames of trusted-hosts entries are resolved by an injected
 `Resolver`. Deliberate limits, for purity: a `*.domain` entry matches client URIs only; the

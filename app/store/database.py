@@ -152,7 +152,8 @@ class SqliteDatabase:
             )
             conn.execute("PRAGMA journal_mode=WAL")
             # NORMAL in WAL mode survives a killed process (only a power loss may drop the
-            # last commits) without an fsync per commit; CONTRACT §4 is about killed servers.
+            # last commits) without an fsync per commit; docs/reference.md §4 is about killed
+            # servers.
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA busy_timeout=30000")
             self._local.conn = conn

@@ -3,9 +3,9 @@
 Why not psycopg_pool: it reconnects in the background with a growing back-off and makes a
 caller wait up to its timeout for a connection, so while the database refuses connections every
 request would hang for the whole timeout, and after the database is back the pool may sleep
-through the back-off. CONTRACT §3 wants a prompt 503 `temporarily_unavailable` and recovery by
-itself: here a connection is made on demand, in the request that needs it, and a refusal is
-that request's 503 at once; the next request tries again.
+through the back-off. docs/reference.md §3 wants a prompt 503 `temporarily_unavailable` and
+recovery by itself: here a connection is made on demand, in the request that needs it, and a
+refusal is that request's 503 at once; the next request tries again.
 
 - Connections are in autocommit mode and are not pinged before use (a round trip per request).
 - A connection that comes back broken, or inside a transaction (its task was cancelled

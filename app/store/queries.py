@@ -1,4 +1,4 @@
-"""Every query of the service. Guarantees (CONTRACT §4) live in SQL, not in Python locks.
+"""Every query of the service. Guarantees (docs/reference.md §4) live in SQL, not in Python locks.
 
 - An initial access token is spent by a conditional UPDATE in the same transaction as the insert.
 - `max-clients` counts the realm's clients inside that transaction, with writers of the realm

@@ -17,7 +17,7 @@ class Client(SQLModel, table=True):
     client_id: str = Field(primary_key=True, max_length=64)
     realm: str = Field(max_length=64)
     metadata_json: str
-    secret_sealed: str | None = None  # AES-GCM, key outside the database (CONTRACT §4)
+    secret_sealed: str | None = None  # AES-GCM, key outside the database (docs/reference.md §4)
     rat_digest: str = Field(max_length=64)  # SHA-256 of the registration access token
     registration_auth: str = Field(max_length=16)
     enabled: bool = True

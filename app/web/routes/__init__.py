@@ -1,4 +1,4 @@
-"""Starlette endpoints of the JSON API: parse → one service call → render (CONTRACT §3).
+"""Starlette endpoints of the JSON API: parse → one service call → render (docs/reference.md §3).
 
 The HTML console (app.web.console) is added beside these in app.main; it builds on
 app.web.requests, so importing it from here would be a cycle.

@@ -1,4 +1,4 @@
-"""GET /openapi.json: the OpenAPI 3.1 description of the whole HTTP API (CONTRACT §3).
+"""GET /openapi.json: the OpenAPI 3.1 description of the whole HTTP API (docs/reference.md §3).
 
 The document is app/openapi.json, installed as package data; tests/test_openapi.py keeps it and
 the routes in step, and tests/test_schemathesis.py checks live responses against it.

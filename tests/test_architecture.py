@@ -1,0 +1,149 @@
+"""The import rules of docs/architecture.md, read from the code with `ast`: the layers import
+only downwards, each third-party library stays in the package that owns it, and the rules do
+no I/O. A wrong-way import fails here with the file and line that made it."""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+from pathlib import Path
+
+APP = Path(__file__).parent.parent / "app"
+
+# top to bottom: a module may import its own package and any layer below its own
+LAYERS: tuple[tuple[str, ...], ...] = (
+    ("app.__main__",),
+    ("app.cli",),
+    ("app.main",),
+    ("app.web",),
+    ("app.scheduler",),
+    ("app.container",),
+    ("app.services",),
+    ("app.rules",),
+    ("app.auth",),
+    ("app.store",),
+    ("app.config",),
+    ("app.errors", "app.jsonio"),
+)
+# third-party libraries and the only packages that may import them
+OWNERS: dict[str, tuple[str, ...]] = {
+    "starlette": ("app.web", "app.main"),
+    "jinja2": ("app.web",),
+    "uvicorn": ("app.cli",),
+    "apscheduler": ("app.scheduler",),
+    "sqlite3": ("app.store",),
+    "psycopg": ("app.store",),
+    "sqlalchemy": ("app.store",),
+    "sqlmodel": ("app.store",),
+    "yaml": ("app.config",),
+    "pydantic": ("app.config",),
+    "jwcrypto": ("app.auth",),
+    "cryptography": ("app.auth",),
+    "orjson": ("app.jsonio",),
+    "urllib.request": ("app.auth",),  # the JWKS of trusted issuers
+    "socket": ("app.auth",),  # host names of the trusted-hosts policy
+}
+# the rules are pure: no I/O and no clock, so only these standard modules
+RULES_MAY_IMPORT = frozenset(
+    {"re", "collections", "functools", "typing", "dataclasses", "ipaddress", "urllib.parse"}
+)
+# what the rules may use of the layer below: plain data about the caller and the role names
+RULES_MAY_USE = frozenset({"app.auth.callers", "app.auth.roles"})
+
+
+@dataclass(frozen=True)
+class Import:
+    module: str  # the importing module, e.g. app.web.fastlane
+    target: str  # what it imports, e.g. app.store.errors or starlette.requests
+    where: str  # file:line
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.module} imports {self.target}"
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(APP.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports_of(path: Path) -> list[Import]:
+    module = module_name(path)
+    found: list[Import] = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        where = f"{path.relative_to(APP.parent)}:{getattr(node, 'lineno', 0)}"
+        if isinstance(node, ast.Import):
+            found += [Import(module, alias.name, where) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            if node.module == "app":  # from app import web -> app.web
+                found += [Import(module, f"app.{alias.name}", where) for alias in node.names]
+            else:
+                found.append(Import(module, node.module, where))
+    return found
+
+
+ALL_IMPORTS = [found for path in sorted(APP.rglob("*.py")) for found in imports_of(path)]
+
+
+def within(name: str, package: str) -> bool:
+    return name == package or name.startswith(package + ".")
+
+
+def layer_of(name: str) -> int:
+    for rank, packages in enumerate(LAYERS):
+        if any(within(name, package) for package in packages):
+            return rank
+    raise AssertionError(f"{name} belongs to no layer of docs/architecture.md")
+
+
+def package_of(name: str) -> str:
+    return ".".join(name.split(".")[:2])
+
+
+def test_every_module_has_a_layer() -> None:
+    for path in APP.rglob("*.py"):
+        if path.name != "__init__.py" or path.parent != APP:
+            layer_of(module_name(path))
+
+
+def test_imports_go_only_downwards() -> None:
+    wrong = [
+        str(found)
+        for found in ALL_IMPORTS
+        if found.target.startswith("app.")
+        and package_of(found.target) != package_of(found.module)
+        and layer_of(found.target) <= layer_of(found.module)
+    ]
+    assert not wrong, "imports that point up or sideways:\n" + "\n".join(wrong)
+
+
+def test_each_library_stays_with_its_owner() -> None:
+    wrong = [
+        f"{found} (only {', '.join(owners)} may)"
+        for found in ALL_IMPORTS
+        for library, owners in OWNERS.items()
+        if within(found.target, library)
+        and not any(within(found.module, owner) for owner in owners)
+    ]
+    assert not wrong, "\n".join(wrong)
+
+
+def test_rules_do_no_io() -> None:
+    wrong = [
+        str(found)
+        for found in ALL_IMPORTS
+        if within(found.module, "app.rules")
+        and not found.target == "__future__"
+        and not within(found.target, "app.rules")
+        and not any(within(found.target, allowed) for allowed in RULES_MAY_IMPORT)
+        and found.target not in RULES_MAY_USE
+        and found.target not in ("app.config.realm_models", "app.errors")
+    ]
+    assert not wrong, "the rules are pure (no I/O, no clock):\n" + "\n".join(wrong)
+
+
+def test_the_scan_sees_the_imports_it_judges() -> None:
+    """The scan itself: it finds the fast lane's imports, lazy ones inside functions too."""
+    targets = {found.target for found in ALL_IMPORTS if found.module == "app.web.fastlane"}
+    assert {"starlette.applications", "app.web.routes.registration"} <= targets
+    lazy = {found.target for found in ALL_IMPORTS if found.module == "app.cli"}
+    assert "uvicorn" in lazy and "app.main" in lazy
