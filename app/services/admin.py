@@ -85,7 +85,7 @@ class Admin:
     ) -> None:
         require_admin(caller, TO_MANAGE_CLIENTS)
         if not await self._store.delete_initial_access_token(realm.name, token_id):
-            raise NotFound(f"Initial access token '{token_id}' not found")
+            raise NotFound(f"Initial access token '{token_id[:64]}' not found")
 
     async def list_clients_page(
         self, realm: RealmConfig, caller: Caller, first: str | None, limit: str | None
@@ -109,7 +109,7 @@ class Admin:
         require_admin(caller, TO_VIEW_CLIENTS)
         row = await self._store.get_client(realm.name, client_id)
         if row is None:
-            raise NotFound(f"Client '{client_id}' not found")
+            raise NotFound(f"Client '{client_id[:64]}' not found")
         return client_representation(row)
 
     async def set_client_enabled(
@@ -121,7 +121,7 @@ class Admin:
         if not isinstance(enabled, bool):
             raise InvalidRequest('The body must be {"enabled": true|false}')
         if not await self._store.set_client_enabled(realm.name, client_id, enabled, now):
-            raise NotFound(f"Client '{client_id}' not found")
+            raise NotFound(f"Client '{client_id[:64]}' not found")
 
 
 def _page_param(name: str, raw: str | None, default: int) -> int:

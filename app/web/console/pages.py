@@ -54,7 +54,6 @@ MAX_QUERY = 200
 MAX_NAME = 200
 MAX_REDIRECT_URIS = 20
 MAX_URI = 2000
-MAX_ID = 64
 NOTICES = {
     "expired": "Your session has expired or does not belong to this realm. Sign in again.",
     "signed-out": "You are signed out.",
@@ -281,9 +280,8 @@ async def clients(page: Page) -> Response:
 
 
 def _client_id(page: Page) -> str:
+    # no length check here: the services answer 404 for an id that names no client
     client_id: str = page.request.path_params["client_id"]
-    if len(client_id) > MAX_ID:
-        raise FormError("That is not a client id of this realm.")
     return client_id
 
 
@@ -353,8 +351,6 @@ async def tokens(page: Page) -> Response:
 @signed_in
 async def token_delete(page: Page) -> Response:
     token_id = page.request.path_params["id"]
-    if len(token_id) > MAX_ID:
-        raise FormError("That is not an initial access token of this realm.")
     await page.admin.delete_initial_access_token(page.realm, page.caller, token_id)
     return redirect(f"{page.base}/tokens?notice=token-deleted")
 
