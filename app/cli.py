@@ -79,7 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return serve(settings)
         if args.command == "realms":
             return realms_check(settings)
-        return iat(settings, args)
+        return initial_access_tokens(settings, args)
     except (SettingsError, SecretKeyError) as exc:
         print(f"registrar: {exc}", file=sys.stderr)
         return 2
@@ -140,13 +140,14 @@ async def _preflight(container: Container) -> None:
         await container.stop()
 
 
-def iat(settings: Settings, args: argparse.Namespace) -> int:
+def initial_access_tokens(settings: Settings, args: argparse.Namespace) -> int:
+    """`registrar iat create|list|delete`, through the admin service, as the operator."""
     from app.container import Container
 
-    return asyncio.run(_iat(Container.build(settings), args))
+    return asyncio.run(_initial_access_tokens(Container.build(settings), args))
 
 
-async def _iat(container: Container, args: argparse.Namespace) -> int:
+async def _initial_access_tokens(container: Container, args: argparse.Namespace) -> int:
     from app.auth.roles import OPERATOR
 
     admin = container.admin
