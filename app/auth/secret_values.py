@@ -6,7 +6,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import secrets
+
+_B64URL = re.compile(r"[A-Za-z0-9_-]*")
 
 
 def b64url(data: bytes) -> str:
@@ -15,6 +18,17 @@ def b64url(data: bytes) -> str:
 
 def b64url_decode(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def b64url_decode_canonical(text: str) -> bytes:
+    """Decode base64url only in its one canonical spelling (RFC 7515 §2: unpadded, RFC 4648 §3.5:
+    unused bits zero); ValueError for anything else, so one token has exactly one text."""
+    if len(text) % 4 == 1 or _B64URL.fullmatch(text) is None:
+        raise ValueError("not base64url without padding")
+    data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    if b64url(data) != text:  # a set unused bit: another text for the same bytes
+        raise ValueError("not the canonical base64url of its bytes")
+    return data
 
 
 def new_client_secret() -> str:

@@ -18,7 +18,7 @@ from typing import Any
 from jwcrypto import jwk, jws, jwt
 from jwcrypto.common import JWException
 
-from app.auth.secret_values import b64url, b64url_decode
+from app.auth.secret_values import b64url, b64url_decode, b64url_decode_canonical
 from app.errors import InvalidToken
 from app.jsonio import JsonDecodeError, dumps, loads
 
@@ -96,8 +96,9 @@ def verify_internal(keys: RealmKeys, token: str, typ: str, issuer: str, now: int
     if len(token) > MAX_TOKEN_LENGTH or len(parts) != 3:
         raise InvalidToken("Malformed token")
     try:
-        header = loads(b64url_decode(parts[0]))
-        signature = b64url_decode(parts[2])
+        header = loads(b64url_decode_canonical(parts[0]))
+        payload = b64url_decode_canonical(parts[1])
+        signature = b64url_decode_canonical(parts[2])
     except (ValueError, JsonDecodeError) as exc:
         raise InvalidToken("Malformed token") from exc
     if not isinstance(header, dict) or header.get("alg") != "HS256":
@@ -106,8 +107,8 @@ def verify_internal(keys: RealmKeys, token: str, typ: str, issuer: str, now: int
     if not hmac.compare_digest(expected, signature):
         raise InvalidToken("Invalid token")
     try:
-        claims = loads(b64url_decode(parts[1]))
-    except (ValueError, JsonDecodeError) as exc:
+        claims = loads(payload)
+    except JsonDecodeError as exc:
         raise InvalidToken("Malformed token") from exc
     if not isinstance(claims, dict) or claims.get("typ") != typ:
         raise InvalidToken(f"Not a {typ}")
@@ -150,7 +151,12 @@ def verify_rs256(key_set: jwk.JWKSet, token: str) -> dict[str, Any]:
     if len(token) > MAX_TOKEN_LENGTH or token.count(".") != 2:
         raise InvalidToken("Malformed token")
     try:
-        header = loads(b64url_decode(token.split(".")[0]))
+        # every part in its canonical text first: jwcrypto would accept padding and set
+        # unused bits, so one signature would have several spellings
+        header_part, payload_part, signature_part = token.split(".")
+        header = loads(b64url_decode_canonical(header_part))
+        b64url_decode_canonical(payload_part)
+        b64url_decode_canonical(signature_part)
     except (ValueError, JsonDecodeError) as exc:
         raise InvalidToken("Malformed token") from exc
     if not isinstance(header, dict) or header.get("alg") not in _ASYMMETRIC_ALGS:
