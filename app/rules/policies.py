@@ -271,3 +271,14 @@ def _ip(text: str) -> _IP | None:
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         return address.ipv4_mapped
     return address
+
+
+def names_to_resolve(realm: RealmConfig, caller: Caller) -> frozenset[str]:
+    """The host names of the caller's trusted-hosts entries that the caller's address may be
+    matched against: what the service resolves (off the event loop) before the policies run."""
+    names: set[str] = set()
+    for policy in policy_set(realm, caller):
+        if isinstance(policy, TrustedHosts) and policy.host_sending_registration_request_must_match:
+            entries = policy.trusted_hosts
+            names.update(_norm(e) for e in entries if not e.startswith("*.") and _ip(e) is None)
+    return frozenset(names)

@@ -29,6 +29,7 @@ from app.rules.policies import (
     apply_policies,
     check_scopes,
     max_clients_refusal,
+    names_to_resolve,
     policy_set,
 )
 from app.store.errors import RealmFull, SpendFailed
@@ -79,7 +80,7 @@ class Registrations:
         if any(isinstance(policy, MaxClients) for policy in policy_set(realm, caller)):
             counted = await self._store.count_clients(realm.name)
         start = Candidate(metadata={}, clients_in_realm=counted)
-        candidate = self._checked_candidate(realm, "create", start, caller, body)
+        candidate = await self._checked_candidate(realm, "create", start, caller, body)
         client_id = new_client_id()
         secret = new_client_secret() if _needs_secret(candidate.metadata) else None
         rat = await self._new_rat(realm, caller.auth, now)
@@ -114,7 +115,7 @@ class Registrations:
         """RFC 7592 §2.1: a GET does not rotate the RAT; the answer carries the token presented."""
         row, caller = await self._authorized_client(realm, client_id, caller, TO_VIEW_CLIENTS)
         candidate = Candidate(metadata=row.metadata(), enabled=row.enabled)
-        apply_policies(realm, "read", candidate, caller, self._resolve)
+        await self._apply_policies(realm, "read", candidate, caller)
         secret = self._unseal_secret(row)
         if secret is not None and caller.kind == "bearer" and MANAGE_CLIENTS not in caller.roles:
             secret = MASKED_SECRET
@@ -139,7 +140,7 @@ class Registrations:
             full_scope_allowed=row.full_scope_allowed,
             held_scopes=frozenset(str(row.metadata().get("scope") or "").split()),
         )
-        candidate = self._checked_candidate(realm, "update", stored, caller, body)
+        candidate = await self._checked_candidate(realm, "update", stored, caller, body)
         secret = self._unseal_secret(row)
         if not _needs_secret(candidate.metadata):
             secret = None
@@ -171,7 +172,7 @@ class Registrations:
         """RFC 7592 §2.3: the client id, its secret and its RAT stop working at once."""
         row, caller = await self._authorized_client(realm, client_id, caller, TO_MANAGE_CLIENTS)
         candidate = Candidate(metadata=row.metadata(), enabled=row.enabled)
-        apply_policies(realm, "delete", candidate, caller, self._resolve)
+        await self._apply_policies(realm, "delete", candidate, caller)
         by_rat = caller.kind == "registration_access_token"
         expected = token_digest(caller.token) if by_rat else None
         if not await self._store.delete_client(realm.name, client_id, expected):
@@ -205,7 +206,15 @@ class Registrations:
     def registration_client_uri(self, realm: str, client_id: str) -> str:
         return f"{self._issuer(realm)}/clients-registrations/openid-connect/{client_id}"
 
-    def _checked_candidate(
+    async def _apply_policies(
+        self, realm: RealmConfig, op: Operation, candidate: Candidate, caller: Caller
+    ) -> Candidate:
+        """The caller's policy set, in file order, with its host names resolved beforehand
+        (off the event loop: the policies only read the resolver's cache)."""
+        await self._resolve.prefetch(names_to_resolve(realm, caller))
+        return apply_policies(realm, op, candidate, caller, self._resolve)
+
+    async def _checked_candidate(
         self,
         realm: RealmConfig,
         op: Operation,
@@ -217,7 +226,7 @@ class Registrations:
         check_scopes(realm, metadata.get("scope"), caller, stored.held_scopes)
         # the policies see the scopes asked for: Keycloak checks only those (allowed-client-scopes)
         start = replace(stored, metadata=metadata)
-        candidate = apply_policies(realm, op, start, caller, self._resolve)
+        candidate = await self._apply_policies(realm, op, start, caller)
         if candidate.metadata.get("scope"):
             return candidate
         # RFC 7591 §2: "If omitted, an authorization server MAY register a client with a
