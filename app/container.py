@@ -50,7 +50,7 @@ class Container:
             box=box,
             keyring=keyring,
             realms=RealmRegistry(settings.realms_dir),
-            authenticator=Authenticator(keyring, issuer),
+            authenticator=Authenticator(keyring, issuer, store.is_revoked),
             registrations=Registrations(store, box, keyring, CachingResolver(), issuer),
             admin=Admin(store, keyring, issuer),
             tokens=TokenEndpoint(store, box, keyring, issuer),

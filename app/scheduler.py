@@ -20,9 +20,12 @@ log = logging.getLogger("registrar.scheduler")
 
 async def sweep_initial_access_tokens(container: Container) -> int:
     """docs/reference.md §4: expired and used-up initial access tokens are removed."""
-    removed = await container.store.sweep_initial_access_tokens(int(time.time()))
+    now = int(time.time())
+    removed = await container.store.sweep_initial_access_tokens(now)
     if removed:
         log.info("removed %d expired or used-up initial access tokens", removed)
+    # revocations of tokens that have expired anyway are no longer needed
+    await container.store.sweep_revoked_tokens(now)
     return removed
 
 

@@ -4,19 +4,24 @@ cached) and bearer access tokens (this realm's RS256, or a trusted issuer's keys
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
 from app.auth.bearer import TrustedKeys, verify_bearer
 from app.auth.callers import Caller, VerifiedTokens, identify
 from app.auth.keyring import Keyring
 from app.config.realm_models import RealmConfig
+from app.errors import InvalidToken
+
+# (realm, jti) -> whether the realm's own access token with that id was revoked
+Revoked = Callable[[str, str], Awaitable[bool]]
 
 
 class Authenticator:
-    def __init__(self, keyring: Keyring, issuer: Callable[[str], str]) -> None:
+    def __init__(self, keyring: Keyring, issuer: Callable[[str], str], revoked: Revoked) -> None:
         self._keyring = keyring
         self._issuer = issuer
+        self._revoked = revoked
         self.trusted_keys = TrustedKeys()
         self.verified = VerifiedTokens()
 
@@ -39,6 +44,10 @@ class Authenticator:
         if found.kind != "bearer":
             self.verified.add(realm.name, found)
             return found
-        return await asyncio.to_thread(
+        bearer = await asyncio.to_thread(
             verify_bearer, realm, issuer, keys, self.trusted_keys, found.token, now
         )
+        # the realm's own tokens can be ended early (a console sign-out); checked every time
+        if bearer.issuer == issuer and await self._revoked(realm.name, bearer.jti):
+            raise InvalidToken("Token revoked")
+        return bearer

@@ -118,7 +118,7 @@ def verify_bearer(
     token: str,
     now: int,
 ) -> Caller:
-    """Check signature, issuer, expiry and `typ`; return a Credential carrying the roles."""
+    """Check signature, issuer, expiry and `typ`; return a Caller carrying the roles."""
     claims = _unverified_claims(token)
     iss = claims.get("iss")
     if iss == issuer:
@@ -137,8 +137,15 @@ def verify_bearer(
     roles = _roles(verified)
     if iss == issuer:
         roles = _current_roles(realm, str(subject), roles)
+    expires = verified.get("exp")
     return Caller(
-        "bearer", token=token, jti=str(verified.get("jti", "")), roles=roles, subject=str(subject)
+        "bearer",
+        token=token,
+        jti=str(verified.get("jti", "")),
+        roles=roles,
+        subject=str(subject),
+        expires_at=int(expires) if isinstance(expires, int | float) else 0,
+        issuer=str(iss),
     )
 
 

@@ -39,8 +39,9 @@ class Caller:
     jti: str = ""
     roles: frozenset[str] = frozenset()
     subject: str = ""  # client id of a bearer (azp), for logs and audit
-    expires_at: int = 0  # of an initial access token with an expiration; 0: does not expire
+    expires_at: int = 0  # of an expiring initial access token or a bearer; 0: does not expire
     host: str = ""  # peer IP address as the server sees it ("127.0.0.1", "203.0.113.7")
+    issuer: str = ""  # of a bearer: who issued it (this realm, or a trusted issuer)
     # set for a RAT acting on its client: how that client registered
     registered_as: RegistrationAuth | None = None
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_plus
 
+from app.auth.callers import Caller
 from app.auth.keyring import Keyring
 from app.auth.secret_box import SecretBox
 from app.auth.secret_values import same_secret
@@ -163,11 +164,19 @@ class TokenEndpoint:
             return {"active": False}
         if not await self._client_still_live(realm, str(claims.get("azp", ""))):
             return {"active": False}
+        if await self._store.is_revoked(realm.name, str(claims.get("jti", ""))):
+            return {"active": False}
         reply = {"active": True, "token_type": "Bearer"}
         for name in ("client_id", "scope", "exp", "iat", "sub", "iss", "aud", "jti"):
             if name in claims:
                 reply[name] = claims[name]
         return reply
+
+    async def revoke(self, realm: RealmConfig, caller: Caller) -> None:
+        """End the caller's own access token now (a console sign-out): it is refused as a
+        bearer and inactive at introspection from here on, in every process."""
+        if caller.kind == "bearer" and caller.issuer == self._issuer(realm.name):
+            await self._store.revoke_token(realm.name, caller.jti, caller.expires_at)
 
     async def _client_still_live(self, realm: RealmConfig, client_id: str) -> bool:
         if any(a.client_id == client_id for a in realm.service_accounts):

@@ -403,3 +403,28 @@ class Store:
             "WHERE remaining <= 0 OR (expires_at IS NOT NULL AND expires_at <= ?)",
             (now,),
         )
+
+    # --- revoked access tokens ----------------------------------------------------------------
+
+    async def revoke_token(self, realm: str, jti: str, expires_at: int) -> None:
+        """Remember an access token as ended until it expires (idempotent)."""
+        if is_key(jti):
+            await self.db.write_one(
+                "INSERT INTO revoked_token (jti, realm, expires_at) VALUES (?, ?, ?) "
+                "ON CONFLICT DO NOTHING",
+                (jti, realm, expires_at),
+            )
+
+    async def is_revoked(self, realm: str, jti: str) -> bool:
+        if not is_key(jti):
+            return False
+        found = await self.db.read_retrying(
+            lambda tx: tx.one(
+                "SELECT 1 FROM revoked_token WHERE jti = ? AND realm = ?", (jti, realm)
+            )
+        )
+        return found is not None
+
+    async def sweep_revoked_tokens(self, now: int) -> int:
+        """Forget revocations of tokens that have expired anyway; idempotent."""
+        return await self.db.write_one("DELETE FROM revoked_token WHERE expires_at <= ?", (now,))

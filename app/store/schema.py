@@ -49,6 +49,16 @@ class RealmKey(SQLModel, table=True):
     created_at: int
 
 
+class RevokedToken(SQLModel, table=True):
+    """An access token ended before its expiry (a console sign-out), kept until it expires."""
+
+    __tablename__ = "revoked_token"
+
+    jti: str = Field(primary_key=True, max_length=64)
+    realm: str = Field(max_length=64)
+    expires_at: int = Field(index=True)
+
+
 class MetaValue(SQLModel, table=True):
     __tablename__ = "registrar_meta"
 

@@ -42,6 +42,7 @@ from app.web.console.session import (
     session_of,
     set_cookie,
     sign_in,
+    sign_out,
     signin_nonce_ok,
 )
 from app.web.errors import PAGE_ERRORS, page_error
@@ -185,11 +186,13 @@ async def signin(request: Request) -> Response:
         return bare_error(403, CSRF_REFUSED)
     client_id = form.get("client_id", [""])[0].strip()
     try:
-        token = await sign_in(request, realm, client_id, form.get("client_secret", [""])[0])
+        token, lifetime = await sign_in(
+            request, realm, client_id, form.get("client_secret", [""])[0]
+        )
     except SignInRefused as exc:
         return _signin_form(request, realm, status_code=401, error=str(exc), client_id=client_id)
     response = redirect(console_path(realm.name) + "/")
-    set_cookie(request, response, SESSION_COOKIE, token, max_age=12 * 3600)
+    set_cookie(request, response, SESSION_COOKIE, token, max_age=lifetime)
     clear_cookie(request, response, SIGNIN_COOKIE)
     return response
 
@@ -212,6 +215,7 @@ def _signin_form(
 
 @signed_in
 async def signout(page: Page) -> Response:
+    await sign_out(page.request, page.realm, page.caller)
     response = redirect(f"{page.base}/signin?notice=signed-out")
     clear_cookie(page.request, response, SESSION_COOKIE)
     return response

@@ -62,8 +62,11 @@ def clear_cookie(request: Request, response: Response, name: str) -> None:
     )
 
 
-async def sign_in(request: Request, realm: RealmConfig, client_id: str, secret: str) -> str:
-    """The realm's access token for a service account with a console role."""
+async def sign_in(
+    request: Request, realm: RealmConfig, client_id: str, secret: str
+) -> tuple[str, int]:
+    """The realm's access token for a service account with a console role, and its lifetime
+    in seconds (the session cookie lives no longer than the token it carries)."""
     tokens = container_of(request).tokens
     try:
         client = await tokens.authenticate_client(realm, client_id, secret)
@@ -76,7 +79,13 @@ async def sign_in(request: Request, realm: RealmConfig, client_id: str, secret: 
     form = {"grant_type": "client_credentials"}
     reply = await tokens.issue_token(realm, client, form, now())
     token: str = reply["access_token"]
-    return token
+    lifetime: int = reply["expires_in"]
+    return token, lifetime
+
+
+async def sign_out(request: Request, realm: RealmConfig, session: Caller) -> None:
+    """End the session on the server: its token stops working here and at the API at once."""
+    await container_of(request).tokens.revoke(realm, session)
 
 
 async def session_of(request: Request, realm: RealmConfig) -> Caller | None:
