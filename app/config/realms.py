@@ -19,6 +19,7 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
+from app.config.realm_errors import plain_message
 from app.config.realm_models import REALM_NAME, RealmConfig
 
 log = logging.getLogger("registrar.realms")
@@ -96,7 +97,7 @@ def _load(path: Path, environ: Mapping[str, str]) -> _Loaded:
     except ValidationError as exc:
         for detail in exc.errors():
             line, where = _line_of(root, detail["loc"])
-            message = detail["msg"].removeprefix("Value error, ")
+            message = plain_message(detail)
             errors.append(RealmFileError(path, line, f"{where}: {message}" if where else message))
     if errors:
         return None, sorted(errors, key=lambda e: e.line)
