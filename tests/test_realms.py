@@ -452,7 +452,7 @@ def test_check_realms_of_a_missing_directory_is_one_error(tmp_path: Path) -> Non
 def test_check_realms_ignores_other_and_hidden_files(tmp_path: Path) -> None:
     write(tmp_path, "notes.txt", "not: [yaml")
     write(tmp_path, ".#demo.yaml", "not: [yaml")
-    write(tmp_path, "demo.yml", "not: [yaml")
+    write(tmp_path, "demo.yaml.orig", "not: [yaml")
     assert check_realms(tmp_path, {}) == []
 
 

@@ -55,7 +55,19 @@ def check_realms(realms_dir: Path, environ: Mapping[str, str]) -> list[RealmFile
         paths = sorted(_realm_files(realms_dir))
     except OSError as exc:
         return [RealmFileError(realms_dir, 1, f"cannot read the realms directory: {_why(exc)}")]
-    return [err for path in paths for err in _load(path, environ)[1]]
+    errors: list[RealmFileError] = []
+    first_of: dict[str, Path] = {}
+    for path in paths:
+        if path.stem in first_of:
+            errors.append(_twin_error(path, first_of[path.stem]))
+            continue
+        first_of[path.stem] = path
+        errors += _load(path, environ)[1]
+    return errors
+
+
+# a realm file is NAME.yaml or NAME.yml; files whose names start with "." are ignored
+REALM_FILE_SUFFIXES = (".yaml", ".yml")
 
 
 def _realm_files(realms_dir: Path) -> list[Path]:
@@ -63,8 +75,13 @@ def _realm_files(realms_dir: Path) -> list[Path]:
         return [
             Path(entry.path)
             for entry in entries
-            if entry.name.endswith(".yaml") and not entry.name.startswith(".")
+            if entry.name.endswith(REALM_FILE_SUFFIXES) and not entry.name.startswith(".")
         ]
+
+
+def _twin_error(path: Path, first: Path) -> RealmFileError:
+    """NAME.yml beside NAME.yaml: the one that sorts first (NAME.yaml) is the realm."""
+    return RealmFileError(path, 1, f"realm {path.stem!r} is already defined by {first.name}")
 
 
 def _why(exc: OSError) -> str:
@@ -255,8 +272,17 @@ class RealmRegistry:
         realms: dict[str, RealmConfig] = {}
         signatures: dict[str, _Signature | None] = {}
         file_errors: dict[str, list[RealmFileError]] = {}
+        signatures_of_stem: dict[str, str] = {}  # realm name -> the file that defines it
         for file_name, signature in sorted(current.items()):
-            stem = file_name.removesuffix(".yaml")
+            stem = Path(file_name).stem
+            if stem in signatures_of_stem:
+                twin = _twin_error(self._dir / file_name, self._dir / signatures_of_stem[stem])
+                if file_name not in self._errors:
+                    log.error("%s", twin)
+                signatures[file_name] = signature
+                file_errors[file_name] = [twin]
+                continue
+            signatures_of_stem[stem] = file_name
             if file_name in self._signatures and self._signatures[file_name] == signature:
                 errors = self._errors.get(file_name, [])  # unchanged: nothing to read
                 realm = self._realms.get(stem)
@@ -266,11 +292,15 @@ class RealmRegistry:
                     log.error("%s", err)
                 if realm is None:  # a failed load keeps the realm as last loaded
                     realm = self._realms.get(stem)
+                else:
+                    log.info("realm %r loaded from %s", stem, self._dir / file_name)
             if realm is not None:
                 realms[stem] = realm
             signatures[file_name] = signature
             if errors:
                 file_errors[file_name] = errors
+        for gone in self._realms.keys() - realms.keys():
+            log.info("realm %r removed: its file is gone from %s", gone, self._dir)
         self._realms, self._signatures, self._errors = realms, signatures, file_errors
         return [err for errs in file_errors.values() for err in errs]
 
