@@ -287,7 +287,6 @@ async def test_405_on_a_client_uri_allows_get_put_and_delete(client: httpx.Async
 @pytest.mark.parametrize(
     "path",
     [
-        "/",
         "/nowhere",
         "/realms",
         "/realms/open",
