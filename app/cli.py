@@ -166,8 +166,15 @@ async def _initial_access_tokens(container: Container, args: argparse.Namespace)
             now = int(time.time())
             created = await admin.create_initial_access_token(realm, OPERATOR, body, now)
             print(created["token"])
+            if not args.expiration:
+                print(
+                    "registrar: note: this token never expires; "
+                    "give --expiration SECONDS to bound it",
+                    file=sys.stderr,
+                )
         elif args.iat_command == "list":
-            _print_table(await admin.list_initial_access_tokens(realm, OPERATOR))
+            listed = await admin.list_initial_access_tokens(realm, OPERATOR)
+            _print_table(listed, int(time.time()))
         else:
             await admin.delete_initial_access_token(realm, OPERATOR, args.id)
         return 0
@@ -175,14 +182,22 @@ async def _initial_access_tokens(container: Container, args: argparse.Namespace)
         await container.stop()
 
 
-def _print_table(rows: list[dict[str, Any]]) -> None:
-    print(f"{'ID':36}  {'CREATED':20}  {'EXPIRES':20}  {'COUNT':>10}  {'REMAINING':>10}")
+def _print_table(rows: list[dict[str, Any]], now: int) -> None:
+    print(f"{'ID':36}  {'CREATED':20}  {'EXPIRES':20}  {'COUNT':>10}  {'REMAINING':>10}  STATE")
     for row in rows:
         created = _when(row["timestamp"])
-        expires = _when(row["timestamp"] + row["expiration"]) if row["expiration"] else "never"
+        ends = row["timestamp"] + row["expiration"] if row["expiration"] else None
+        expires = _when(ends) if ends is not None else "never"
+        # the scheduler removes dead tokens every sweep interval; until then they are listed
+        if ends is not None and ends <= now:
+            state = "expired"
+        elif row["remainingCount"] <= 0:
+            state = "used-up"
+        else:
+            state = "live"
         print(
             f"{row['id']:36}  {created:20}  {expires:20}  {row['count']:>10}  "
-            f"{row['remainingCount']:>10}"
+            f"{row['remainingCount']:>10}  {state}"
         )
 
 

@@ -373,10 +373,13 @@ async def test_cli_create_prints_the_token_alone(
 ) -> None:
     http, flags = server_on
     assert cli(["iat", "create", "--realm", "open", "--count", "2", *flags]) == 0
-    out = capsys.readouterr().out
+    printed = capsys.readouterr()
+    out = printed.out
     assert out.count("\n") == 1
     token = out.strip()
     assert payload_of(token)["typ"] == "InitialAccessToken"
+    # no --expiration: the token never expires, and the command says so (on stderr)
+    assert "never expires" in printed.err
     for _ in range(2):
         assert (await register_with(http, token)).status_code == 201
     assert_invalid_token(await register_with(http, token), strict=False)
@@ -397,13 +400,33 @@ async def test_cli_list_prints_a_table_without_tokens(
     assert cli(["iat", "list", "--realm", "open", *flags]) == 0
     out = capsys.readouterr().out
     lines = out.strip().splitlines()
-    assert lines[0].split() == ["ID", "CREATED", "EXPIRES", "COUNT", "REMAINING"]
+    assert lines[0].split() == ["ID", "CREATED", "EXPIRES", "COUNT", "REMAINING", "STATE"]
     assert len(lines) == 3
     rows = {line.split()[0]: line.split() for line in lines[1:]}
     made_by_cli = payload_of(token)["jti"]
-    assert rows[made_by_cli][3:] == ["4", "3"]
-    assert rows[never["id"]][2:] == ["never", "1", "1"]
+    assert rows[made_by_cli][3:] == ["4", "3", "live"]
+    assert rows[never["id"]][2:] == ["never", "1", "1", "live"]
     assert token not in out and token.split(".")[2] not in out
+
+
+@pytest.mark.usefixtures("cli_env")
+async def test_cli_list_marks_expired_and_used_up_tokens(
+    server_on: tuple[httpx.AsyncClient, list[str]],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    http, flags = server_on
+    soon = await create_iat(http, expiration=60)
+    used = await create_iat(http, count=1)
+    assert (await register_with(http, used["token"])).status_code == 201
+    assert cli(["iat", "create", "--realm", "open", "--expiration", "60", *flags]) == 0
+    assert "never expires" not in capsys.readouterr().err
+    later = time.time() + 120  # the sweep has not run: the dead tokens are still listed
+    monkeypatch.setattr("app.cli.time.time", lambda: later)
+    assert cli(["iat", "list", "--realm", "open", *flags]) == 0
+    rows = {line.split()[0]: line.split() for line in capsys.readouterr().out.splitlines()[1:]}
+    assert rows[soon["id"]][-1] == "expired"
+    assert rows[used["id"]][-1] == "used-up"
 
 
 @pytest.mark.usefixtures("cli_env")
