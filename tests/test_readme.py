@@ -1,0 +1,63 @@
+"""The README's walk-through and admin flow work when pasted as they are into a shell, with
+`BASE` set to the server's address, against the example realms that `scripts/serve` serves."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import LiveServer, start_server
+
+pytestmark = pytest.mark.live
+
+ROOT = Path(__file__).parent.parent
+SHELL_BLOCK = re.compile(r"```sh\n(.*?)```", re.DOTALL)
+
+
+def walkthrough() -> str:
+    """The shell blocks from "Walk-through with curl" up to the CLI's, in order."""
+    readme = (ROOT / "README.md").read_text()
+    start = readme.index("## Walk-through with curl")
+    end = readme.index("The same with the CLI", start)
+    return "\n".join(SHELL_BLOCK.findall(readme[start:end]))
+
+
+@pytest.fixture
+def examples_server(tmp_path: Path, sqlite_url: str) -> Iterator[LiveServer]:
+    realms = tmp_path / "example-realms"
+    shutil.copytree(ROOT / "realms", realms)
+    server = start_server(tmp_path, realms, sqlite_url)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_the_walkthrough_runs_as_pasted(examples_server: LiveServer) -> None:
+    script = walkthrough()
+    assert script.count("BASE=http://127.0.0.1:8080") == 1, "BASE is set once, at the top"
+    script = script.replace("BASE=http://127.0.0.1:8080", f"BASE={examples_server.url}")
+    done = subprocess.run(
+        ["bash", "-e", "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    out = done.stdout  # curl prints bodies without a newline: look for each answer in order
+    answers = [
+        '"client_name":"my app"',  # the registration, echoed
+        '"client_name":"my app v2"',  # not printed: the PUT's answer goes into PUT=…
+        "204\n",  # the DELETE
+        '"error":"invalid_token"',  # the RAT of a deleted client
+        '"client_name":"billing"',  # registered with the initial access token
+        '"remainingCount":1',  # the initial access token, once used
+        '"clientId"',  # the admin's list of the realm's clients
+    ]
+    assert answers[1] not in out
+    del answers[1]
+    positions = [out.find(answer) for answer in answers]
+    assert -1 not in positions, out
+    assert positions == sorted(positions), out
