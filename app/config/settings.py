@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -34,6 +35,7 @@ ENV_NAMES = {
     "max_url_bytes": "REGISTRAR_MAX_URL_BYTES",
     "default_realm": "REGISTRAR_DEFAULT_REALM",
     "database_pool_size": "REGISTRAR_DATABASE_POOL_SIZE",
+    "trusted_proxies": "REGISTRAR_TRUSTED_PROXIES",
 }
 CONFIG_ENV = "REGISTRAR_CONFIG"
 
@@ -67,6 +69,9 @@ class Settings(BaseModel):
     # the realm the bare INDIGO IAM path /iam/api/client-registration serves
     # (app/services/indigo.py)
     default_realm: str | None = Field(default=None, pattern=REALM_NAME.pattern)
+    # addresses and networks (comma-separated) whose X-Forwarded-For / -Proto are believed;
+    # from anyone else those headers are ignored, so no caller can claim another address
+    trusted_proxies: str = ""
 
     @field_validator("database_url")
     @classmethod
@@ -85,6 +90,17 @@ class Settings(BaseModel):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must be an http:// or https:// URL")
         return value.rstrip("/")
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _addresses(cls, value: object) -> str:
+        items = value if isinstance(value, list) else str(value).split(",")
+        if items == [""]:
+            return ""
+        try:  # canonical forms: "10.0.0.1", "192.0.2.0/24", "::1"
+            return ",".join(_address_or_network(str(item).strip()) for item in items)
+        except ValueError as exc:
+            raise ValueError("must be IP addresses or CIDR networks, comma-separated") from exc
 
     @field_validator("log_level")
     @classmethod
@@ -113,6 +129,12 @@ class Settings(BaseModel):
             if value is not None:
                 env[var] = str(value)
         return env
+
+
+def _address_or_network(text: str) -> str:
+    if "/" in text:
+        return str(ipaddress.ip_network(text, strict=False))
+    return str(ipaddress.ip_address(text))
 
 
 def _read_config_file(path: Path, required: bool) -> dict[str, Any]:
