@@ -93,6 +93,7 @@ def serve(settings: Settings) -> int:
 
     from app.container import Container
     from app.main import configure_logging
+    from app.web.connections import protocol
 
     configure_logging(settings)
     # Before any worker starts: create the schema once, and refuse a wrong secret key with
@@ -106,9 +107,10 @@ def serve(settings: Settings) -> int:
         host=settings.host,
         port=settings.port,
         workers=settings.workers,
-        # uvloop + httptools: the asyncio loop with workers > 1 leaves Nagle on (uvicorn #3149)
+        # uvloop + httptools: the asyncio loop with workers > 1 leaves Nagle on (uvicorn #3149);
+        # httptools with a deadline on request heads (header_timeout)
         loop="uvloop",
-        http="httptools",
+        http=protocol(settings.header_timeout),
         log_level=settings.log_level,
         access_log=False,
         timeout_graceful_shutdown=10,

@@ -31,6 +31,7 @@ ENV_NAMES = {
     "max_connections": "REGISTRAR_MAX_CONNECTIONS",
     "keep_alive_timeout": "REGISTRAR_KEEP_ALIVE_TIMEOUT",
     "body_timeout": "REGISTRAR_BODY_TIMEOUT",
+    "header_timeout": "REGISTRAR_HEADER_TIMEOUT",
     "max_header_bytes": "REGISTRAR_MAX_HEADER_BYTES",
     "max_url_bytes": "REGISTRAR_MAX_URL_BYTES",
     "default_realm": "REGISTRAR_DEFAULT_REALM",
@@ -64,6 +65,10 @@ class Settings(BaseModel):
     max_connections: int = Field(default=1024, ge=1)  # per process; more get 503
     keep_alive_timeout: int = Field(default=5, ge=1)  # idle keep-alive connections close
     body_timeout: float = Field(default=10.0, gt=0)  # a body not received in time gets 408
+    # a request head not received in time: the connection is closed (app/web/connections.py).
+    # 10 s is ample for a few hundred bytes on the slowest real link, and makes a slowloris
+    # attacker reopen every socket that often
+    header_timeout: float = Field(default=10.0, gt=0)
     max_header_bytes: int = Field(default=16384, ge=1024)  # larger request headers get 431
     max_url_bytes: int = Field(default=8192, ge=256)  # a longer request target gets 414
     # the realm the bare INDIGO IAM path /iam/api/client-registration serves
