@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ipaddress
 import os
 import sys
 import time
@@ -95,6 +96,7 @@ def serve(settings: Settings) -> int:
     from app.main import configure_logging
     from app.web.connections import protocol
 
+    _check_public_url(settings)
     configure_logging(settings)
     # Before any worker starts: create the schema once, and refuse a wrong secret key with
     # one clear line (exit 2) rather than a traceback from every worker.
@@ -127,6 +129,29 @@ def serve(settings: Settings) -> int:
         forwarded_allow_ips=settings.trusted_proxies or None,
     )
     return 0
+
+
+LOOPBACK_NAMES = frozenset({"localhost"})
+
+
+def _check_public_url(settings: Settings) -> None:
+    """Beyond loopback the default public URL (http://HOST:PORT, say http://0.0.0.0:8080) is
+    no address clients can use, yet it would be every issuer and registration_client_uri."""
+    if settings.public_url is not None or _is_loopback(settings.host):
+        return
+    raise SettingsError(
+        f"--public-url / REGISTRAR_PUBLIC_URL is required when serving on {settings.host} "
+        "(not a loopback address): it is the issuer and the base of every client's URI"
+    )
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def realms_check(settings: Settings) -> int:
