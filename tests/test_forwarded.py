@@ -45,11 +45,14 @@ def server_for(tmp_path: Path, realms_dir: Path, sqlite_url: str) -> Iterator[St
             server.stop()
 
 
-def status_claiming(server: LiveServer, realm: str, address: str) -> int:
+def status_claiming(
+    server: LiveServer, realm: str, address: str, header: str = "X-Forwarded-For"
+) -> int:
+    value = f"for={address}" if header == "Forwarded" else address
     response = httpx.post(
         server.url + dcr_path(realm),
         json={"redirect_uris": [RP]},
-        headers={"X-Forwarded-For": address},
+        headers={header: value},
         timeout=10,
     )
     return response.status_code
@@ -60,6 +63,7 @@ def test_forwarded_for_is_ignored_by_default(server_for: Starter) -> None:
     # seen as 127.0.0.1, whatever the header claims
     assert status_claiming(server, "elsewhere", CLAIMED) == 403
     assert status_claiming(server, "open", CLAIMED) == 201
+    assert status_claiming(server, "elsewhere", CLAIMED, header="Forwarded") == 403
 
 
 def test_forwarded_for_is_believed_from_a_trusted_proxy(server_for: Starter) -> None:
