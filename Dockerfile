@@ -1,4 +1,6 @@
-# registrar: a slim image that serves the realms in /srv/registrar/realms as a non-root user.
+# registrar: a slim image that serves the realms mounted at /srv/registrar/realms as a non-root
+# user. It ships no realm (the examples in realms/ have their secrets printed in the README) and
+# needs REGISTRAR_PUBLIC_URL: on 0.0.0.0 without a public URL the server refuses to start.
 FROM python:3.12-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -14,8 +16,6 @@ COPY app ./app
 RUN pip install --no-cache-dir . \
     && mkdir -p data realms config \
     && chown registrar:registrar data
-
-COPY realms ./realms
 
 USER 10001
 EXPOSE 8080

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ipaddress
 import os
 import sys
 import time
@@ -93,7 +94,9 @@ def serve(settings: Settings) -> int:
 
     from app.container import Container
     from app.main import configure_logging
+    from app.web.connections import protocol
 
+    _check_public_url(settings)
     configure_logging(settings)
     # Before any worker starts: create the schema once, and refuse a wrong secret key with
     # one clear line (exit 2) rather than a traceback from every worker.
@@ -106,9 +109,10 @@ def serve(settings: Settings) -> int:
         host=settings.host,
         port=settings.port,
         workers=settings.workers,
-        # uvloop + httptools: the asyncio loop with workers > 1 leaves Nagle on (uvicorn #3149)
+        # uvloop + httptools: the asyncio loop with workers > 1 leaves Nagle on (uvicorn #3149);
+        # httptools with a deadline on request heads (header_timeout)
         loop="uvloop",
-        http="httptools",
+        http=protocol(settings.header_timeout),
         log_level=settings.log_level,
         access_log=False,
         timeout_graceful_shutdown=10,
@@ -118,8 +122,36 @@ def serve(settings: Settings) -> int:
         limit_concurrency=settings.max_connections * 2,
         timeout_keep_alive=settings.keep_alive_timeout,
         backlog=2048,
+        # X-Forwarded-For / -Proto from the named proxies only (docs/reference.md §1); uvicorn
+        # would otherwise believe them from 127.0.0.1, letting any local process claim any
+        # address past the trusted-hosts policy and the rate limits
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=settings.trusted_proxies or None,
     )
     return 0
+
+
+LOOPBACK_NAMES = frozenset({"localhost"})
+
+
+def _check_public_url(settings: Settings) -> None:
+    """Beyond loopback the default public URL (http://HOST:PORT, say http://0.0.0.0:8080) is
+    no address clients can use, yet it would be every issuer and registration_client_uri."""
+    if settings.public_url is not None or _is_loopback(settings.host):
+        return
+    raise SettingsError(
+        f"--public-url / REGISTRAR_PUBLIC_URL is required when serving on {settings.host} "
+        "(not a loopback address): it is the issuer and the base of every client's URI"
+    )
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def realms_check(settings: Settings) -> int:

@@ -29,7 +29,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
 OWNERS: dict[str, tuple[str, ...]] = {
     "starlette": ("app.web", "app.main"),
     "jinja2": ("app.web",),
-    "uvicorn": ("app.cli",),
+    # the command runs the server; web.connections is its HTTP protocol (request-head deadline)
+    "uvicorn": ("app.cli", "app.web.connections"),
     "apscheduler": ("app.scheduler",),
     "sqlite3": ("app.store",),
     "psycopg": ("app.store",),

@@ -1,8 +1,11 @@
 """Limits a hostile or broken client runs into, against a real server: request head size,
-request-target length, slow bodies, idle keep-alive connections and the connection cap."""
+request-target length, slow bodies, slow or silent request heads, idle keep-alive connections
+and the connection cap."""
 
 from __future__ import annotations
 
+import contextlib
+import select
 import socket
 import time
 from collections.abc import Iterator
@@ -20,7 +23,10 @@ LIMITS = {
     "REGISTRAR_BODY_TIMEOUT": "1",
     "REGISTRAR_KEEP_ALIVE_TIMEOUT": "1",
     "REGISTRAR_MAX_CONNECTIONS": "8",
+    "REGISTRAR_HEADER_TIMEOUT": "2.5",
 }
+HEADER_TIMEOUT = 2.5
+HEALTH = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
 DCR = "/realms/open/clients-registrations/openid-connect"
 
 
@@ -128,3 +134,86 @@ def test_connections_past_the_cap_get_503(server: LiveServer) -> None:
             sock.close()
     time.sleep(1.5)
     assert _status(_exchange(server, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")) == 200
+
+
+def test_silent_and_trickling_request_heads_are_closed(server: LiveServer) -> None:
+    """Sockets that send nothing, and sockets that send one header line a second and never end
+    the head, are closed after header_timeout (a 408 to those that sent part of a head); a
+    normal client is served meanwhile."""
+    silent = [_connect(server) for _ in range(3)]
+    trickling = [_connect(server) for _ in range(3)]
+    opened = time.monotonic()
+    for sock in trickling:
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+    received = {sock: b"" for sock in silent + trickling}
+    closed_at: dict[socket.socket, float] = {}
+    served: list[int] = []
+    next_line = opened + 1
+    try:
+        while len(closed_at) < len(received) and time.monotonic() < opened + HEADER_TIMEOUT + 5:
+            if time.monotonic() >= next_line:
+                next_line += 1
+                for sock in trickling:
+                    if not received[sock] and sock not in closed_at:
+                        with contextlib.suppress(OSError):  # closed under our feet
+                            sock.sendall(b"X-Slow: 1\r\n")
+            if len(served) < 3:
+                served.append(_status(_exchange(server, HEALTH)))
+            still_open = [sock for sock in received if sock not in closed_at]
+            for sock in select.select(still_open, [], [], 0.1)[0]:
+                try:
+                    chunk = sock.recv(65536)
+                except ConnectionResetError:
+                    chunk = b""
+                received[sock] += chunk
+                if not chunk:
+                    closed_at[sock] = time.monotonic()
+    finally:
+        for sock in received:
+            sock.close()
+    assert served == [200, 200, 200]
+    assert len(closed_at) == len(received), "connections left open past the head timeout"
+    waited = sorted(at - opened for at in closed_at.values())
+    assert HEADER_TIMEOUT - 0.5 < waited[0] and waited[-1] < HEADER_TIMEOUT + 2, waited
+    assert all(received[sock] == b"" for sock in silent)
+    for sock in trickling:
+        assert _status(received[sock]) == 408
+        assert b"invalid_request" in received[sock]
+
+
+def test_silent_sockets_cannot_hold_the_connection_limit(server: LiveServer) -> None:
+    """Twice max_connections silent sockets fill uvicorn's connection limit (every newcomer
+    gets its plain-text 503) only until header_timeout closes them."""
+    held = [_connect(server) for _ in range(16)]
+    started = time.monotonic()
+    try:
+        time.sleep(0.3)
+        statuses = [_status(_exchange(server, HEALTH))]
+        while statuses[-1] != 200 and time.monotonic() < started + HEADER_TIMEOUT + 3:
+            time.sleep(0.2)
+            statuses.append(_status(_exchange(server, HEALTH)))
+    finally:
+        for sock in held:
+            sock.close()
+    assert statuses[0] == 503  # the limit was held
+    assert statuses[-1] == 200, statuses
+
+
+def test_a_kept_alive_connection_cannot_trickle_its_next_head(server: LiveServer) -> None:
+    """After a response, the next request's head has header_timeout from its first byte: lines
+    sent more often than the keep-alive timeout do not keep the connection open."""
+    with _connect(server) as sock:
+        sock.sendall(HEALTH)
+        assert _status(_read_response(sock)) == 200
+        sock.sendall(b"GET /health HTTP/1.1\r\n")
+        started = time.monotonic()
+        reply = b""
+        with contextlib.suppress(OSError):  # a line sent after the close may be reset
+            while time.monotonic() < started + HEADER_TIMEOUT + 3:
+                if select.select([sock], [], [], 0.5)[0]:
+                    reply = _read_response(sock)
+                    break
+                sock.sendall(b"X-Slow: 1\r\n")  # every 0.5 s, inside the 1 s keep-alive
+        waited = time.monotonic() - started
+    assert reply.startswith(b"HTTP/1.1 408 "), reply
+    assert waited < HEADER_TIMEOUT + 1.5

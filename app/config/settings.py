@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -30,10 +31,12 @@ ENV_NAMES = {
     "max_connections": "REGISTRAR_MAX_CONNECTIONS",
     "keep_alive_timeout": "REGISTRAR_KEEP_ALIVE_TIMEOUT",
     "body_timeout": "REGISTRAR_BODY_TIMEOUT",
+    "header_timeout": "REGISTRAR_HEADER_TIMEOUT",
     "max_header_bytes": "REGISTRAR_MAX_HEADER_BYTES",
     "max_url_bytes": "REGISTRAR_MAX_URL_BYTES",
     "default_realm": "REGISTRAR_DEFAULT_REALM",
     "database_pool_size": "REGISTRAR_DATABASE_POOL_SIZE",
+    "trusted_proxies": "REGISTRAR_TRUSTED_PROXIES",
 }
 CONFIG_ENV = "REGISTRAR_CONFIG"
 
@@ -62,11 +65,18 @@ class Settings(BaseModel):
     max_connections: int = Field(default=1024, ge=1)  # per process; more get 503
     keep_alive_timeout: int = Field(default=5, ge=1)  # idle keep-alive connections close
     body_timeout: float = Field(default=10.0, gt=0)  # a body not received in time gets 408
+    # a request head not received in time: the connection is closed (app/web/connections.py).
+    # 10 s is ample for a few hundred bytes on the slowest real link, and makes a slowloris
+    # attacker reopen every socket that often
+    header_timeout: float = Field(default=10.0, gt=0)
     max_header_bytes: int = Field(default=16384, ge=1024)  # larger request headers get 431
     max_url_bytes: int = Field(default=8192, ge=256)  # a longer request target gets 414
     # the realm the bare INDIGO IAM path /iam/api/client-registration serves
     # (app/services/indigo.py)
     default_realm: str | None = Field(default=None, pattern=REALM_NAME.pattern)
+    # addresses and networks (comma-separated) whose X-Forwarded-For / -Proto are believed;
+    # from anyone else those headers are ignored, so no caller can claim another address
+    trusted_proxies: str = ""
 
     @field_validator("database_url")
     @classmethod
@@ -85,6 +95,17 @@ class Settings(BaseModel):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must be an http:// or https:// URL")
         return value.rstrip("/")
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _addresses(cls, value: object) -> str:
+        items = value if isinstance(value, list) else str(value).split(",")
+        if items == [""]:
+            return ""
+        try:  # canonical forms: "10.0.0.1", "192.0.2.0/24", "::1"
+            return ",".join(_address_or_network(str(item).strip()) for item in items)
+        except ValueError as exc:
+            raise ValueError("must be IP addresses or CIDR networks, comma-separated") from exc
 
     @field_validator("log_level")
     @classmethod
@@ -113,6 +134,12 @@ class Settings(BaseModel):
             if value is not None:
                 env[var] = str(value)
         return env
+
+
+def _address_or_network(text: str) -> str:
+    if "/" in text:
+        return str(ipaddress.ip_network(text, strict=False))
+    return str(ipaddress.ip_address(text))
 
 
 def _read_config_file(path: Path, required: bool) -> dict[str, Any]:

@@ -146,6 +146,7 @@ class SqliteDatabase:
     def _connection(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
+            _create_owner_only(self.path)
             # autocommit at the driver level: transactions are begun explicitly below
             conn = sqlite3.connect(
                 self.path, isolation_level=None, check_same_thread=False, timeout=30
@@ -200,6 +201,7 @@ class SqliteDatabase:
             return await query(SqliteTx(self._connection().cursor()))
 
     def create_schema(self) -> None:
+        _create_owner_only(self.path)
         engine = create_engine(f"sqlite:///{self.path}")
         try:
             with WriterLock(Path(self.path + ".writer-lock")):
@@ -218,6 +220,16 @@ class SqliteDatabase:
             self._all.clear()
         self._local = threading.local()
         self._writer.close()
+
+
+def _create_owner_only(path: str) -> None:
+    """Create the database file 0600 (like the secret key file) before SQLite would, with 0644:
+    it holds sealed secrets and token digests. SQLite gives the -wal and -shm files it makes
+    later the database file's mode. An existing file keeps the mode it has; a path that
+    cannot be opened is left for SQLite to report (as DatabaseUnavailable)."""
+    if path != ":memory:":
+        with contextlib.suppress(OSError):
+            os.close(os.open(path, os.O_RDONLY | os.O_CREAT, 0o600))
 
 
 @contextlib.contextmanager

@@ -1,6 +1,7 @@
 """The one place an error becomes a response: `{"error": ..., "error_description": ...}` for
 the error tree of app.errors, Starlette's own 404 / 405, and the store's DatabaseUnavailable
-(503). Every error response is no-store. An unexpected exception stays a loud 500."""
+(503). Every error response is no-store and carries web.requests' JSON_HEADERS. An unexpected
+exception stays a loud 500."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from starlette.types import Send
 from app.errors import RegistrarError, ServiceUnavailable
 from app.jsonio import dumps
 from app.store.errors import DatabaseUnavailable
-from app.web.requests import NO_STORE
+from app.web.requests import JSON_RAW_HEADERS, NO_STORE, JsonResponse
 
 _STARLETTE_ERRORS = {404: "not_found", 405: "invalid_request"}
 # what the handlers of create_app catch; everything else is a 500
@@ -57,7 +58,7 @@ async def error_response(request: Request, exc: Exception) -> Response:
     else:
         raise exc
     headers.update(NO_STORE)
-    return Response(body, status_code=status, headers=headers, media_type="application/json")
+    return JsonResponse(body, status_code=status, headers=headers)
 
 
 async def refuse(send: Send, exc: RegistrarError) -> None:
@@ -66,6 +67,7 @@ async def refuse(send: Send, exc: RegistrarError) -> None:
     body = _body(exc.error, exc.description)
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     headers += [(k.lower().encode(), v.encode()) for k, v in NO_STORE.items()]
+    headers += JSON_RAW_HEADERS
     headers.append((b"connection", b"close"))
     headers += [(k.lower().encode(), v.encode()) for k, v in exc.headers().items()]
     await send({"type": "http.response.start", "status": exc.status_code, "headers": headers})

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from starlette.requests import Request
@@ -21,13 +21,29 @@ from app.rules.numbers import whole_number
 MAX_BODY = 64 * 1024
 # every response that carries a secret or a token, and every error response
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+# every JSON response (docs/reference.md §3): a browser opening one must not sniff it into HTML
+# or script, load anything it names, or show it inside another site's frame (clickjacking);
+# X-Frame-Options for browsers older than CSP's frame-ancestors
+JSON_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+    "X-Frame-Options": "DENY",
+}
+JSON_RAW_HEADERS = [(k.lower().encode(), v.encode()) for k, v in JSON_HEADERS.items()]
 
 
 class JsonResponse(Response):
+    """Every JSON answer of the API, success or error, with JSON_HEADERS."""
+
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:
-        return dumps(content)
+        # bytes are JSON already rendered (the error renderer, the OpenAPI document)
+        return content if isinstance(content, bytes) else dumps(content)
+
+    def init_headers(self, headers: Mapping[str, str] | None = None) -> None:
+        super().init_headers(headers)
+        self.raw_headers.extend(JSON_RAW_HEADERS)
 
 
 def container_of(request: Request) -> Container:

@@ -13,6 +13,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from app.web.requests import JsonResponse
+
 
 @cache
 def document() -> bytes:
@@ -21,7 +23,7 @@ def document() -> bytes:
 
 
 async def openapi(request: Request) -> Response:
-    return Response(document(), media_type="application/json")
+    return JsonResponse(document())
 
 
 ROUTES: list[BaseRoute] = [Route("/openapi.json", openapi, methods=["GET"])]
