@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.metadata
 import ipaddress
 import os
 import sys
@@ -17,7 +18,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from app.auth.secret_box import SecretKeyError
-from app.config.settings import Settings, SettingsError, load_settings
+from app.config.settings import (
+    CONFIG_ENV,
+    DEFAULT_CONFIG_FILE,
+    ENV_NAMES,
+    Settings,
+    SettingsError,
+    load_settings,
+)
 from app.errors import RegistrarError
 from app.store.errors import DatabaseUnavailable
 
@@ -25,30 +33,67 @@ if TYPE_CHECKING:
     from app.container import Container
 
 
+DESCRIPTION = (
+    "registrar: a multi-realm OAuth 2.0 / OpenID Connect dynamic client registration server "
+    "(RFC 7591, RFC 7592). Settings come from flags, then REGISTRAR_* environment variables, "
+    "then the config file, then the defaults."
+)
+FLAG_HELP = {
+    "realms_dir": "directory of realm files, one NAME.yaml per realm",
+    "database_url": "sqlite:///PATH or postgresql+psycopg://USER@HOST/DB",
+    "host": "address to listen on",
+    "port": "port to listen on",
+    "public_url": "base of every issuer and URI the server hands out (needed beyond loopback)",
+    "workers": "server processes sharing the database",
+}
+
+
+def _flag(parser: argparse.ArgumentParser, name: str, **kwargs: Any) -> None:
+    """A settings flag whose help names its default and environment variable."""
+    default = Settings.model_fields[name].default
+    shown = f"default: {default}; " if default not in (None, "") else ""
+    parser.add_argument(
+        "--" + name.replace("_", "-"),
+        dest=name,
+        help=f"{FLAG_HELP[name]} ({shown}env {ENV_NAMES[name]})",
+        **kwargs,
+    )
+
+
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--realms-dir", dest="realms_dir", type=Path)
-    parser.add_argument("--database-url", dest="database_url")
-    parser.add_argument("--config", type=Path, help="settings file (default config/registrar.yaml)")
+    _flag(parser, "realms_dir", type=Path, metavar="DIR")
+    _flag(parser, "database_url", metavar="URL")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        metavar="FILE",
+        help=f"settings file (default: {DEFAULT_CONFIG_FILE}; env {CONFIG_ENV})",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="registrar", description=__doc__.splitlines()[0])
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(prog="registrar", description=DESCRIPTION)
+    parser.add_argument("--version", action="version", version=f"registrar {_version()}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    serve = commands.add_parser("serve", help="serve the HTTP API")
+    serve = commands.add_parser(
+        "serve", help="serve the HTTP API", description="Serve the HTTP API."
+    )
     _common(serve)
-    serve.add_argument("--host")
-    serve.add_argument("--port")
-    serve.add_argument("--public-url", dest="public_url")
-    serve.add_argument("--workers")
+    _flag(serve, "host", metavar="HOST")
+    _flag(serve, "port", metavar="PORT")
+    _flag(serve, "public_url", metavar="URL")
+    _flag(serve, "workers", metavar="N")
 
     realms = commands.add_parser("realms", help="realm files")
-    realm_commands = realms.add_subparsers(dest="realms_command", required=True)
-    check = realm_commands.add_parser("check", help="validate every realm file")
+    realm_commands = realms.add_subparsers(dest="realms_command", required=True, metavar="COMMAND")
+    check = realm_commands.add_parser(
+        "check", help="validate every realm file", description="Validate every realm file."
+    )
     _common(check)
 
     iat = commands.add_parser("iat", help="initial access tokens")
-    iat_commands = iat.add_subparsers(dest="iat_command", required=True)
+    iat_commands = iat.add_subparsers(dest="iat_command", required=True, metavar="COMMAND")
     create = iat_commands.add_parser("create", help="create one; prints the token alone")
     _common(create)
     create.add_argument("--realm", required=True)
@@ -64,6 +109,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _version() -> str:
+    try:
+        return importlib.metadata.version("registrar")
+    except importlib.metadata.PackageNotFoundError:  # run from a checkout, not installed
+        return "unknown"
+
+
 def _settings(args: argparse.Namespace) -> Settings:
     flags = {
         name: getattr(args, name, None)
@@ -73,7 +125,11 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:  # a bare `registrar`: say what it can do
+        parser.print_help()
+        return 0
     try:
         settings = _settings(args)
         if args.command == "serve":

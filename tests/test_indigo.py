@@ -327,5 +327,5 @@ def test_default_realm_comes_from_the_config_file_or_its_env_var(tmp_path: Path)
 def test_a_default_realm_that_is_no_realm_name_is_a_settings_error(tmp_path: Path) -> None:
     config = tmp_path / "registrar.yaml"
     config.write_text("default_realm: ../etc\n")
-    with pytest.raises(SettingsError, match="REGISTRAR_DEFAULT_REALM"):
+    with pytest.raises(SettingsError, match=f"{config}: default_realm: String should match"):
         load_settings(environ={}, config_file=config)

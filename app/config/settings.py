@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -171,16 +172,31 @@ def load_settings(
     flags = {key: value for key, value in (flags or {}).items() if value is not None}
     required = config_file is not None or CONFIG_ENV in environ
     path = config_file or Path(environ.get(CONFIG_ENV, str(DEFAULT_CONFIG_FILE)))
-    merged: dict[str, Any] = _read_config_file(path, required)
-    merged.update({name: environ[var] for name, var in ENV_NAMES.items() if environ.get(var)})
-    merged.update(flags)
+    from_file = _read_config_file(path, required)
+    from_env = {name: environ[var] for name, var in ENV_NAMES.items() if environ.get(var)}
+    merged: dict[str, Any] = {**from_file, **from_env, **flags}
     try:
         return Settings.model_validate(merged)
     except ValidationError as exc:
         error = exc.errors()[0]
         name = str(error["loc"][0]) if error["loc"] else "settings"
-        source = "--" + name.replace("_", "-")
-        if name in ENV_NAMES:
-            source += f" / {ENV_NAMES[name]}"
-        shown = "" if name == "secret_key" else f" (got {error.get('input')!r})"
-        raise SettingsError(f"{source}: {error['msg']}{shown}") from exc
+        # name the very place the bad value came from: the flag, the variable or the file
+        if name in flags:
+            source = "--" + name.replace("_", "-")
+        elif name in from_env:
+            source = ENV_NAMES[name]
+        else:
+            source = f"{path}: {name}"
+        raise SettingsError(f"{source}: {error['msg']}{_shown(name, error.get('input'))}") from exc
+
+
+def _shown(name: str, value: object) -> str:
+    """The rejected value, as an error may echo it: never a secret, never a password."""
+    if name == "secret_key":
+        return ""
+    text = _PASSWORD_IN_URL.sub(r"\1***@", value) if isinstance(value, str) else value
+    return f" (got {text!r})"
+
+
+# scheme://user:password@host -> the password part
+_PASSWORD_IN_URL = re.compile(r"(://[^/:@]*:)[^/@]*@")

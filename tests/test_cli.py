@@ -1,0 +1,75 @@
+"""The command line a new operator meets: --version, help for a bare command, help texts that
+name defaults and environment variables, settings errors that name where the bad value came
+from (and never echo a password), and the example settings file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from app.cli import main
+from app.config.settings import ENV_NAMES, Settings, SettingsError, load_settings
+
+ROOT = Path(__file__).parent.parent
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0
+    assert capsys.readouterr().out.startswith("registrar ")
+
+
+def test_a_bare_command_prints_help(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: registrar")
+    for command in ("serve", "realms", "iat"):
+        assert command in out
+    assert "docs/" not in out and "§" not in out  # speaks to the operator, not the code
+
+
+def test_serve_help_names_defaults_and_variables(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["serve", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    for name in ("host", "port", "realms_dir", "database_url", "public_url", "workers"):
+        assert ENV_NAMES[name] in out, name
+        assert "--" + name.replace("_", "-") in out, name
+    assert "default: 8080" in out and "default: 127.0.0.1" in out
+    assert "REGISTRAR_CONFIG" in out
+
+
+def test_a_bad_variable_is_named_as_the_variable() -> None:
+    with pytest.raises(SettingsError, match=r"^REGISTRAR_SWEEP_INTERVAL: .*\(got 'soon'\)"):
+        load_settings(environ={"REGISTRAR_SWEEP_INTERVAL": "soon"})
+
+
+def test_a_bad_flag_is_named_as_the_flag() -> None:
+    with pytest.raises(SettingsError, match=r"^--port: "):
+        load_settings(flags={"port": "eighty"}, environ={"REGISTRAR_PORT": "8080"})
+
+
+def test_a_bad_value_in_the_config_file_names_the_file(tmp_path: Path) -> None:
+    config = tmp_path / "settings.yaml"
+    config.write_text("max_connections: lots\n")
+    with pytest.raises(SettingsError, match=rf"^{config}: max_connections: "):
+        load_settings(environ={}, config_file=config)
+
+
+def test_a_rejected_database_url_never_shows_its_password() -> None:
+    with pytest.raises(SettingsError) as raised:
+        load_settings(environ={"REGISTRAR_DATABASE_URL": "postgres://app:hunter2@db/registrar"})
+    assert "hunter2" not in str(raised.value)
+    assert "app:***@db" in str(raised.value)
+
+
+def test_the_example_settings_file_lists_every_setting_and_changes_nothing() -> None:
+    example = ROOT / "config" / "registrar.yaml"
+    assert yaml.safe_load(example.read_text()) is None  # every line is a comment
+    text = example.read_text()
+    for name, variable in ENV_NAMES.items():
+        assert f"# {name}:" in text and variable in text, name
+    assert load_settings(environ={}, config_file=example) == Settings()
