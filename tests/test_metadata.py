@@ -544,3 +544,134 @@ def test_hostile_value_is_400_or_accepted(member: str, value: object) -> None:
 def test_a_huge_body_of_unknown_members_is_ignored() -> None:
     body = {**BASE, **{f"x-{i}": _nested_list(50) for i in range(10_000)}}
     assert validate_client_metadata(body) == validate_client_metadata(BASE)
+
+
+# --- client URIs as browsers read them (WHATWG URL) -----------------------------------------
+
+# (URI, what the refusal names): each is refused in every URI member; browsers would go
+# somewhere other than where the text seems to point, or the text is not one URI to all readers
+HOSTILE_URIS = [
+    pytest.param("https://evil.com\\.example.org/cb", "backslash", id="backslash_in_host"),
+    pytest.param("http://evil.com\\@127.0.0.1:8080/cb", "backslash", id="backslash_at"),
+    pytest.param("https://u\\ser@rp.example.org/cb", "backslash", id="backslash_in_userinfo"),
+    pytest.param("https://rp.example.org/a\\b", "backslash", id="backslash_in_path"),
+    pytest.param("https://rp.exa\tmple.org/cb", "control", id="tab_in_host"),
+    pytest.param("https://rp.example.org/c\nb", "control", id="newline_in_path"),
+    pytest.param("https://rp.example.org/cb\r\n", "control", id="crlf_at_end"),
+    pytest.param("https://rp.example.org/c\x85b", "control", id="c1_control"),
+    pytest.param("https://rp.example.org/c\x7fb", "control", id="del"),
+    pytest.param("https://%65vil.com/cb", "percent-encoded host", id="percent_host"),
+    pytest.param("https://evil.com%2e.example.org/cb", "percent-encoded", id="pct_2e_host"),
+    pytest.param("https://evil.com%5c.example.org/cb", "percent-encoded", id="pct_5c_host"),
+    pytest.param("https:///cb", "empty host", id="empty_host"),
+    pytest.param("https:///evil.com/cb", "empty host", id="empty_host_then_name"),
+    pytest.param("myapp:///cb", "empty host", id="custom_scheme_empty_host"),
+    pytest.param("https://*/cb", "neither a domain name", id="star_host"),
+    pytest.param("https://*.example.org/cb", "neither a domain name", id="wildcard_host"),
+    pytest.param("https://evil.com;.example.org/cb", "neither a domain", id="semicolon_host"),
+    pytest.param("http://0x7f.1:8080/cb", "read differently", id="hex_ipv4"),
+    pytest.param("http://2130706433:8080/cb", "read differently", id="decimal_ipv4"),
+    pytest.param("http://127.1:8080/cb", "read differently", id="short_ipv4"),
+    pytest.param("https://ｅｘａｍｐｌｅ.org/cb", "read differently", id="fullwidth_host"),
+    pytest.param("https://exa\u00admple.org/cb", "read differently", id="soft_hyphen_host"),
+    pytest.param("https://rp.example.org\u3002evil.com/cb", "differently", id="ideographic_dot"),
+    pytest.param("https://rp.example.org/a/../cb", "read differently", id="dot_segments"),
+    pytest.param("https://rp.example.org/a/%2e%2e/cb", "read differently", id="encoded_dots"),
+    pytest.param("https://rp.example.org/ü", "read differently", id="raw_unicode_path"),
+    pytest.param("https://@rp.example.org/cb", "read differently", id="empty_userinfo"),
+    pytest.param("https://rp.example.123/cb", "browsers refuse", id="numeric_tld"),
+]
+# URI members other than redirect_uris, each with a URI it accepts
+OTHER_URI_MEMBERS = {
+    "client_uri": "https://rp.example.org/",
+    "logo_uri#fr": "https://rp.example.org/logo.png",
+    "jwks_uri": "https://rp.example.org/jwks.json",
+    "request_uris": ["https://rp.example.org/req.jwt"],
+    "post_logout_redirect_uris": ["https://rp.example.org/bye"],
+    "backchannel_logout_uri": "https://rp.example.org/bc",
+}
+
+
+@pytest.mark.parametrize(("uri", "reason"), HOSTILE_URIS)
+def test_hostile_redirect_uri_is_invalid_redirect_uri(uri: str, reason: str) -> None:
+    native = {"application_type": "native"} if uri.startswith("myapp:") else {}
+    error = _error({"redirect_uris": [RP, uri], **native})
+    assert type(error) is InvalidRedirectUri
+    assert "redirect_uris" in error.description and reason in error.description
+
+
+@pytest.mark.parametrize(("uri", "reason"), HOSTILE_URIS)
+@pytest.mark.parametrize("member", sorted(OTHER_URI_MEMBERS))
+def test_hostile_uri_in_any_other_uri_member_is_invalid_client_metadata(
+    member: str, uri: str, reason: str
+) -> None:
+    value = [uri] if isinstance(OTHER_URI_MEMBERS[member], list) else uri
+    error = _error({**BASE, member: value})
+    assert type(error) is InvalidClientMetadata
+    assert member in error.description
+
+
+@pytest.mark.parametrize(
+    "uri",
+    ["https://user@rp.example.org/cb", "https://user:password@rp.example.org/cb"],
+)
+@pytest.mark.parametrize(
+    ("member", "error"),
+    [("redirect_uris", InvalidRedirectUri), ("post_logout_redirect_uris", InvalidClientMetadata)],
+)
+def test_redirect_uri_with_userinfo_is_refused(
+    member: str, error: type[Exception], uri: str
+) -> None:
+    raised = _error({**BASE, member: [uri]})
+    assert type(raised) is error
+    assert f"{member} must not hold a URI with userinfo" in raised.description
+
+
+@pytest.mark.parametrize(
+    ("uri", "application_type"),
+    [
+        ("https://RP.EXAMPLE.ORG/cb", "web"),  # a host's case is no difference
+        ("HTTPS://rp.example.org/cb", "web"),
+        ("https://bücher.example/cb", "web"),  # IDNA: browsers go to xn--bcher-kva.example
+        ("https://BÜCHER.example/cb", "web"),
+        ("https://xn--bcher-kva.example/cb", "web"),
+        ("https://straße.example/cb", "web"),  # UTS #46 nontransitional, as browsers
+        ("https://rp.example.org./cb", "web"),
+        ("https://rp.example.org:443/cb", "web"),
+        ("https://rp.example.org:8443/cb?x=1&y=a%20b", "web"),
+        ("https://rp.example.org", "web"),  # an empty path is "/" to a browser
+        ("https://rp.example.org/a%2Fb", "web"),  # an encoded slash stays encoded
+        ("https://rp_internal.example.org/cb", "web"),
+        ("http://127.0.0.1:8080/cb", "web"),  # MCP clients: web, code flow, loopback http
+        ("http://localhost:8080/cb", "web"),
+        ("http://[::1]:8080/cb", "web"),
+        ("http://[0:0:0:0:0:0:0:1]:8080/cb", "web"),  # one IPv6 address, two spellings
+        ("http://[::1]:8080/cb", "native"),
+        ("http://127.0.0.1:51004/", "native"),
+        ("com.example.app:/oauth2redirect", "native"),
+        ("com.example.App://Callback", "native"),
+        ("urn:ietf:wg:oauth:2.0:oob", "native"),
+    ],
+)
+def test_browser_readable_redirect_uri_is_accepted(uri: str, application_type: str) -> None:
+    body = {"redirect_uris": [uri], "application_type": application_type}
+    assert validate_client_metadata(body)["redirect_uris"] == [uri]  # stored as sent
+
+
+@pytest.mark.parametrize(
+    ("member", "uri"),
+    [
+        ("jwks_uri", "http://[::1]:8080/jwks"),  # loopback http, IPv6
+        ("jwks_uri", "https://user:pw@rp.example.org/jwks"),  # userinfo: redirect URIs only
+        ("client_uri", "https://bücher.example"),
+        ("logo_uri", "https://RP.example.org/logo.png"),
+    ],
+)
+def test_browser_readable_url_is_accepted(member: str, uri: str) -> None:
+    assert validate_client_metadata({**BASE, member: uri})[member] == uri
+
+
+def test_jwks_uri_on_a_disguised_loopback_host_is_not_loopback() -> None:
+    # urlsplit reads host 127.0.0.1 here; a browser (and the WHATWG fetch) goes to evil.com
+    error = _error({**BASE, "jwks_uri": "http://evil.com\\@127.0.0.1:8080/jwks"})
+    assert type(error) is InvalidClientMetadata and "jwks_uri" in error.description

@@ -203,6 +203,43 @@ def test_trusted_hosts_checks_every_client_url(member: str, value: Any, kind: st
     assert f"{kind} doesn't match any trusted host or trusted domain: https://evil.net/" in text
 
 
+@pytest.mark.parametrize(
+    ("entries", "uri"),
+    [
+        # urlsplit reads the host evil.com\.example.org; a browser goes to evil.com
+        (("*.example.org",), "https://evil.com\\.example.org/cb"),
+        # urlsplit reads user "evil.com\" at 127.0.0.1; a browser goes to evil.com
+        (("127.0.0.1",), "http://evil.com\\@127.0.0.1:8080/callback"),
+        (("127.0.0.1",), "http://0x7f.1:8080/cb"),  # 127.0.0.1 to a browser, a name to urlsplit
+        (("*.example.org",), "https://%65vil.example.org/cb"),
+        (("*.example.org",), "https://*.example.org/cb"),
+        (("*.example.org",), "https:///app.example.org/cb"),
+    ],
+)
+def test_trusted_hosts_refuses_a_uri_browsers_read_otherwise(
+    entries: tuple[str, ...], uri: str
+) -> None:
+    policy = TrustedHosts(trusted_hosts=entries, **URIS_ONLY)
+    text = refusal(policy, metadata={"redirect_uris": [uri]})
+    assert text == keycloak_text("Trusted Hosts", "URI is malformed")
+
+
+@pytest.mark.parametrize(
+    ("entries", "uri"),
+    [
+        (("bücher.example",), "https://xn--bcher-kva.example/cb"),
+        (("xn--bcher-kva.example",), "https://BÜCHER.example/cb"),
+        (("*.bücher.example",), "https://shop.xn--bcher-kva.example/cb"),
+        (("*.xn--bcher-kva.example",), "https://shop.bücher.example/cb"),
+        (("::1",), "http://[0:0:0:0:0:0:0:1]:8080/cb"),
+    ],
+)
+def test_trusted_hosts_compares_the_hosts_browsers_go_to(
+    entries: tuple[str, ...], uri: str
+) -> None:
+    run(TrustedHosts(trusted_hosts=entries, **URIS_ONLY), {"redirect_uris": [uri]})
+
+
 def test_trusted_hosts_refuses_a_malformed_uri() -> None:
     policy = TrustedHosts(trusted_hosts=("*.example.org",), **URIS_ONLY)
     assert refusal(policy, metadata={"redirect_uris": ["https://[::1/cb"]}).endswith(

@@ -263,6 +263,41 @@ async def test_every_client_uri_member_is_checked_against_trusted_hosts(
     assert_refused(response, "Partner Hosts", details)
 
 
+# the host urlsplit reads is trusted (*.example.org, 127.0.0.1); browsers go to evil.com
+DISGUISED = ["https://evil.com\\.example.org/cb", "http://evil.com\\@127.0.0.1:8080/callback"]
+
+
+@pytest.mark.parametrize("redirect_uri", DISGUISED)
+async def test_redirect_uri_disguised_as_a_trusted_host_is_invalid_redirect_uri(
+    client: httpx.AsyncClient, redirect_uri: str
+) -> None:
+    response = await post_client(client, {"redirect_uris": [redirect_uri]}, "policy_hosts")
+    assert response.status_code == 400, response.text
+    assert error_of(response) == "invalid_redirect_uri"
+    assert response.json()["error_description"] == (
+        "redirect_uris must not hold a URI with a backslash"
+    )
+
+
+@pytest.mark.parametrize("url", [uri.replace("/cb", "/logo.png") for uri in DISGUISED])
+async def test_url_disguised_as_a_trusted_host_is_invalid_client_metadata(
+    client: httpx.AsyncClient, url: str
+) -> None:
+    body = {"redirect_uris": [PARTNER_RP], "logo_uri": url}
+    response = await post_client(client, body, "policy_hosts")
+    assert response.status_code == 400, response.text
+    assert error_of(response) == "invalid_client_metadata"
+    assert "logo_uri" in response.json()["error_description"]
+
+
+async def test_internationalized_host_under_a_trusted_domain_is_accepted(
+    client: httpx.AsyncClient,
+) -> None:
+    uri = "https://bücher.example.org/cb"  # a browser goes to xn--bcher-kva.example.org
+    registered = await register(client, "policy_hosts", redirect_uris=[uri])
+    assert registered["redirect_uris"] == [uri]
+
+
 async def test_client_uris_on_trusted_hosts_are_accepted_together(
     client: httpx.AsyncClient,
 ) -> None:

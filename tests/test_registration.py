@@ -294,6 +294,23 @@ INVALID_METADATA: list[tuple[str, JSON, str]] = [
     ("contacts_not_an_array", {"contacts": "ops@rp.example.org"}, "invalid_client_metadata"),
     ("redirect_uris_not_an_array", {"redirect_uris": RP}, "invalid_redirect_uri"),
     ("default_max_age_negative", {"default_max_age": -1}, "invalid_client_metadata"),
+    # browsers go to evil.com; urlsplit read rp.example.org / 127.0.0.1
+    (
+        "redirect_uri_backslash_host",
+        {"redirect_uris": ["https://evil.com\\.rp.example.org/cb"]},
+        "invalid_redirect_uri",
+    ),
+    (
+        "redirect_uri_backslash_userinfo",
+        {"redirect_uris": ["http://evil.com\\@127.0.0.1:8080/callback"]},
+        "invalid_redirect_uri",
+    ),
+    (
+        "redirect_uri_userinfo",
+        {"redirect_uris": ["https://rp.example.org@evil.com/cb"]},
+        "invalid_redirect_uri",
+    ),
+    ("redirect_uri_wildcard_host", {"redirect_uris": ["https://*/cb"]}, "invalid_redirect_uri"),
 ]
 
 

@@ -12,7 +12,6 @@ import ipaddress
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Literal, assert_never
-from urllib.parse import urlsplit
 
 from app.auth.callers import Caller
 from app.auth.roles import MANAGE_CLIENTS
@@ -28,6 +27,7 @@ from app.config.realm_models import (
     TrustedHosts,
 )
 from app.errors import InsufficientScope, InvalidClientMetadata, PolicyRefused
+from app.rules.uri_reading import UnsafeUri, ascii_host, read_client_uri
 
 Operation = Literal["create", "update", "read", "delete"]
 Resolver = Callable[[str], frozenset[str]]  # hostname -> its IP addresses; empty if unknown
@@ -217,12 +217,15 @@ def _resolved(hostname: str, resolve: Resolver) -> set[_IP]:
 
 def _check_client_urls(policy: TrustedHosts, metadata: Mapping[str, Any]) -> None:
     for kind, url in _client_urls(metadata):
+        # the host a browser would go to: the metadata rules read every URI the same way
         try:
-            host = urlsplit(url).hostname
-        except ValueError:
-            raise PolicyRefused(policy.name, f"{kind} is malformed") from None
+            uri = read_client_uri(url)
+        except UnsafeUri:
+            uri = None
+        if uri is None:
+            raise PolicyRefused(policy.name, f"{kind} is malformed")
         # a URI without a host (a native app's custom scheme) matches no trusted host
-        if host is None or not _host_trusted(host, policy.trusted_hosts):
+        if uri.host is None or not _host_trusted(uri.host, policy.trusted_hosts):
             detail = f"{kind} doesn't match any trusted host or trusted domain: {url}"
             raise PolicyRefused(policy.name, detail)
 
@@ -259,7 +262,8 @@ def _domain_matches(hostname: str, entry: str) -> bool:
 
 
 def _norm(hostname: str) -> str:
-    return hostname.lower().rstrip(".")
+    """A host name to compare: lowercase IDNA ASCII (as browsers send it), no trailing dot."""
+    return ascii_host(hostname).rstrip(".")
 
 
 def _ip(text: str) -> _IP | None:
