@@ -97,7 +97,7 @@ def test_null_member_is_the_same_as_an_absent_one(member: str) -> None:
     ("body", "expected"),
     [
         pytest.param(
-            {"scope": "  openid\tprofile  openid "},
+            {"scope": "  openid profile  openid "},
             {"scope": "openid profile"},
             id="scope_whitespace_and_duplicates",
         ),
@@ -675,3 +675,85 @@ def test_jwks_uri_on_a_disguised_loopback_host_is_not_loopback() -> None:
     # urlsplit reads host 127.0.0.1 here; a browser (and the WHATWG fetch) goes to evil.com
     error = _error({**BASE, "jwks_uri": "http://evil.com\\@127.0.0.1:8080/jwks"})
     assert type(error) is InvalidClientMetadata and "jwks_uri" in error.description
+
+
+# --- control characters in any string member ------------------------------------------------
+
+CONTROLS = ["\x00", "\x01", "\t", "\n", "\r", "\x1b", "\x1f", "\x7f", "\x80", "\x85", "\x9b"]
+
+
+def _with_controls(text: str) -> list[tuple[str, Any]]:
+    """(member, value) placing text inside every kind of string member."""
+    return [
+        ("client_name", f"My{text}Client"),
+        ("client_name#en", f"My{text}Client"),
+        ("software_id", f"id{text}"),
+        ("software_statement", f"eyJ{text}.x.y"),
+        ("id_token_signed_response_alg", f"RS256{text}"),
+        ("scope", f"openid{text}profile"),
+        ("contacts", ["ops@rp.example.org", f"ops{text}@rp.example.org"]),
+        ("default_acr_values", [f"urn:acr{text}"]),
+        ("grant_types", ["authorization_code", f"urn:x:{text}"]),
+        ("jwks", {"keys": [{"kty": "EC", "crv": "P-256", "x": f"f8{text}3O", "y": "x_FE"}]}),
+        ("jwks", {"keys": [{"kty": "RSA", "x5c": ["MIIB", f"MI{text}IB"]}]}),
+        ("jwks", {"keys": [{"kty": "EC", f"kid{text}": "1"}]}),  # a JWK member's name
+        ("client_uri", f"https://rp.example.org/{text}"),
+        ("post_logout_redirect_uris", [f"https://rp.example.org/{text}bye"]),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("member", "value"),
+    [pair for char in CONTROLS for pair in _with_controls(char)],
+)
+def test_control_character_in_a_string_member_is_invalid_client_metadata(
+    member: str, value: Any
+) -> None:
+    error = _error({**BASE, member: value})
+    assert type(error) is InvalidClientMetadata
+    assert member in error.description
+
+
+@pytest.mark.parametrize("char", CONTROLS)
+def test_control_character_in_redirect_uris_is_invalid_redirect_uri(char: str) -> None:
+    error = _error({"redirect_uris": [RP, f"https://rp.example.org/cb{char}"]})
+    assert type(error) is InvalidRedirectUri
+    assert error.description == "redirect_uris must not contain control characters"
+
+
+@pytest.mark.parametrize(
+    "name", ["名前", "Ünïcödé client", "émoji 🚀", "a\u00a0b", 'quote " and \\ backslash']
+)
+def test_text_without_control_characters_is_kept(name: str) -> None:
+    assert validate_client_metadata({**BASE, "client_name": name})["client_name"] == name
+
+
+@pytest.mark.parametrize("separator", ["\u00a0", "\u3000", "\u2003"])
+def test_scope_tokens_are_separated_by_spaces_only(separator: str) -> None:
+    # RFC 6749 §3.3: scope = scope-token *( SP scope-token )
+    error = _error({**BASE, "scope": f"openid{separator}profile"})
+    assert type(error) is InvalidClientMetadata and "scope" in error.description
+
+
+# --- a public client cannot use client_credentials ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "grant_types",
+    [["client_credentials"], ["authorization_code", "client_credentials", "refresh_token"]],
+)
+def test_public_client_with_client_credentials_is_invalid_client_metadata(
+    grant_types: list[str],
+) -> None:
+    body = {**BASE, "token_endpoint_auth_method": "none", "grant_types": grant_types}
+    error = _error(body)
+    assert type(error) is InvalidClientMetadata
+    assert "client_credentials" in error.description and "none" in error.description
+
+
+@pytest.mark.parametrize(
+    "method", ["client_secret_basic", "client_secret_post", "private_key_jwt", "tls_client_auth"]
+)
+def test_confidential_client_may_use_client_credentials(method: str) -> None:
+    body = {"token_endpoint_auth_method": method, "grant_types": ["client_credentials"]}
+    assert validate_client_metadata(body)["grant_types"] == ["client_credentials"]

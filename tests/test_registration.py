@@ -311,6 +311,21 @@ INVALID_METADATA: list[tuple[str, JSON, str]] = [
         "invalid_redirect_uri",
     ),
     ("redirect_uri_wildcard_host", {"redirect_uris": ["https://*/cb"]}, "invalid_redirect_uri"),
+    (
+        "public_client_with_client_credentials",
+        {"token_endpoint_auth_method": "none", "grant_types": ["client_credentials"]},
+        "invalid_client_metadata",
+    ),
+    ("client_name_nul", {"client_name": "My\x00Client"}, "invalid_client_metadata"),
+    ("client_name_newline", {"client_name": "My\nClient"}, "invalid_client_metadata"),
+    ("client_name_c1_csi", {"client_name": "My\x9b31mClient"}, "invalid_client_metadata"),
+    ("contacts_control", {"contacts": ["ops@rp.example.org\r\n"]}, "invalid_client_metadata"),
+    (
+        "jwks_member_control",
+        {"jwks": {"keys": [{"kty": "oct", "kid": "k\x00", "k": "AAAA"}]}},
+        "invalid_client_metadata",
+    ),
+    ("redirect_uri_nul", {"redirect_uris": [RP + "\x00"]}, "invalid_redirect_uri"),
 ]
 
 
