@@ -95,17 +95,31 @@ def apply_policies(
 def check_scopes(
     realm: RealmConfig, scope: str | None, caller: Caller, held: frozenset[str] = frozenset()
 ) -> None:
-    """Realm rule under every policy set: only the realm's scopes, restricted ones for admins.
+    """Realm rules run before the policies: only the realm's scopes, restricted ones for admins.
 
     `held` are the scopes the client has already (on update): an RFC 7592 PUT sends them back.
+    A scope the realm does not have is a 400 here only when no allowed-client-scopes policy of
+    the caller's set will judge it: where one will, Keycloak answers with that policy's refusal
+    (403), in file order, and so do we (check_known_scopes then runs after the policies).
     """
+    judged = any(isinstance(policy, AllowedClientScopes) for policy in policy_set(realm, caller))
     for requested in (scope or "").split():
         if requested not in realm.all_scopes:
+            if judged:
+                continue
             raise InvalidClientMetadata(f"unknown scope {requested}")
         if requested in held:
             continue
         if requested in realm.scopes.restricted and MANAGE_CLIENTS not in caller.roles:
             raise InsufficientScope(f"scope {requested} needs the manage-clients role")
+
+
+def check_known_scopes(realm: RealmConfig, scope: str | None) -> None:
+    """After the policies: a scope they let through must still be one the realm has (one an
+    allowed-client-scopes policy lists, or a client held, but the realm file no longer has)."""
+    for requested in (scope or "").split():
+        if requested not in realm.all_scopes:
+            raise InvalidClientMetadata(f"unknown scope {requested}")
 
 
 def _apply(
