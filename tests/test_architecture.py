@@ -43,10 +43,21 @@ OWNERS: dict[str, tuple[str, ...]] = {
     "orjson": ("app.jsonio",),
     "urllib.request": ("app.auth",),  # the JWKS of trusted issuers
     "socket": ("app.auth",),  # host names of the trusted-hosts policy
+    "ada_url": ("app.rules",),  # the WHATWG URL parser that reads client URIs
 }
-# the rules are pure: no I/O and no clock, so only these standard modules
+# the rules are pure: no I/O and no clock, so only these standard modules, and ada_url: a
+# WHATWG URL parser (pure parsing, no I/O) that reads client URIs as browsers do
 RULES_MAY_IMPORT = frozenset(
-    {"re", "collections", "functools", "typing", "dataclasses", "ipaddress", "urllib.parse"}
+    {
+        "re",
+        "collections",
+        "functools",
+        "typing",
+        "dataclasses",
+        "ipaddress",
+        "urllib.parse",
+        "ada_url",
+    }
 )
 # what the rules may use of the layer below: plain data about the caller and the role names
 RULES_MAY_USE = frozenset({"app.auth.callers", "app.auth.roles"})

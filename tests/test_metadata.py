@@ -97,7 +97,7 @@ def test_null_member_is_the_same_as_an_absent_one(member: str) -> None:
     ("body", "expected"),
     [
         pytest.param(
-            {"scope": "  openid\tprofile  openid "},
+            {"scope": "  openid profile  openid "},
             {"scope": "openid profile"},
             id="scope_whitespace_and_duplicates",
         ),
@@ -544,3 +544,216 @@ def test_hostile_value_is_400_or_accepted(member: str, value: object) -> None:
 def test_a_huge_body_of_unknown_members_is_ignored() -> None:
     body = {**BASE, **{f"x-{i}": _nested_list(50) for i in range(10_000)}}
     assert validate_client_metadata(body) == validate_client_metadata(BASE)
+
+
+# --- client URIs as browsers read them (WHATWG URL) -----------------------------------------
+
+# (URI, what the refusal names): each is refused in every URI member; browsers would go
+# somewhere other than where the text seems to point, or the text is not one URI to all readers
+HOSTILE_URIS = [
+    pytest.param("https://evil.com\\.example.org/cb", "backslash", id="backslash_in_host"),
+    pytest.param("http://evil.com\\@127.0.0.1:8080/cb", "backslash", id="backslash_at"),
+    pytest.param("https://u\\ser@rp.example.org/cb", "backslash", id="backslash_in_userinfo"),
+    pytest.param("https://rp.example.org/a\\b", "backslash", id="backslash_in_path"),
+    pytest.param("https://rp.exa\tmple.org/cb", "control", id="tab_in_host"),
+    pytest.param("https://rp.example.org/c\nb", "control", id="newline_in_path"),
+    pytest.param("https://rp.example.org/cb\r\n", "control", id="crlf_at_end"),
+    pytest.param("https://rp.example.org/c\x85b", "control", id="c1_control"),
+    pytest.param("https://rp.example.org/c\x7fb", "control", id="del"),
+    pytest.param("https://%65vil.com/cb", "percent-encoded host", id="percent_host"),
+    pytest.param("https://evil.com%2e.example.org/cb", "percent-encoded", id="pct_2e_host"),
+    pytest.param("https://evil.com%5c.example.org/cb", "percent-encoded", id="pct_5c_host"),
+    pytest.param("https:///cb", "empty host", id="empty_host"),
+    pytest.param("https:///evil.com/cb", "empty host", id="empty_host_then_name"),
+    pytest.param("myapp:///cb", "empty host", id="custom_scheme_empty_host"),
+    pytest.param("https://*/cb", "neither a domain name", id="star_host"),
+    pytest.param("https://*.example.org/cb", "neither a domain name", id="wildcard_host"),
+    pytest.param("https://evil.com;.example.org/cb", "neither a domain", id="semicolon_host"),
+    pytest.param("http://0x7f.1:8080/cb", "read differently", id="hex_ipv4"),
+    pytest.param("http://2130706433:8080/cb", "read differently", id="decimal_ipv4"),
+    pytest.param("http://127.1:8080/cb", "read differently", id="short_ipv4"),
+    pytest.param("https://ｅｘａｍｐｌｅ.org/cb", "read differently", id="fullwidth_host"),
+    pytest.param("https://exa\u00admple.org/cb", "read differently", id="soft_hyphen_host"),
+    pytest.param("https://rp.example.org\u3002evil.com/cb", "differently", id="ideographic_dot"),
+    pytest.param("https://rp.example.org/a/../cb", "read differently", id="dot_segments"),
+    pytest.param("https://rp.example.org/a/%2e%2e/cb", "read differently", id="encoded_dots"),
+    pytest.param("https://rp.example.org/ü", "read differently", id="raw_unicode_path"),
+    pytest.param("https://@rp.example.org/cb", "read differently", id="empty_userinfo"),
+    pytest.param("https://rp.example.123/cb", "browsers refuse", id="numeric_tld"),
+]
+# URI members other than redirect_uris, each with a URI it accepts
+OTHER_URI_MEMBERS = {
+    "client_uri": "https://rp.example.org/",
+    "logo_uri#fr": "https://rp.example.org/logo.png",
+    "jwks_uri": "https://rp.example.org/jwks.json",
+    "request_uris": ["https://rp.example.org/req.jwt"],
+    "post_logout_redirect_uris": ["https://rp.example.org/bye"],
+    "backchannel_logout_uri": "https://rp.example.org/bc",
+}
+
+
+@pytest.mark.parametrize(("uri", "reason"), HOSTILE_URIS)
+def test_hostile_redirect_uri_is_invalid_redirect_uri(uri: str, reason: str) -> None:
+    native = {"application_type": "native"} if uri.startswith("myapp:") else {}
+    error = _error({"redirect_uris": [RP, uri], **native})
+    assert type(error) is InvalidRedirectUri
+    assert "redirect_uris" in error.description and reason in error.description
+
+
+@pytest.mark.parametrize(("uri", "reason"), HOSTILE_URIS)
+@pytest.mark.parametrize("member", sorted(OTHER_URI_MEMBERS))
+def test_hostile_uri_in_any_other_uri_member_is_invalid_client_metadata(
+    member: str, uri: str, reason: str
+) -> None:
+    value = [uri] if isinstance(OTHER_URI_MEMBERS[member], list) else uri
+    error = _error({**BASE, member: value})
+    assert type(error) is InvalidClientMetadata
+    assert member in error.description
+
+
+@pytest.mark.parametrize(
+    "uri",
+    ["https://user@rp.example.org/cb", "https://user:password@rp.example.org/cb"],
+)
+@pytest.mark.parametrize(
+    ("member", "error"),
+    [("redirect_uris", InvalidRedirectUri), ("post_logout_redirect_uris", InvalidClientMetadata)],
+)
+def test_redirect_uri_with_userinfo_is_refused(
+    member: str, error: type[Exception], uri: str
+) -> None:
+    raised = _error({**BASE, member: [uri]})
+    assert type(raised) is error
+    assert f"{member} must not hold a URI with userinfo" in raised.description
+
+
+@pytest.mark.parametrize(
+    ("uri", "application_type"),
+    [
+        ("https://RP.EXAMPLE.ORG/cb", "web"),  # a host's case is no difference
+        ("HTTPS://rp.example.org/cb", "web"),
+        ("https://bücher.example/cb", "web"),  # IDNA: browsers go to xn--bcher-kva.example
+        ("https://BÜCHER.example/cb", "web"),
+        ("https://xn--bcher-kva.example/cb", "web"),
+        ("https://straße.example/cb", "web"),  # UTS #46 nontransitional, as browsers
+        ("https://rp.example.org./cb", "web"),
+        ("https://rp.example.org:443/cb", "web"),
+        ("https://rp.example.org:8443/cb?x=1&y=a%20b", "web"),
+        ("https://rp.example.org", "web"),  # an empty path is "/" to a browser
+        ("https://rp.example.org/a%2Fb", "web"),  # an encoded slash stays encoded
+        ("https://rp_internal.example.org/cb", "web"),
+        ("http://127.0.0.1:8080/cb", "web"),  # MCP clients: web, code flow, loopback http
+        ("http://localhost:8080/cb", "web"),
+        ("http://[::1]:8080/cb", "web"),
+        ("http://[0:0:0:0:0:0:0:1]:8080/cb", "web"),  # one IPv6 address, two spellings
+        ("http://[::1]:8080/cb", "native"),
+        ("http://127.0.0.1:51004/", "native"),
+        ("com.example.app:/oauth2redirect", "native"),
+        ("com.example.App://Callback", "native"),
+        ("urn:ietf:wg:oauth:2.0:oob", "native"),
+    ],
+)
+def test_browser_readable_redirect_uri_is_accepted(uri: str, application_type: str) -> None:
+    body = {"redirect_uris": [uri], "application_type": application_type}
+    assert validate_client_metadata(body)["redirect_uris"] == [uri]  # stored as sent
+
+
+@pytest.mark.parametrize(
+    ("member", "uri"),
+    [
+        ("jwks_uri", "http://[::1]:8080/jwks"),  # loopback http, IPv6
+        ("jwks_uri", "https://user:pw@rp.example.org/jwks"),  # userinfo: redirect URIs only
+        ("client_uri", "https://bücher.example"),
+        ("logo_uri", "https://RP.example.org/logo.png"),
+    ],
+)
+def test_browser_readable_url_is_accepted(member: str, uri: str) -> None:
+    assert validate_client_metadata({**BASE, member: uri})[member] == uri
+
+
+def test_jwks_uri_on_a_disguised_loopback_host_is_not_loopback() -> None:
+    # urlsplit reads host 127.0.0.1 here; a browser (and the WHATWG fetch) goes to evil.com
+    error = _error({**BASE, "jwks_uri": "http://evil.com\\@127.0.0.1:8080/jwks"})
+    assert type(error) is InvalidClientMetadata and "jwks_uri" in error.description
+
+
+# --- control characters in any string member ------------------------------------------------
+
+CONTROLS = ["\x00", "\x01", "\t", "\n", "\r", "\x1b", "\x1f", "\x7f", "\x80", "\x85", "\x9b"]
+
+
+def _with_controls(text: str) -> list[tuple[str, Any]]:
+    """(member, value) placing text inside every kind of string member."""
+    return [
+        ("client_name", f"My{text}Client"),
+        ("client_name#en", f"My{text}Client"),
+        ("software_id", f"id{text}"),
+        ("software_statement", f"eyJ{text}.x.y"),
+        ("id_token_signed_response_alg", f"RS256{text}"),
+        ("scope", f"openid{text}profile"),
+        ("contacts", ["ops@rp.example.org", f"ops{text}@rp.example.org"]),
+        ("default_acr_values", [f"urn:acr{text}"]),
+        ("grant_types", ["authorization_code", f"urn:x:{text}"]),
+        ("jwks", {"keys": [{"kty": "EC", "crv": "P-256", "x": f"f8{text}3O", "y": "x_FE"}]}),
+        ("jwks", {"keys": [{"kty": "RSA", "x5c": ["MIIB", f"MI{text}IB"]}]}),
+        ("jwks", {"keys": [{"kty": "EC", f"kid{text}": "1"}]}),  # a JWK member's name
+        ("client_uri", f"https://rp.example.org/{text}"),
+        ("post_logout_redirect_uris", [f"https://rp.example.org/{text}bye"]),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("member", "value"),
+    [pair for char in CONTROLS for pair in _with_controls(char)],
+)
+def test_control_character_in_a_string_member_is_invalid_client_metadata(
+    member: str, value: Any
+) -> None:
+    error = _error({**BASE, member: value})
+    assert type(error) is InvalidClientMetadata
+    assert member in error.description
+
+
+@pytest.mark.parametrize("char", CONTROLS)
+def test_control_character_in_redirect_uris_is_invalid_redirect_uri(char: str) -> None:
+    error = _error({"redirect_uris": [RP, f"https://rp.example.org/cb{char}"]})
+    assert type(error) is InvalidRedirectUri
+    assert error.description == "redirect_uris must not contain control characters"
+
+
+@pytest.mark.parametrize(
+    "name", ["名前", "Ünïcödé client", "émoji 🚀", "a\u00a0b", 'quote " and \\ backslash']
+)
+def test_text_without_control_characters_is_kept(name: str) -> None:
+    assert validate_client_metadata({**BASE, "client_name": name})["client_name"] == name
+
+
+@pytest.mark.parametrize("separator", ["\u00a0", "\u3000", "\u2003"])
+def test_scope_tokens_are_separated_by_spaces_only(separator: str) -> None:
+    # RFC 6749 §3.3: scope = scope-token *( SP scope-token )
+    error = _error({**BASE, "scope": f"openid{separator}profile"})
+    assert type(error) is InvalidClientMetadata and "scope" in error.description
+
+
+# --- a public client cannot use client_credentials ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "grant_types",
+    [["client_credentials"], ["authorization_code", "client_credentials", "refresh_token"]],
+)
+def test_public_client_with_client_credentials_is_invalid_client_metadata(
+    grant_types: list[str],
+) -> None:
+    body = {**BASE, "token_endpoint_auth_method": "none", "grant_types": grant_types}
+    error = _error(body)
+    assert type(error) is InvalidClientMetadata
+    assert "client_credentials" in error.description and "none" in error.description
+
+
+@pytest.mark.parametrize(
+    "method", ["client_secret_basic", "client_secret_post", "private_key_jwt", "tls_client_auth"]
+)
+def test_confidential_client_may_use_client_credentials(method: str) -> None:
+    body = {"token_endpoint_auth_method": method, "grant_types": ["client_credentials"]}
+    assert validate_client_metadata(body)["grant_types"] == ["client_credentials"]

@@ -27,6 +27,7 @@ from app.rules.policies import (
     Candidate,
     Operation,
     apply_policies,
+    check_known_scopes,
     check_scopes,
     max_clients_refusal,
     policy_set,
@@ -201,6 +202,43 @@ def test_trusted_hosts_checks_every_client_url(member: str, value: Any, kind: st
     policy = TrustedHosts(trusted_hosts=("*.example.org",), **URIS_ONLY)
     text = refusal(policy, metadata={**WEB, member: value})
     assert f"{kind} doesn't match any trusted host or trusted domain: https://evil.net/" in text
+
+
+@pytest.mark.parametrize(
+    ("entries", "uri"),
+    [
+        # urlsplit reads the host evil.com\.example.org; a browser goes to evil.com
+        (("*.example.org",), "https://evil.com\\.example.org/cb"),
+        # urlsplit reads user "evil.com\" at 127.0.0.1; a browser goes to evil.com
+        (("127.0.0.1",), "http://evil.com\\@127.0.0.1:8080/callback"),
+        (("127.0.0.1",), "http://0x7f.1:8080/cb"),  # 127.0.0.1 to a browser, a name to urlsplit
+        (("*.example.org",), "https://%65vil.example.org/cb"),
+        (("*.example.org",), "https://*.example.org/cb"),
+        (("*.example.org",), "https:///app.example.org/cb"),
+    ],
+)
+def test_trusted_hosts_refuses_a_uri_browsers_read_otherwise(
+    entries: tuple[str, ...], uri: str
+) -> None:
+    policy = TrustedHosts(trusted_hosts=entries, **URIS_ONLY)
+    text = refusal(policy, metadata={"redirect_uris": [uri]})
+    assert text == keycloak_text("Trusted Hosts", "URI is malformed")
+
+
+@pytest.mark.parametrize(
+    ("entries", "uri"),
+    [
+        (("bücher.example",), "https://xn--bcher-kva.example/cb"),
+        (("xn--bcher-kva.example",), "https://BÜCHER.example/cb"),
+        (("*.bücher.example",), "https://shop.xn--bcher-kva.example/cb"),
+        (("*.xn--bcher-kva.example",), "https://shop.bücher.example/cb"),
+        (("::1",), "http://[0:0:0:0:0:0:0:1]:8080/cb"),
+    ],
+)
+def test_trusted_hosts_compares_the_hosts_browsers_go_to(
+    entries: tuple[str, ...], uri: str
+) -> None:
+    run(TrustedHosts(trusted_hosts=entries, **URIS_ONLY), {"redirect_uris": [uri]})
 
 
 def test_trusted_hosts_refuses_a_malformed_uri() -> None:
@@ -401,3 +439,59 @@ def test_check_scopes(
     else:
         with pytest.raises(error, match=text):
             check_scopes(realm, scope, caller)
+
+
+# --- a scope the realm does not have --------------------------------------------------------
+
+
+def scopes_refusal(name: str, scope: str) -> str:
+    return keycloak_text(name, f"Not permitted to use specified clientScope: {scope}")
+
+
+@pytest.mark.parametrize("caller", [ANON, AUTH, ADMIN, IAT])
+def test_unknown_scope_is_the_allowed_client_scopes_refusal_where_the_set_has_one(
+    caller: Caller,
+) -> None:
+    # Keycloak: the set's allowed-client-scopes policy refuses it (403), not a 400
+    scopes = AllowedClientScopes()
+    realm = realm_with(scopes, authenticated=(scopes,))
+    check_scopes(realm, "openid nope", caller)
+    metadata = {**WEB, "scope": "openid nope"}
+    with pytest.raises(PolicyRefused) as caught:
+        apply_policies(realm, "create", Candidate(metadata=metadata), caller, resolve)
+    assert caught.value.description == scopes_refusal("Allowed Client Scopes", "nope")
+
+
+def test_unknown_scope_is_400_where_the_set_has_no_allowed_client_scopes() -> None:
+    realm = realm_with(ConsentRequired(), authenticated=(AllowedClientScopes(),))
+    with pytest.raises(InvalidClientMetadata, match="unknown scope nope"):
+        check_scopes(realm, "openid nope", ANON)  # the anonymous set has none
+    check_scopes(realm, "openid nope", AUTH)  # the authenticated set has one
+
+
+def test_unknown_scope_meets_the_policies_in_file_order() -> None:
+    realm = realm_with(TrustedHosts(trusted_hosts=("192.0.2.1",)), AllowedClientScopes())
+    check_scopes(realm, "nope", ANON)
+    metadata = {**WEB, "scope": "nope"}
+    with pytest.raises(PolicyRefused, match="Host not trusted"):
+        apply_policies(realm, "create", Candidate(metadata=metadata), ANON, resolve)
+
+
+def test_restricted_scope_still_needs_manage_clients_under_allowed_client_scopes() -> None:
+    scopes = AllowedClientScopes(allowed_client_scopes=("admin.read",))
+    realm = realm_with(scopes, authenticated=(scopes,), restricted=("admin.read",))
+    with pytest.raises(InsufficientScope, match="manage-clients"):
+        check_scopes(realm, "openid admin.read nope", AUTH)
+    check_scopes(realm, "openid admin.read nope", ADMIN)
+
+
+def test_a_scope_a_policy_lets_through_must_still_be_the_realms() -> None:
+    # allowed-client-scopes may list a scope the realm file does not define
+    scopes = AllowedClientScopes(allowed_client_scopes=("legacy",))
+    realm = realm_with(scopes)
+    check_scopes(realm, "openid legacy", ANON)
+    apply_policies(realm, "create", Candidate(metadata={**WEB, "scope": "legacy"}), ANON, resolve)
+    with pytest.raises(InvalidClientMetadata, match="unknown scope legacy"):
+        check_known_scopes(realm, "openid legacy")
+    check_known_scopes(realm, "openid profile")
+    check_known_scopes(realm, None)

@@ -263,6 +263,41 @@ async def test_every_client_uri_member_is_checked_against_trusted_hosts(
     assert_refused(response, "Partner Hosts", details)
 
 
+# the host urlsplit reads is trusted (*.example.org, 127.0.0.1); browsers go to evil.com
+DISGUISED = ["https://evil.com\\.example.org/cb", "http://evil.com\\@127.0.0.1:8080/callback"]
+
+
+@pytest.mark.parametrize("redirect_uri", DISGUISED)
+async def test_redirect_uri_disguised_as_a_trusted_host_is_invalid_redirect_uri(
+    client: httpx.AsyncClient, redirect_uri: str
+) -> None:
+    response = await post_client(client, {"redirect_uris": [redirect_uri]}, "policy_hosts")
+    assert response.status_code == 400, response.text
+    assert error_of(response) == "invalid_redirect_uri"
+    assert response.json()["error_description"] == (
+        "redirect_uris must not hold a URI with a backslash"
+    )
+
+
+@pytest.mark.parametrize("url", [uri.replace("/cb", "/logo.png") for uri in DISGUISED])
+async def test_url_disguised_as_a_trusted_host_is_invalid_client_metadata(
+    client: httpx.AsyncClient, url: str
+) -> None:
+    body = {"redirect_uris": [PARTNER_RP], "logo_uri": url}
+    response = await post_client(client, body, "policy_hosts")
+    assert response.status_code == 400, response.text
+    assert error_of(response) == "invalid_client_metadata"
+    assert "logo_uri" in response.json()["error_description"]
+
+
+async def test_internationalized_host_under_a_trusted_domain_is_accepted(
+    client: httpx.AsyncClient,
+) -> None:
+    uri = "https://bücher.example.org/cb"  # a browser goes to xn--bcher-kva.example.org
+    registered = await register(client, "policy_hosts", redirect_uris=[uri])
+    assert registered["redirect_uris"] == [uri]
+
+
 async def test_client_uris_on_trusted_hosts_are_accepted_together(
     client: httpx.AsyncClient,
 ) -> None:
@@ -496,6 +531,41 @@ async def test_allowed_client_scopes_runs_on_update_with_the_rat(
     assert widened.json()["scope"] == "openid offline_access"
 
 
+@pytest.mark.parametrize("with_iat", [False, True])
+async def test_scope_the_realm_does_not_have_is_the_allowed_client_scopes_refusal(
+    client: httpx.AsyncClient, with_iat: bool
+) -> None:
+    # Keycloak: a scope the set's allowed-client-scopes policy does not allow is its refusal,
+    # whether the realm knows the scope or not
+    token = await initial_access_token(client, "policy_scopes") if with_iat else None
+    body = {"redirect_uris": [RP], "scope": "email nonsense" if with_iat else "nonsense"}
+    response = await post_client(client, body, "policy_scopes", token)
+    policy = "Legacy Templates" if with_iat else "Allowed Client Scopes"
+    assert_refused(response, policy, "Not permitted to use specified clientScope: nonsense")
+
+
+async def test_scope_the_realm_does_not_have_is_refused_by_the_policy_on_update(
+    client: httpx.AsyncClient,
+) -> None:
+    registered = await register(client, "policy_scopes", scope="openid")
+    assert_refused(
+        await put_metadata(client, registered, scope="openid nonsense"),
+        "Allowed Client Scopes",
+        "Not permitted to use specified clientScope: nonsense",
+    )
+
+
+async def test_scope_the_realm_does_not_have_is_400_under_a_set_without_the_policy(
+    client: httpx.AsyncClient,
+) -> None:
+    # policy_hosts.yaml's anonymous set has only trusted-hosts
+    body = {"redirect_uris": [PARTNER_RP], "scope": "openid nonsense"}
+    response = await post_client(client, body, "policy_hosts")
+    assert response.status_code == 400, response.text
+    assert error_of(response) == "invalid_client_metadata"
+    assert response.json()["error_description"] == "unknown scope nonsense"
+
+
 # --- allowed-protocol-mappers (policy_mappers.yaml) ------------------------------------------
 
 
@@ -560,6 +630,34 @@ async def test_trusted_hosts_listed_first_refuses_before_the_others(
 ) -> None:
     body = {"redirect_uris": [RP], "scope": "phone", "subject_type": "pairwise"}
     assert_refused(await post_client(stranger, body, "policy_order"), *host_refused())
+
+
+@pytest.mark.parametrize(
+    ("caller", "with_iat", "policy"),
+    [
+        ("stranger", False, "Trusted Hosts"),  # trusted-hosts is listed before Scope Rule
+        ("client", False, "Scope Rule"),
+        ("client", True, "Mapper Rule"),  # listed before Scope Rule in the authenticated set
+    ],
+)
+async def test_scope_the_realm_does_not_have_meets_the_policies_in_file_order(
+    client: httpx.AsyncClient,
+    stranger: httpx.AsyncClient,
+    caller: str,
+    with_iat: bool,
+    policy: str,
+) -> None:
+    token = await initial_access_token(client, "policy_order") if with_iat else None
+    body = {"redirect_uris": [RP], "scope": "nonsense", "subject_type": "pairwise"}
+    response = await post_client(
+        stranger if caller == "stranger" else client, body, "policy_order", token
+    )
+    texts = {
+        "Trusted Hosts": "Host not trusted.",
+        "Scope Rule": "Not permitted to use specified clientScope: nonsense",
+        "Mapper Rule": f"ProtocolMapper type not allowed: {PAIRWISE}",
+    }
+    assert_refused(response, policy, texts[policy])
 
 
 # --- the realm's scopes: restricted, optional, echoed (policy_restricted.yaml) --------------
@@ -665,11 +763,11 @@ async def test_default_authenticated_set_refuses_a_scope_outside_the_realm(
     token = await initial_access_token(client, "policy_default")
     body = {"redirect_uris": [RP], "scope": "openid admin"}
     response = await post_client(client, body, "policy_default", token)
-    # registrar's realm rule answers before the policies: no client gets a scope the realm
-    # does not have (Keycloak's default allowed-client-scopes policy would refuse it with 403)
-    assert response.status_code == 400, response.text
-    assert error_of(response) == "invalid_client_metadata"
-    assert response.json()["error_description"] == "unknown scope admin"
+    # as in Keycloak, the set's allowed-client-scopes policy refuses a scope it does not allow,
+    # whether the realm has that scope or not
+    assert_refused(
+        response, "Allowed Client Scopes", "Not permitted to use specified clientScope: admin"
+    )
     # the refusal did not use up the token
     accepted = await post_client(client, {"redirect_uris": [RP]}, "policy_default", token)
     assert accepted.status_code == 201, accepted.text
@@ -763,6 +861,20 @@ async def test_client_keeps_a_scope_the_edited_realm_no_longer_allows_on_update(
         "Allowed Client Scopes",
         "Not permitted to use specified clientScope: email",
     )
+
+
+async def test_a_scope_allowed_by_the_policy_but_not_in_the_realm_is_400(
+    client: httpx.AsyncClient, app: Starlette, realms_dir: Path
+) -> None:
+    # the policy lets "legacy" through; the realm has no such scope to give
+    (realms_dir / "policy_added.yaml").write_text(
+        SETS_ALLOWING_PHONE.replace("[phone]", "[legacy]")
+    )
+    assert reload_realms(app) == []
+    response = await post_client(client, {"redirect_uris": [RP], "scope": "legacy"}, "policy_added")
+    assert response.status_code == 400, response.text
+    assert error_of(response) == "invalid_client_metadata"
+    assert response.json()["error_description"] == "unknown scope legacy"
 
 
 async def test_added_and_removed_realm_files_come_and_go_but_clients_stay(

@@ -16,14 +16,16 @@ bits (orjson reads larger ones as floats).
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import string
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit
 
 import httpx
 import pytest
+from ada_url import idna_to_ascii, parse_url
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
@@ -257,6 +259,37 @@ def test_validated_metadata_is_json_and_validates_to_itself(raw: JSON) -> None:
         "userinfo_encrypted_response_enc",
         "request_object_encryption_enc",
     }  # nothing the client did not send but the defaults
+
+
+# a URI made of the characters that parsers disagree on: backslashes, "@", "%", dots that
+# IDNA maps ("。"), letters it maps (fullwidth, soft hyphen), brackets, a tab
+hostile_uris = st.builds(
+    "{}{}".format,
+    st.sampled_from(["https://", "http://", "https:", "https:/", "myapp://", "http://127.0.0.1"]),
+    st.text("ae.-_:/\\@%25*[]?#0x17\t\u00ad\u3002\uff45\u00e9", max_size=24),
+)
+
+
+def _host(text: str) -> str | ipaddress.IPv4Address | ipaddress.IPv6Address:
+    try:
+        return ipaddress.ip_address(text.strip("[]"))
+    except ValueError:
+        return idna_to_ascii(text).decode().lower()
+
+
+@settings(max_examples=5 * EXAMPLES, deadline=None, database=None)
+@given(text=hostile_uris)
+def test_an_accepted_redirect_uri_has_one_host_for_browsers_and_rfc_3986(text: str) -> None:
+    """What the trusted-hosts policy reads is where a browser goes (docs/reference.md §3)."""
+    try:
+        validate_client_metadata({"redirect_uris": [text]})
+    except (InvalidClientMetadata, InvalidRedirectUri):
+        event("refused")
+        return
+    event("accepted")
+    browser, rfc = parse_url(text)["hostname"], urlsplit(text).hostname or ""
+    assert _host(browser) == _host(rfc) if browser or rfc else True
+    assert "\\" not in text and "%" not in rfc and "@" not in urlsplit(text).netloc
 
 
 # --- (b) through HTTP -----------------------------------------------------------------------

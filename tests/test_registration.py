@@ -294,6 +294,38 @@ INVALID_METADATA: list[tuple[str, JSON, str]] = [
     ("contacts_not_an_array", {"contacts": "ops@rp.example.org"}, "invalid_client_metadata"),
     ("redirect_uris_not_an_array", {"redirect_uris": RP}, "invalid_redirect_uri"),
     ("default_max_age_negative", {"default_max_age": -1}, "invalid_client_metadata"),
+    # browsers go to evil.com; urlsplit read rp.example.org / 127.0.0.1
+    (
+        "redirect_uri_backslash_host",
+        {"redirect_uris": ["https://evil.com\\.rp.example.org/cb"]},
+        "invalid_redirect_uri",
+    ),
+    (
+        "redirect_uri_backslash_userinfo",
+        {"redirect_uris": ["http://evil.com\\@127.0.0.1:8080/callback"]},
+        "invalid_redirect_uri",
+    ),
+    (
+        "redirect_uri_userinfo",
+        {"redirect_uris": ["https://rp.example.org@evil.com/cb"]},
+        "invalid_redirect_uri",
+    ),
+    ("redirect_uri_wildcard_host", {"redirect_uris": ["https://*/cb"]}, "invalid_redirect_uri"),
+    (
+        "public_client_with_client_credentials",
+        {"token_endpoint_auth_method": "none", "grant_types": ["client_credentials"]},
+        "invalid_client_metadata",
+    ),
+    ("client_name_nul", {"client_name": "My\x00Client"}, "invalid_client_metadata"),
+    ("client_name_newline", {"client_name": "My\nClient"}, "invalid_client_metadata"),
+    ("client_name_c1_csi", {"client_name": "My\x9b31mClient"}, "invalid_client_metadata"),
+    ("contacts_control", {"contacts": ["ops@rp.example.org\r\n"]}, "invalid_client_metadata"),
+    (
+        "jwks_member_control",
+        {"jwks": {"keys": [{"kty": "oct", "kid": "k\x00", "k": "AAAA"}]}},
+        "invalid_client_metadata",
+    ),
+    ("redirect_uri_nul", {"redirect_uris": [RP + "\x00"]}, "invalid_redirect_uri"),
 ]
 
 

@@ -60,6 +60,10 @@ _ENCRYPTION_PAIRS = (
     ("request_object_encryption_alg", "request_object_encryption_enc"),
 )
 _GRANT_RESPONSES = (("authorization_code", "code"), ("implicit", "token"))
+# C0 controls (NUL, tab and newline too), DEL and the C1 controls: no member of client metadata
+# holds them; they forge log lines, cut strings short in C code and steer terminals (U+009B is
+# a CSI). Text is otherwise free: "名前" or an emoji in client_name is fine.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _JSON_SCALARS = (str, int, float, bool)
 
 Check = Callable[[str, object], object]
@@ -72,6 +76,7 @@ def validate_client_metadata(raw: Mapping[str, Any]) -> dict[str, Any]:
     _settle_flows(metadata)
     metadata.setdefault("token_endpoint_auth_method", "client_secret_basic")
     metadata.setdefault("application_type", "web")
+    _check_public_client(metadata)
     _check_redirect_uris(metadata)
     _check_keys(metadata)
     _check_algorithms(metadata)
@@ -93,10 +98,27 @@ def _read_members(raw: Mapping[str, Any]) -> dict[str, Any]:
             continue
         if hash_sign and not _LANGUAGE_TAG.fullmatch(tag):
             raise InvalidClientMetadata(f"{base} has an invalid language tag (RFC 7591 §2.2)")
+        _check_no_controls(name, value)
         metadata[name] = check(name, value)
     if metadata.get("scope") == "":
         del metadata["scope"]  # an empty scope asks for nothing: the realm's default applies
     return metadata
+
+
+def _check_no_controls(member: str, value: object) -> None:
+    """No control character in a string of the member: in arrays and JWK members (names too)."""
+    pending = [value]
+    while pending:  # a loop, not recursion: a hostile body nests arrays a thousand deep
+        item = pending.pop()
+        if isinstance(item, str):
+            if _CONTROL.search(item):
+                error = InvalidRedirectUri if member == "redirect_uris" else InvalidClientMetadata
+                raise error(f"{member} must not contain control characters")
+        elif isinstance(item, list):
+            pending.extend(item)
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
 
 
 # --- member kinds ---------------------------------------------------------------------------
@@ -141,10 +163,12 @@ def _max_age(member: str, value: object) -> int:
 
 
 def _scope(member: str, value: object) -> str:
-    """Space-separated scope tokens; runs of whitespace become one space, duplicates go."""
+    """Space-separated scope tokens; runs of spaces become one space, duplicates go."""
     if not isinstance(value, str):
         raise InvalidClientMetadata(f"{member} must be a string of space-separated scopes")
-    tokens = value.split()
+    # RFC 6749 §3.3: scope = scope-token *( SP scope-token ); other whitespace (tabs are refused
+    # as control characters, U+00A0 and U+3000 here) is no separator but part of a bad token
+    tokens = [token for token in value.split(" ") if token]
     for token in tokens:
         if not _SCOPE_TOKEN.fullmatch(token):
             raise InvalidClientMetadata(f"{member} contains an invalid scope token {_show(token)}")
@@ -319,6 +343,19 @@ def _check_flow_consistency(grants: list[str], responses: list[str]) -> None:
     if "implicit" in grants and not with_tokens:
         raise InvalidClientMetadata(
             "grant_types implicit requires response_types to include token or id_token"
+        )
+
+
+def _check_public_client(metadata: dict[str, Any]) -> None:
+    # RFC 6749 §4.4: "The client credentials grant type MUST only be used by confidential
+    # clients." A client with token_endpoint_auth_method none has no credentials to present.
+    if (
+        metadata["token_endpoint_auth_method"] == "none"
+        and "client_credentials" in (metadata["grant_types"])
+    ):
+        raise InvalidClientMetadata(
+            "grant_types client_credentials needs a confidential client: "
+            "token_endpoint_auth_method none cannot use it"
         )
 
 

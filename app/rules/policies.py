@@ -12,7 +12,6 @@ import ipaddress
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Literal, assert_never
-from urllib.parse import urlsplit
 
 from app.auth.callers import Caller
 from app.auth.roles import MANAGE_CLIENTS
@@ -28,6 +27,7 @@ from app.config.realm_models import (
     TrustedHosts,
 )
 from app.errors import InsufficientScope, InvalidClientMetadata, PolicyRefused
+from app.rules.uri_reading import UnsafeUri, ascii_host, read_client_uri
 
 Operation = Literal["create", "update", "read", "delete"]
 Resolver = Callable[[str], frozenset[str]]  # hostname -> its IP addresses; empty if unknown
@@ -95,17 +95,31 @@ def apply_policies(
 def check_scopes(
     realm: RealmConfig, scope: str | None, caller: Caller, held: frozenset[str] = frozenset()
 ) -> None:
-    """Realm rule under every policy set: only the realm's scopes, restricted ones for admins.
+    """Realm rules run before the policies: only the realm's scopes, restricted ones for admins.
 
     `held` are the scopes the client has already (on update): an RFC 7592 PUT sends them back.
+    A scope the realm does not have is a 400 here only when no allowed-client-scopes policy of
+    the caller's set will judge it: where one will, Keycloak answers with that policy's refusal
+    (403), in file order, and so do we (check_known_scopes then runs after the policies).
     """
+    judged = any(isinstance(policy, AllowedClientScopes) for policy in policy_set(realm, caller))
     for requested in (scope or "").split():
         if requested not in realm.all_scopes:
+            if judged:
+                continue
             raise InvalidClientMetadata(f"unknown scope {requested}")
         if requested in held:
             continue
         if requested in realm.scopes.restricted and MANAGE_CLIENTS not in caller.roles:
             raise InsufficientScope(f"scope {requested} needs the manage-clients role")
+
+
+def check_known_scopes(realm: RealmConfig, scope: str | None) -> None:
+    """After the policies: a scope they let through must still be one the realm has (one an
+    allowed-client-scopes policy lists, or a client held, but the realm file no longer has)."""
+    for requested in (scope or "").split():
+        if requested not in realm.all_scopes:
+            raise InvalidClientMetadata(f"unknown scope {requested}")
 
 
 def _apply(
@@ -217,12 +231,15 @@ def _resolved(hostname: str, resolve: Resolver) -> set[_IP]:
 
 def _check_client_urls(policy: TrustedHosts, metadata: Mapping[str, Any]) -> None:
     for kind, url in _client_urls(metadata):
+        # the host a browser would go to: the metadata rules read every URI the same way
         try:
-            host = urlsplit(url).hostname
-        except ValueError:
-            raise PolicyRefused(policy.name, f"{kind} is malformed") from None
+            uri = read_client_uri(url)
+        except UnsafeUri:
+            uri = None
+        if uri is None:
+            raise PolicyRefused(policy.name, f"{kind} is malformed")
         # a URI without a host (a native app's custom scheme) matches no trusted host
-        if host is None or not _host_trusted(host, policy.trusted_hosts):
+        if uri.host is None or not _host_trusted(uri.host, policy.trusted_hosts):
             detail = f"{kind} doesn't match any trusted host or trusted domain: {url}"
             raise PolicyRefused(policy.name, detail)
 
@@ -259,7 +276,8 @@ def _domain_matches(hostname: str, entry: str) -> bool:
 
 
 def _norm(hostname: str) -> str:
-    return hostname.lower().rstrip(".")
+    """A host name to compare: lowercase IDNA ASCII (as browsers send it), no trailing dot."""
+    return ascii_host(hostname).rstrip(".")
 
 
 def _ip(text: str) -> _IP | None:

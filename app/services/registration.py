@@ -27,6 +27,7 @@ from app.rules.policies import (
     Candidate,
     Operation,
     apply_policies,
+    check_known_scopes,
     check_scopes,
     max_clients_refusal,
     names_to_resolve,
@@ -227,6 +228,7 @@ class Registrations:
         # the policies see the scopes asked for: Keycloak checks only those (allowed-client-scopes)
         start = replace(stored, metadata=metadata)
         candidate = await self._apply_policies(realm, op, start, caller)
+        check_known_scopes(realm, metadata.get("scope"))
         if candidate.metadata.get("scope"):
             return candidate
         # RFC 7591 §2: "If omitted, an authorization server MAY register a client with a
