@@ -140,7 +140,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (SettingsError, SecretKeyError) as exc:
         print(f"registrar: {exc}", file=sys.stderr)
         return 2
-    except (RegistrarError, DatabaseUnavailable) as exc:
+    except DatabaseUnavailable as exc:
+        print(f"registrar: {exc.detail or exc.description}", file=sys.stderr)
+        return 1
+    except RegistrarError as exc:
         print(f"registrar: {exc.description}", file=sys.stderr)
         return 1
 

@@ -73,3 +73,15 @@ def test_the_example_settings_file_lists_every_setting_and_changes_nothing() -> 
     for name, variable in ENV_NAMES.items():
         assert f"# {name}:" in text and variable in text, name
     assert load_settings(environ={}, config_file=example) == Settings()
+
+
+def test_an_unreachable_database_is_named_with_its_cause_and_no_password(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REGISTRAR_SECRET_KEY_FILE", str(tmp_path / "secret.key"))
+    refused = "postgresql+psycopg://postgres:hunter2@127.0.0.1:9/registrar"
+    assert main(["iat", "list", "--realm", "open", "--database-url", refused]) == 1
+    err = capsys.readouterr().err
+    assert "postgres:***@127.0.0.1:9/registrar" in err
+    assert "Connection refused" in err
+    assert "hunter2" not in err

@@ -30,7 +30,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from app.store.errors import ConnectionLost, DatabaseUnavailable
-from app.store.pg_pool import PgPool
+from app.store.pg_pool import PgPool, shown_url, why_not
 from app.store.schema import TABLES
 
 Params = Sequence[Any]
@@ -327,7 +327,8 @@ class PostgresDatabase:
                 TABLES.create_all(engine)
             except DBAPIError as exc:
                 if isinstance(exc.orig, psycopg.OperationalError):
-                    raise DatabaseUnavailable("The database is not available") from exc
+                    detail = f"cannot connect to {shown_url(self._url)}: {why_not(exc.orig)}"
+                    raise DatabaseUnavailable("The database is not available", detail) from exc
                 # another process created the same table between our check and our CREATE
                 TABLES.create_all(engine)
         finally:

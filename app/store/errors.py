@@ -4,11 +4,13 @@ from __future__ import annotations
 
 
 class StoreError(Exception):
-    """A storage failure or refusal; `description` is safe to show a client."""
+    """A storage failure or refusal. `description` is safe to show a client; `detail`, for the
+    operator (logs, the command line), says the cause and where, never a password."""
 
-    def __init__(self, description: str = "") -> None:
+    def __init__(self, description: str = "", detail: str = "") -> None:
         super().__init__(description)
         self.description = description
+        self.detail = detail
 
 
 class DatabaseUnavailable(StoreError):

@@ -21,20 +21,43 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import logging
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 import psycopg
 from psycopg.pq import TransactionStatus
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from app.store.errors import ConnectionLost, DatabaseUnavailable
 
 CONNECT_TIMEOUT_SECONDS = 5
+LOG_EVERY_SECONDS = 10.0  # a database that stays away is logged this often, not per request
+
+log = logging.getLogger("registrar.database")
+
+
+def shown_url(conninfo: str) -> str:
+    """The connection URL as logs and messages may show it: the password hidden."""
+    try:
+        return make_url(conninfo).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "the database"
+
+
+def why_not(exc: BaseException) -> str:
+    """The first line of a driver's error: refused, unknown database, authentication, ..."""
+    lines = str(exc).strip().splitlines()
+    return (lines[0] if lines else type(exc).__name__)[:300]
 
 
 class PgPool:
     def __init__(self, conninfo: str, max_size: int, wait_timeout: float) -> None:
         self._conninfo = conninfo
+        self._shown = shown_url(conninfo)
+        self._logged_at = -LOG_EVERY_SECONDS
         self._max_size = max_size
         self._wait_timeout = wait_timeout
         self._idle: list[psycopg.AsyncConnection[Any]] = []
@@ -116,9 +139,20 @@ class PgPool:
             self._size -= 1
             self._wake_one(None)
             if isinstance(exc, psycopg.Error | OSError):
-                # refused, unreachable, or not accepting connections
-                raise DatabaseUnavailable("The database is not available; retry shortly") from exc
+                # refused, unreachable, or not accepting connections: the client learns only
+                # that; the operator learns why, and where (the password hidden)
+                detail = f"cannot connect to {self._shown}: {why_not(exc)}"
+                self._log(detail)
+                raise DatabaseUnavailable(
+                    "The database is not available; retry shortly", detail
+                ) from exc
             raise
+
+    def _log(self, detail: str) -> None:
+        now = time.monotonic()
+        if now - self._logged_at >= LOG_EVERY_SECONDS:
+            self._logged_at = now
+            log.warning("%s", detail)
 
     async def _release(self, conn: psycopg.AsyncConnection[Any]) -> None:
         healthy = (
