@@ -10,7 +10,9 @@ import argparse
 import asyncio
 import importlib.metadata
 import ipaddress
+import logging
 import os
+import socket
 import sys
 import time
 from collections.abc import Sequence
@@ -156,10 +158,12 @@ def serve(settings: Settings) -> int:
     from app.web.connections import protocol
 
     _check_public_url(settings)
+    _check_port_free(settings)
     configure_logging(settings)
     # Before any worker starts: create the schema once, and refuse a wrong secret key with
     # one clear line (exit 2) rather than a traceback from every worker.
     asyncio.run(_preflight(Container.build(settings)))
+    _announce(settings)
     # every worker rebuilds the same Settings from these variables (uvicorn factory)
     os.environ.update(settings.to_environ())
     uvicorn.run(
@@ -173,7 +177,11 @@ def serve(settings: Settings) -> int:
         loop="uvloop",
         http=protocol(settings.header_timeout),
         log_level=settings.log_level,
-        access_log=False,
+        # uvicorn's own loggers propagate to the root logger configure_logging set up, so
+        # every line has the same format and a timestamp
+        log_config=None,
+        # off by default, as in Keycloak (http-access-log-enabled); REGISTRAR_ACCESS_LOG=true
+        access_log=settings.access_log,
         timeout_graceful_shutdown=10,
         # connection limits (docs/reference.md §1 and README "Limits")
         # the app answers past max_connections requests in flight with a JSON 503; uvicorn's
@@ -191,6 +199,35 @@ def serve(settings: Settings) -> int:
 
 
 LOOPBACK_NAMES = frozenset({"localhost"})
+log = logging.getLogger("registrar")
+
+
+def _check_port_free(settings: Settings) -> None:
+    """A port in use is one clear line before anything starts (uvicorn would first run the
+    application's start-up, say it is complete, and only then fail to bind)."""
+    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((settings.host.strip("[]"), settings.port))
+        except OSError as exc:
+            why = exc.strerror or str(exc)
+            raise SettingsError(f"cannot listen on {settings.host}:{settings.port}: {why}") from exc
+
+
+def _announce(settings: Settings) -> None:
+    """What an operator needs to know once the server is about to listen."""
+    from app.config.realms import RealmRegistry
+    from app.store.pg_pool import shown_url
+
+    registry = RealmRegistry(settings.realms_dir)
+    registry.reload()  # its errors were logged by the registry, FILE:LINE each
+    names = [name for name in registry.names() if (r := registry.get(name)) and r.enabled]
+    base = settings.base_url
+    log.info("registrar %s, database %s", _version(), shown_url(settings.database_url))
+    log.info("realms from %s: %s", settings.realms_dir.resolve(), ", ".join(names) or "none")
+    log.info("listening on %s (%s worker%s)", base, settings.workers, "s" * (settings.workers > 1))
+    log.info("overview %s/ ; consoles at %s/realms/REALM/console/", base, base)
 
 
 def _check_public_url(settings: Settings) -> None:

@@ -52,9 +52,14 @@ def create_app_from_environ() -> Starlette:
     return create_app(settings)
 
 
+# one format for registrar's, uvicorn's and every library's lines: a timestamp first
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+LOG_DATE_FORMAT = "%Y-%m-%dT%H:%M:%S%z"
+
+
 def configure_logging(settings: Settings) -> None:
     logging.basicConfig(
-        level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
+        level=settings.log_level.upper(), format=LOG_FORMAT, datefmt=LOG_DATE_FORMAT
     )
     # every scheduler run would otherwise log twice a second at INFO
     logging.getLogger("apscheduler").setLevel(logging.WARNING)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 from pathlib import Path
@@ -10,6 +11,8 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from app.auth.secret_values import b64url, b64url_decode
+
+log = logging.getLogger("registrar.secrets")
 
 KEY_BYTES = 32
 NONCE_BYTES = 12
@@ -42,8 +45,9 @@ class SecretBox:
         return plain.decode("utf-8")
 
 
-def load_secret_key(secret_key: str | None, key_file: Path) -> bytes:
-    """REGISTRAR_SECRET_KEY (base64url of 32 bytes), else the key file (made 0600 on first use)."""
+def load_secret_key(secret_key: str | None, key_file: Path, create: bool = True) -> bytes:
+    """REGISTRAR_SECRET_KEY (base64url of 32 bytes), else the key file (made 0600 on first use,
+    unless `create` is false: a command that only reads must not make a key of its own)."""
     if secret_key:
         return _decode_key(secret_key, "REGISTRAR_SECRET_KEY")
     if key_file.exists():
@@ -52,6 +56,11 @@ def load_secret_key(secret_key: str | None, key_file: Path) -> bytes:
         except (OSError, UnicodeDecodeError) as exc:
             raise SecretKeyError(f"cannot read secret key file {key_file}: {exc}") from exc
         return _decode_key(text, str(key_file))
+    if not create:
+        raise SecretKeyError(
+            f"no secret key: REGISTRAR_SECRET_KEY is not set and {key_file.resolve()} does not "
+            "exist (run this where the server runs, or give the server's key)"
+        )
     key_file.parent.mkdir(parents=True, exist_ok=True)
     key = secrets.token_bytes(KEY_BYTES)
     try:
@@ -63,6 +72,11 @@ def load_secret_key(secret_key: str | None, key_file: Path) -> bytes:
         handle.write(b64url(key) + "\n")
         handle.flush()
         os.fsync(handle.fileno())
+    log.warning(
+        "wrote a new secret key to %s (mode 0600): keep it with the database and back it up; "
+        "without it no stored client secret can be read",
+        key_file.resolve(),
+    )
     return key
 
 

@@ -38,6 +38,7 @@ ENV_NAMES = {
     "default_realm": "REGISTRAR_DEFAULT_REALM",
     "database_pool_size": "REGISTRAR_DATABASE_POOL_SIZE",
     "trusted_proxies": "REGISTRAR_TRUSTED_PROXIES",
+    "access_log": "REGISTRAR_ACCESS_LOG",
 }
 CONFIG_ENV = "REGISTRAR_CONFIG"
 
@@ -78,6 +79,8 @@ class Settings(BaseModel):
     # addresses and networks (comma-separated) whose X-Forwarded-For / -Proto are believed;
     # from anyone else those headers are ignored, so no caller can claim another address
     trusted_proxies: str = ""
+    # one line per request (uvicorn's access log); off by default, as in Keycloak
+    access_log: bool = False
 
     @field_validator("database_url")
     @classmethod
