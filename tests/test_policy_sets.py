@@ -421,6 +421,19 @@ async def test_client_held_disabled_has_a_dead_rat_until_an_admin_enables_it(
     assert (await admin_view(client, "policy_held", registered["client_id"]))["enabled"] is True
 
 
+async def test_an_admins_update_of_a_held_client_keeps_it_held(client: httpx.AsyncClient) -> None:
+    registered = await register(client, "policy_held")
+    updated = await client.put(
+        client_path(registered),
+        json={**updatable(registered), "client_name": "renamed"},
+        headers=bearer(await admin_token(client, "policy_held")),
+    )
+    assert updated.status_code == 200, updated.text
+    view = await admin_view(client, "policy_held", registered["client_id"])
+    assert (view["name"], view["enabled"]) == ("renamed", False)
+    assert_invalid_token(await get_client(client, registered, rat_of(registered)))
+
+
 async def test_client_held_disabled_gets_no_token_until_enabled(
     client: httpx.AsyncClient,
 ) -> None:
