@@ -38,6 +38,9 @@ class ClientRow:
     full_scope_allowed: bool
     created_at: int
     updated_at: int
+    # access tokens of this client issued at or before this second are inactive (epoch seconds;
+    # set when an admin disables the client, so re-enabling does not revive them)
+    tokens_valid_after: int = 0
 
     def metadata(self) -> dict[str, Any]:
         """The client's registered metadata (RFC 7591 §2), decoded."""
@@ -81,6 +84,8 @@ CLIENT_COLUMNS = (
     "client_id, realm, metadata_json, secret_sealed, rat_digest, registration_auth, "
     "enabled, consent_required, full_scope_allowed, created_at, updated_at"
 )
+# read: the inserted columns and those the store sets later (a new client's take their defaults)
+CLIENT_READ_COLUMNS = f"{CLIENT_COLUMNS}, tokens_valid_after"
 INITIAL_ACCESS_TOKEN_COLUMNS = "id, realm, created_at, expires_at, count, remaining"
 INSERT_CLIENT = f"INSERT INTO client ({CLIENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 # k uses of a live token, only if k remain; of racing callers the row lock decides
@@ -120,6 +125,13 @@ REPLACE_CLIENTS_PG = (
     "WHERE c.client_id = v.client_id AND c.realm = ? "
     "AND (v.expected IS NULL OR (c.rat_digest = v.expected AND c.enabled)) RETURNING c.client_id"
 )
+# an admin's disable: tokens issued up to now stay inactive after a re-enable (never moved back)
+DISABLE_CLIENT = (
+    "UPDATE client SET enabled = ?, updated_at = ?, tokens_valid_after = "
+    "CASE WHEN tokens_valid_after > ? THEN tokens_valid_after ELSE ? END "
+    "WHERE client_id = ? AND realm = ?"
+)
+ENABLE_CLIENT = "UPDATE client SET enabled = ?, updated_at = ? WHERE client_id = ? AND realm = ?"
 
 
 def is_key(value: str) -> bool:
@@ -132,7 +144,7 @@ def _client(row: tuple[Any, ...]) -> ClientRow:
     # SQLite hands booleans back as 0/1
     return ClientRow(
         row[0], row[1], row[2], row[3], row[4], row[5],
-        bool(row[6]), bool(row[7]), bool(row[8]), int(row[9]), int(row[10]),
+        bool(row[6]), bool(row[7]), bool(row[8]), int(row[9]), int(row[10]), int(row[11]),
     )  # fmt: skip
 
 
@@ -293,7 +305,7 @@ class Store:
             return await self._client_reads.submit(realm, client_id)
         found = await self.db.read_retrying(
             lambda tx: tx.one(
-                f"SELECT {CLIENT_COLUMNS} FROM client WHERE client_id = ? AND realm = ?",
+                f"SELECT {CLIENT_READ_COLUMNS} FROM client WHERE client_id = ? AND realm = ?",
                 (client_id, realm),
             )
         )
@@ -305,7 +317,7 @@ class Store:
         # prepared statement may pick the realm index and scan the whole realm
         rows = await self.db.read_retrying(
             lambda tx: tx.all(
-                f"SELECT {CLIENT_COLUMNS} FROM client WHERE client_id = ANY(?)", (client_ids,)
+                f"SELECT {CLIENT_READ_COLUMNS} FROM client WHERE client_id = ANY(?)", (client_ids,)
             )
         )
         found = {row[0]: _client(row) for row in rows if row[1] == realm}
@@ -362,20 +374,19 @@ class Store:
         return await self.db.write_one(sql, params) == 1
 
     async def set_client_enabled(self, realm: str, client_id: str, enabled: bool, now: int) -> bool:
+        """An admin's enable or disable; a disable also makes the client's access tokens issued
+        up to `now` inactive for good (ClientRow.tokens_valid_after)."""
         if not is_key(client_id):
             return False
-        return (
-            await self.db.write_one(
-                "UPDATE client SET enabled = ?, updated_at = ? WHERE client_id = ? AND realm = ?",
-                (enabled, now, client_id, realm),
-            )
-            == 1
-        )
+        if enabled:
+            return await self.db.write_one(ENABLE_CLIENT, (True, now, client_id, realm)) == 1
+        params = (False, now, now, now, client_id, realm)
+        return await self.db.write_one(DISABLE_CLIENT, params) == 1
 
     async def list_clients(self, realm: str, first: int, limit: int) -> list[ClientRow]:
         rows = await self.db.read_retrying(
             lambda tx: tx.all(
-                f"SELECT {CLIENT_COLUMNS} FROM client WHERE realm = ? "
+                f"SELECT {CLIENT_READ_COLUMNS} FROM client WHERE realm = ? "
                 "ORDER BY created_at, client_id LIMIT ? OFFSET ?",
                 (realm, limit, first),
             )
