@@ -185,7 +185,7 @@ class Registrations:
         if expected_rat_digest is None:
             raise NotFound(f"Client '{client_id}' not found")
         row = await self._store.get_client(realm.name, client_id)
-        if row is not None and not row.enabled and row.rat_digest == expected_rat_digest:
+        if row is not None and not row.enabled and same_secret(row.rat_digest, expected_rat_digest):
             # what this request would have got from _authorized_client a moment later
             raise InvalidToken("The client is disabled")
         raise InvalidToken("Registration access token is no longer valid")
