@@ -157,7 +157,8 @@ class UnsupportedMediaType(RegistrarError):
 
 
 class ServiceUnavailable(RegistrarError):
-    """The database cannot be reached; the client should retry shortly."""
+    """The server cannot answer now (the database cannot be reached, or a client was re-enabled
+    a moment ago); the client should retry shortly."""
 
     status_code = 503
     error = "temporarily_unavailable"

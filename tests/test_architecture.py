@@ -42,7 +42,8 @@ OWNERS: dict[str, tuple[str, ...]] = {
     "cryptography": ("app.auth",),
     "orjson": ("app.jsonio",),
     "urllib.request": ("app.auth",),  # the JWKS of trusted issuers
-    "socket": ("app.auth",),  # host names of the trusted-hosts policy
+    # host names of the trusted-hosts policy; the port check before serving
+    "socket": ("app.auth", "app.cli"),
     "ada_url": ("app.rules",),  # the WHATWG URL parser that reads client URIs
 }
 # the rules are pure: no I/O and no clock, so only these standard modules, and ada_url: a

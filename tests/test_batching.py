@@ -20,7 +20,7 @@ from starlette.applications import Starlette
 from app.main import create_app
 from app.store.batching import MAX_BATCH, KeyedBatcher
 from app.store.errors import DatabaseUnavailable
-from app.store.queries import ClientRow, Store
+from app.store.queries import ClientRow, ClientUpdate, Store
 from tests.conftest import make_settings
 from tests.helpers import (
     RP,
@@ -194,9 +194,7 @@ def updates(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     seen: list[int] = []
     original = Store._replace_clients
 
-    async def recording(
-        self: Store, realm: str, batch: list[tuple[ClientRow, str | None]]
-    ) -> list[bool]:
+    async def recording(self: Store, realm: str, batch: list[ClientUpdate]) -> list[bool]:
         seen.append(len(batch))
         return await original(self, realm, batch)
 

@@ -399,6 +399,31 @@ async def test_consent_and_full_scope_stay_as_the_policies_left_them_after_put(
     assert (view["consentRequired"], view["fullScopeAllowed"]) == (True, False)
 
 
+async def test_an_update_sets_the_flags_its_policies_demand_and_clears_none(
+    client: httpx.AsyncClient, app: Starlette, realms_dir: Path
+) -> None:
+    path = realms_dir / "policy_later.yaml"
+    path.write_text(flag_policies(""))
+    assert reload_realms(app) == []
+    registered = await register(client, "policy_later")
+    view = await admin_view(client, "policy_later", registered["client_id"])
+    assert (view["consentRequired"], view["fullScopeAllowed"]) == (False, True)
+    # the policies arrive after the client: its next update gets the flags they set on writes
+    path.write_text(flag_policies("    - type: consent-required\n    - type: scope\n"))
+    assert reload_realms(app) == []
+    flagged = await put_metadata(client, registered, client_name="flagged")
+    assert flagged.status_code == 200, flagged.text
+    view = await admin_view(client, "policy_later", registered["client_id"])
+    assert (view["consentRequired"], view["fullScopeAllowed"]) == (True, False)
+    # and an update under a set without them leaves the flags as stored
+    path.write_text(flag_policies(""))
+    assert reload_realms(app) == []
+    kept = await put_metadata(client, flagged.json(), client_name="kept")
+    assert kept.status_code == 200, kept.text
+    view = await admin_view(client, "policy_later", registered["client_id"])
+    assert (view["consentRequired"], view["fullScopeAllowed"]) == (True, False)
+
+
 async def test_authenticated_set_without_the_policies_leaves_keycloaks_client_defaults(
     client: httpx.AsyncClient,
 ) -> None:
@@ -429,6 +454,19 @@ async def test_client_held_disabled_has_a_dead_rat_until_an_admin_enables_it(
     updated = await put_metadata(client, registered, client_name="approved")
     assert updated.status_code == 200, updated.text
     assert (await admin_view(client, "policy_held", registered["client_id"]))["enabled"] is True
+
+
+async def test_an_admins_update_of_a_held_client_keeps_it_held(client: httpx.AsyncClient) -> None:
+    registered = await register(client, "policy_held")
+    updated = await client.put(
+        client_path(registered),
+        json={**updatable(registered), "client_name": "renamed"},
+        headers=bearer(await admin_token(client, "policy_held")),
+    )
+    assert updated.status_code == 200, updated.text
+    view = await admin_view(client, "policy_held", registered["client_id"])
+    assert (view["name"], view["enabled"]) == ("renamed", False)
+    assert_invalid_token(await get_client(client, registered, rat_of(registered)))
 
 
 async def test_client_held_disabled_gets_no_token_until_enabled(
@@ -779,6 +817,22 @@ async def test_default_authenticated_set_refuses_a_scope_outside_the_realm(
 def reload_realms(app: Starlette) -> list[str]:
     container: Container = app.state.container
     return [str(error) for error in container.realms.reload()]
+
+
+def flag_policies(extra: str) -> str:
+    """A realm file whose anonymous set is loopback only, plus the policies in `extra`."""
+    return (
+        "registration:\n"
+        "  anonymous:\n"
+        "    - type: trusted-hosts\n"
+        "      trusted-hosts: ['127.0.0.1']\n"
+        "      client-uris-must-match: false\n"
+        f"{extra}"
+        "service_accounts:\n"
+        "  - client_id: admin\n"
+        "    secret: admin-secret\n"
+        "    roles: [manage-clients]\n"
+    )
 
 
 SETS_ALLOWING_PHONE = """\

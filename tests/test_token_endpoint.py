@@ -11,7 +11,9 @@ from urllib.parse import quote, quote_plus
 import httpx
 import pytest
 from jwcrypto import jwk, jws
+from starlette.applications import Starlette
 
+from app.store.queries import Store
 from tests.helpers import ISSUER, JSON, bearer, error_of, payload_of, service_token
 
 pytestmark = pytest.mark.anyio
@@ -454,22 +456,44 @@ async def test_token_of_a_deleted_client_is_inactive(client: httpx.AsyncClient) 
     assert await introspect(client, token) == {"active": False}
 
 
-async def test_token_of_a_disabled_client_is_inactive_until_enabled(
+async def test_token_issued_before_a_disable_stays_inactive_after_re_enabling(
     client: httpx.AsyncClient,
 ) -> None:
     registered = await register_service(client)
-    issued = await client.post(
-        TOKEN,
-        data=CLIENT_CREDENTIALS,
-        headers=basic(registered["client_id"], registered["client_secret"]),
-    )
-    token = issued.json()["access_token"]
+    token = (await token_of(client, registered)).json()["access_token"]
+    assert (await introspect(client, token))["active"] is True
     admin = bearer(await service_token(client))
     path = f"/admin/realms/open/clients/{registered['client_id']}"
     assert (await client.put(path, json={"enabled": False}, headers=admin)).status_code == 204
     assert await introspect(client, token) == {"active": False}
+    assert (await token_of(client, registered)).status_code == 401
+    # re-enabled, most likely within the second of the disable
     assert (await client.put(path, json={"enabled": True}, headers=admin)).status_code == 204
-    assert (await introspect(client, token))["active"] is True
+    assert await introspect(client, token) == {"active": False}
+    # a token issued after the re-enable is active at once, even one in the next second
+    issued = await token_of(client, registered)
+    assert issued.status_code == 200, issued.text
+    fresh = issued.json()["access_token"]
+    assert payload_of(fresh)["iat"] > payload_of(token)["iat"]
+    assert (await introspect(client, fresh))["active"] is True
+    assert await introspect(client, token) == {"active": False}
+
+
+async def test_no_token_is_issued_that_would_be_inactive_from_birth(
+    client: httpx.AsyncClient, app: Starlette
+) -> None:
+    # a disable recorded by a process whose clock runs ahead of this one's
+    registered = await register_service(client)
+    store: Store = app.state.container.store
+    ahead = int(time.time()) + 3
+    await store.db.write_one(
+        "UPDATE client SET tokens_valid_after = ? WHERE client_id = ?",
+        (ahead, registered["client_id"]),
+    )
+    refused = await token_of(client, registered)
+    assert refused.status_code == 503, refused.text
+    assert error_of(refused) == "temporarily_unavailable"
+    assert "retry-after" in refused.headers
 
 
 @pytest.mark.parametrize(

@@ -55,7 +55,8 @@ _PAIRWISE_MAPPER = "oidc-sha256-pairwise-sub-mapper"
 
 @dataclass(frozen=True)
 class Candidate:
-    """A client as the policies leave it. On update, the service passes the stored flags."""
+    """A client as the policies leave it. On update the flags start at these defaults, so the
+    result tells what the update demands of them (the store applies only that)."""
 
     metadata: Mapping[str, Any]  # validated RFC 7591 metadata
     enabled: bool = True

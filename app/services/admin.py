@@ -6,6 +6,8 @@ ClientInitialAccessPresentation, ClientRepresentation).
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -22,6 +24,7 @@ from app.store.queries import ClientRow, InitialAccessTokenRow, Store
 INT32_MAX = 2**31 - 1
 DEFAULT_PAGE = 100
 MAX_PAGE = 1000
+MAX_ENABLE_WAIT = 2.0  # seconds an enable waits at most for the second of a disable to pass
 
 
 def non_negative_int(body: Mapping[str, Any], name: str, default: int) -> int:
@@ -41,10 +44,17 @@ class Admin:
     """The realm admin's work: initial access tokens and the clients of a realm. Every method
     checks its caller's roles (app.auth.roles), whichever door the request came through."""
 
-    def __init__(self, store: Store, keyring: Keyring, issuer: Callable[[str], str]) -> None:
+    def __init__(
+        self,
+        store: Store,
+        keyring: Keyring,
+        issuer: Callable[[str], str],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._store = store
         self._keyring = keyring
         self._issuer = issuer
+        self._clock = clock
 
     async def create_initial_access_token(
         self, realm: RealmConfig, caller: Caller, body: Mapping[str, Any], now: int
@@ -115,13 +125,34 @@ class Admin:
     async def set_client_enabled(
         self, realm: RealmConfig, caller: Caller, client_id: str, body: Mapping[str, Any], now: int
     ) -> None:
-        """How an admin approves a client held disabled by the client-disabled policy."""
+        """How an admin approves a client held disabled by the client-disabled policy, and
+        stops one. A disable makes the client's access tokens issued so far inactive for good:
+        re-enabling it does not bring them back (docs/reference.md §3)."""
         require_admin(caller, TO_MANAGE_CLIENTS)
         enabled = body.get("enabled")
         if not isinstance(enabled, bool):
             raise InvalidRequest('The body must be {"enabled": true|false}')
+        if enabled:
+            now = await self._past_the_disable(realm, client_id, now)
         if not await self._store.set_client_enabled(realm.name, client_id, enabled, now):
             raise NotFound(f"Client '{client_id[:64]}' not found")
+
+    async def _past_the_disable(self, realm: RealmConfig, client_id: str, now: int) -> int:
+        """Wait, if need be, until the second of the client's last disable has passed.
+
+        A token's `iat` is whole seconds and one issued in the second of a disable counts as
+        issued before it, so a token issued after a re-enable within that same second would be
+        inactive from birth. Enabling once that second has passed means a token issued after
+        the 204 is active. The wait is bounded (another host's clock may be ahead): the token
+        endpoint refuses to issue such a token meanwhile (app.services.token_endpoint)."""
+        row = await self._store.get_client(realm.name, client_id)
+        if row is None:
+            raise NotFound(f"Client '{client_id[:64]}' not found")
+        after = row.tokens_valid_after + 1  # the first second after the disable's
+        give_up = self._clock() + MAX_ENABLE_WAIT
+        while (current := self._clock()) < after and current < give_up:
+            await asyncio.sleep(min(after, give_up) - current + 0.001)
+        return max(now, int(self._clock()))
 
 
 def _page_param(name: str, raw: str | None, default: int) -> int:

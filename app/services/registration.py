@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import replace
-from typing import Any
+from typing import Any, NoReturn
 
 from app.auth.callers import Caller, RegistrationAuth
 from app.auth.hosts import CachingResolver
@@ -35,7 +35,7 @@ from app.rules.policies import (
 )
 from app.store.errors import RealmFull, SpendFailed
 from app.store.ids import new_client_id
-from app.store.queries import ClientRow, Store
+from app.store.queries import ClientRow, ClientUpdate, Store
 
 MASKED_SECRET = "**********"
 # RFC 7592 §2.2: "The client MUST NOT include the "registration_access_token",
@@ -134,12 +134,12 @@ class Registrations:
         """RFC 7592 §2.2: the body replaces the metadata; with a RAT and rotation on, a new RAT."""
         row, caller = await self._authorized_client(realm, client_id, caller, TO_MANAGE_CLIENTS)
         self._check_update_body(row, body)
+        # The flags start neutral, so the policies' result is what this update demands of them
+        # (consent-required sets consent_required, scope clears full_scope_allowed); the store
+        # applies only that, and never writes `enabled`: what an admin set after this request
+        # read the row is not written back (docs/reference.md §4).
         stored = Candidate(
-            metadata={},
-            enabled=row.enabled,
-            consent_required=row.consent_required,
-            full_scope_allowed=row.full_scope_allowed,
-            held_scopes=frozenset(str(row.metadata().get("scope") or "").split()),
+            metadata={}, held_scopes=frozenset(str(row.metadata().get("scope") or "").split())
         )
         candidate = await self._checked_candidate(realm, "update", stored, caller, body)
         secret = self._unseal_secret(row)
@@ -150,24 +150,24 @@ class Registrations:
         by_rat = caller.kind == "registration_access_token"
         rotate = by_rat and realm.registration.rotate_registration_access_token
         rat = await self._new_rat(realm, caller.auth, now) if rotate else None
-        new_row = replace(
-            row,
+        # compare-and-swap on the presented RAT: of concurrent PUTs with one token exactly one
+        # wins, and none once an admin has disabled the client
+        expected = token_digest(caller.token) if by_rat else None
+        update = ClientUpdate(
+            client_id=row.client_id,
+            realm=row.realm,
             metadata_json=dumps(dict(candidate.metadata)).decode(),
             secret_sealed=self._box.seal(secret, row.client_id) if secret else None,
             rat_digest=token_digest(rat) if rat else row.rat_digest,
-            enabled=candidate.enabled,
-            consent_required=candidate.consent_required,
-            full_scope_allowed=candidate.full_scope_allowed,
+            requires_consent=candidate.consent_required,
+            limits_scope=not candidate.full_scope_allowed,
             updated_at=now,
+            expected_rat_digest=expected,
         )
-        # compare-and-swap on the presented RAT: of concurrent PUTs with one token exactly one wins
-        expected = token_digest(caller.token) if by_rat else None
-        if not await self._store.replace_client(new_row, expected):
-            if by_rat:
-                raise InvalidToken("Registration access token is no longer valid")
-            raise NotFound(f"Client '{client_id}' not found")
+        if not await self._store.replace_client(update):
+            await self._refuse_lost_race(realm, client_id, expected)
         shown_rat = rat if rotate else (caller.token if by_rat else None)
-        return self.client_response(new_row, candidate.metadata, secret, shown_rat)
+        return self.client_response(row, candidate.metadata, secret, shown_rat)
 
     async def remove(self, realm: RealmConfig, client_id: str, caller: Caller) -> None:
         """RFC 7592 §2.3: the client id, its secret and its RAT stop working at once."""
@@ -177,9 +177,20 @@ class Registrations:
         by_rat = caller.kind == "registration_access_token"
         expected = token_digest(caller.token) if by_rat else None
         if not await self._store.delete_client(realm.name, client_id, expected):
-            if by_rat:
-                raise InvalidToken("Registration access token is no longer valid")
+            await self._refuse_lost_race(realm, client_id, expected)
+
+    async def _refuse_lost_race(
+        self, realm: RealmConfig, client_id: str, expected_rat_digest: str | None
+    ) -> NoReturn:
+        """Why a write that passed _authorized_client changed nothing: the client was deleted,
+        its RAT rotated, or an admin disabled it, after this request read it."""
+        if expected_rat_digest is None:
             raise NotFound(f"Client '{client_id}' not found")
+        row = await self._store.get_client(realm.name, client_id)
+        if row is not None and not row.enabled and same_secret(row.rat_digest, expected_rat_digest):
+            # what this request would have got from _authorized_client a moment later
+            raise InvalidToken("The client is disabled")
+        raise InvalidToken("Registration access token is no longer valid")
 
     def check_may_register(self, caller: Caller) -> None:
         """A bearer registers clients with create-client or manage-clients (403 otherwise)."""

@@ -24,6 +24,7 @@ from app.errors import (
     InvalidRequest,
     InvalidScope,
     InvalidToken,
+    ServiceUnavailable,
     UnauthorizedClient,
     UnsupportedGrantType,
 )
@@ -39,6 +40,7 @@ class AuthenticatedClient:
     scope: str | None  # registered scope of a registered client; None for a service account
     grant_types: tuple[str, ...]
     service_account: bool
+    tokens_valid_after: int = 0  # a registered client's: its tokens with iat <= this are inactive
 
 
 def client_credentials_from(authorization: str | None, form: Mapping[str, str]) -> tuple[str, str]:
@@ -104,6 +106,7 @@ class TokenEndpoint:
                         metadata.get("scope"),
                         tuple(metadata.get("grant_types", ())),
                         False,
+                        row.tokens_valid_after,
                     )
         # RFC 6749 §5.2 invalid_client: "If the client attempted to authenticate via the
         # "Authorization" request header field, the authorization server MUST respond with an
@@ -125,6 +128,11 @@ class TokenEndpoint:
             raise UnsupportedGrantType(f"Grant type '{grant_type}' is not supported")
         if "client_credentials" not in client.grant_types:
             raise UnauthorizedClient("The client is not registered for client_credentials")
+        if now <= client.tokens_valid_after:
+            # re-enabled within the second of its last disable, as this process's clock tells
+            # (the admin's enable waits for that second to pass; another host's clock may be
+            # ahead): a token issued now would be inactive from birth, so none is issued yet
+            raise ServiceUnavailable("The client was re-enabled a moment ago; retry shortly")
         scope = _granted_scope(realm, client, form.get("scope"))
         audience = "realm-management" if client.roles else None
         claims = token_claims(self._issuer(realm.name), "Bearer", now, audience=audience)
@@ -162,7 +170,7 @@ class TokenEndpoint:
         exp = claims.get("exp")
         if claims.get("iss") != self._issuer(realm.name) or not isinstance(exp, int) or exp <= now:
             return {"active": False}
-        if not await self._client_still_live(realm, str(claims.get("azp", ""))):
+        if not await self._client_still_live(realm, str(claims.get("azp", "")), claims.get("iat")):
             return {"active": False}
         if await self._store.is_revoked(realm.name, str(claims.get("jti", ""))):
             return {"active": False}
@@ -178,11 +186,16 @@ class TokenEndpoint:
         if caller.kind == "bearer" and caller.issuer == self._issuer(realm.name):
             await self._store.revoke_token(realm.name, caller.jti, caller.expires_at)
 
-    async def _client_still_live(self, realm: RealmConfig, client_id: str) -> bool:
+    async def _client_still_live(self, realm: RealmConfig, client_id: str, iat: Any) -> bool:
+        """A service account of the realm file, or a registered client that is enabled and was
+        not disabled after the token was issued (re-enabling revives no token)."""
         if any(a.client_id == client_id for a in realm.service_accounts):
             return True
         row = await self._store.get_client(realm.name, client_id) if client_id else None
-        return row is not None and row.enabled
+        if row is None or not row.enabled:
+            return False
+        # iat is whole seconds: a token issued in the second of the disable counts as before it
+        return isinstance(iat, int) and not isinstance(iat, bool) and iat > row.tokens_valid_after
 
 
 def _granted_scope(

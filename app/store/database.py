@@ -1,8 +1,9 @@
 """Connections and transactions on SQLite (embedded) and PostgreSQL, with plain DB-API cursors.
 
 The hot path speaks SQL through the driver directly: an ORM round trip costs more than the whole
-rest of a registration. SQLAlchemy creates the schema (app.store.schema). A lost or refused database
-becomes DatabaseUnavailable (a 503 at the web layer), never a 500.
+rest of a registration. SQLAlchemy creates the schema, and adds the columns of later versions
+(app.store.schema). A lost or refused database becomes DatabaseUnavailable (a 503 at the web
+layer), never a 500.
 
 Every statement is awaited, so one store serves both databases from the event loop:
 - SQLite is embedded and a statement takes microseconds, so it runs inline (a hop to a worker
@@ -31,7 +32,7 @@ from sqlalchemy.exc import DBAPIError
 
 from app.store.errors import ConnectionLost, DatabaseUnavailable
 from app.store.pg_pool import PgPool, shown_url, why_not
-from app.store.schema import TABLES
+from app.store.schema import TABLES, add_missing_columns
 
 Params = Sequence[Any]
 T = TypeVar("T")
@@ -206,6 +207,7 @@ class SqliteDatabase:
         try:
             with WriterLock(Path(self.path + ".writer-lock")):
                 TABLES.create_all(engine)
+                add_missing_columns(engine)
         finally:
             engine.dispose()
         self._connection()
@@ -331,6 +333,7 @@ class PostgresDatabase:
                     raise DatabaseUnavailable("The database is not available", detail) from exc
                 # another process created the same table between our check and our CREATE
                 TABLES.create_all(engine)
+            add_missing_columns(engine)
         finally:
             engine.dispose()
 

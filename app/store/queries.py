@@ -7,7 +7,10 @@
   if k remain, else each is retried alone, so exactly as many win as uses remained. On
   PostgreSQL the spend and the inserts are one statement, so the token's row lock is held for
   one round trip and the commit, not for the whole conversation.
-- RAT rotation and DELETE are compare-and-swap on the stored token digest.
+- RAT rotation and DELETE are compare-and-swap on the stored token digest; with a RAT they also
+  require the client to be enabled when they commit, not only when the service read it.
+- An update never writes `enabled`, and changes the policy flags only as the update demands
+  (ClientUpdate): what an admin set since the update read the row is never written back.
 A change is committed before the service answers, so a 201 or 200 is durable.
 """
 
@@ -35,11 +38,36 @@ class ClientRow:
     full_scope_allowed: bool
     created_at: int
     updated_at: int
+    # access tokens of this client issued at or before this second are inactive (epoch seconds;
+    # set when an admin disables the client, so re-enabling does not revive them)
+    tokens_valid_after: int = 0
 
     def metadata(self) -> dict[str, Any]:
         """The client's registered metadata (RFC 7591 §2), decoded."""
         decoded: dict[str, Any] = loads(self.metadata_json)
         return decoded
+
+
+@dataclass(frozen=True)
+class ClientUpdate:
+    """What an RFC 7592 update writes over a client.
+
+    Not `enabled`, which only an admin sets, and the policy flags only as a change this update
+    demands (consent-required sets consent_required, scope clears full_scope_allowed): a client's
+    update that read the row before an admin changed it must not write the old values back.
+    """
+
+    client_id: str
+    realm: str
+    metadata_json: str
+    secret_sealed: str | None
+    rat_digest: str
+    requires_consent: bool  # set consent_required; False leaves it as stored
+    limits_scope: bool  # clear full_scope_allowed; False leaves it as stored
+    updated_at: int
+    # with a digest (a RAT's update), compare-and-swap on the stored RAT digest, and only while
+    # the client is enabled; without (an admin), unconditional
+    expected_rat_digest: str | None
 
 
 @dataclass(frozen=True)
@@ -56,6 +84,8 @@ CLIENT_COLUMNS = (
     "client_id, realm, metadata_json, secret_sealed, rat_digest, registration_auth, "
     "enabled, consent_required, full_scope_allowed, created_at, updated_at"
 )
+# read: the inserted columns and those the store sets later (a new client's take their defaults)
+CLIENT_READ_COLUMNS = f"{CLIENT_COLUMNS}, tokens_valid_after"
 INITIAL_ACCESS_TOKEN_COLUMNS = "id, realm, created_at, expires_at, count, remaining"
 INSERT_CLIENT = f"INSERT INTO client ({CLIENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 # k uses of a live token, only if k remain; of racing callers the row lock decides
@@ -75,23 +105,33 @@ SPEND_AND_INSERT_PG = (
     ") WHERE EXISTS (SELECT 1 FROM spent)"
 )
 
-# with a digest, compare-and-swap on the stored RAT digest; without (an admin), unconditional
+# ClientUpdate: with a digest, compare-and-swap on the stored RAT digest while the client is
+# enabled; without (an admin), unconditional
 REPLACE_CLIENT = (
-    "UPDATE client SET metadata_json = ?, secret_sealed = ?, rat_digest = ?, enabled = ?, "
-    "consent_required = ?, full_scope_allowed = ?, updated_at = ? "
-    "WHERE client_id = ? AND realm = ? AND (? IS NULL OR rat_digest = ?)"
+    "UPDATE client SET metadata_json = ?, secret_sealed = ?, rat_digest = ?, "
+    "consent_required = (consent_required OR ?), "
+    "full_scope_allowed = (full_scope_allowed AND NOT ?), updated_at = ? "
+    "WHERE client_id = ? AND realm = ? AND (? IS NULL OR (rat_digest = ? AND enabled))"
 )
 # PostgreSQL: REPLACE_CLIENT for several clients of one realm (distinct ids) in one statement
 REPLACE_CLIENTS_PG = (
     "UPDATE client AS c SET metadata_json = v.metadata_json, secret_sealed = v.secret_sealed, "
-    "rat_digest = v.rat_digest, enabled = v.enabled, consent_required = v.consent_required, "
-    "full_scope_allowed = v.full_scope_allowed, updated_at = v.updated_at "
-    "FROM unnest(?::text[], ?::text[], ?::text[], ?::boolean[], ?::boolean[], ?::boolean[], "
-    "?::integer[], ?::text[], ?::text[]) AS v(metadata_json, secret_sealed, rat_digest, enabled, "
-    "consent_required, full_scope_allowed, updated_at, client_id, expected) "
+    "rat_digest = v.rat_digest, consent_required = (c.consent_required OR v.requires_consent), "
+    "full_scope_allowed = (c.full_scope_allowed AND NOT v.limits_scope), "
+    "updated_at = v.updated_at "
+    "FROM unnest(?::text[], ?::text[], ?::text[], ?::boolean[], ?::boolean[], "
+    "?::integer[], ?::text[], ?::text[]) AS v(metadata_json, secret_sealed, rat_digest, "
+    "requires_consent, limits_scope, updated_at, client_id, expected) "
     "WHERE c.client_id = v.client_id AND c.realm = ? "
-    "AND (v.expected IS NULL OR c.rat_digest = v.expected) RETURNING c.client_id"
+    "AND (v.expected IS NULL OR (c.rat_digest = v.expected AND c.enabled)) RETURNING c.client_id"
 )
+# an admin's disable: tokens issued up to now stay inactive after a re-enable (never moved back)
+DISABLE_CLIENT = (
+    "UPDATE client SET enabled = ?, updated_at = ?, tokens_valid_after = "
+    "CASE WHEN tokens_valid_after > ? THEN tokens_valid_after ELSE ? END "
+    "WHERE client_id = ? AND realm = ?"
+)
+ENABLE_CLIENT = "UPDATE client SET enabled = ?, updated_at = ? WHERE client_id = ? AND realm = ?"
 
 
 def is_key(value: str) -> bool:
@@ -104,7 +144,7 @@ def _client(row: tuple[Any, ...]) -> ClientRow:
     # SQLite hands booleans back as 0/1
     return ClientRow(
         row[0], row[1], row[2], row[3], row[4], row[5],
-        bool(row[6]), bool(row[7]), bool(row[8]), int(row[9]), int(row[10]),
+        bool(row[6]), bool(row[7]), bool(row[8]), int(row[9]), int(row[10]), int(row[11]),
     )  # fmt: skip
 
 
@@ -116,11 +156,11 @@ def _client_params(row: ClientRow) -> tuple[Any, ...]:
     )  # fmt: skip
 
 
-def _replace_params(row: ClientRow, expected_rat_digest: str | None) -> tuple[Any, ...]:
+def _replace_params(update: ClientUpdate) -> tuple[Any, ...]:
     return (
-        row.metadata_json, row.secret_sealed, row.rat_digest, row.enabled, row.consent_required,
-        row.full_scope_allowed, row.updated_at, row.client_id, row.realm,
-        expected_rat_digest, expected_rat_digest,
+        update.metadata_json, update.secret_sealed, update.rat_digest, update.requires_consent,
+        update.limits_scope, update.updated_at, update.client_id, update.realm,
+        update.expected_rat_digest, update.expected_rat_digest,
     )  # fmt: skip
 
 
@@ -133,7 +173,7 @@ class Store:
         self._token_spends: KeyedBatcher[tuple[str, str, str], tuple[ClientRow, int], bool] = (
             KeyedBatcher(self._spend_and_insert_group)
         )
-        self._client_updates: KeyedBatcher[str, tuple[ClientRow, str | None], bool] = KeyedBatcher(
+        self._client_updates: KeyedBatcher[str, ClientUpdate, bool] = KeyedBatcher(
             self._replace_clients
         )
         # PostgreSQL: concurrent reads of one realm's clients share a query
@@ -265,7 +305,7 @@ class Store:
             return await self._client_reads.submit(realm, client_id)
         found = await self.db.read_retrying(
             lambda tx: tx.one(
-                f"SELECT {CLIENT_COLUMNS} FROM client WHERE client_id = ? AND realm = ?",
+                f"SELECT {CLIENT_READ_COLUMNS} FROM client WHERE client_id = ? AND realm = ?",
                 (client_id, realm),
             )
         )
@@ -277,35 +317,34 @@ class Store:
         # prepared statement may pick the realm index and scan the whole realm
         rows = await self.db.read_retrying(
             lambda tx: tx.all(
-                f"SELECT {CLIENT_COLUMNS} FROM client WHERE client_id = ANY(?)", (client_ids,)
+                f"SELECT {CLIENT_READ_COLUMNS} FROM client WHERE client_id = ANY(?)", (client_ids,)
             )
         )
         found = {row[0]: _client(row) for row in rows if row[1] == realm}
         return [found.get(client_id) for client_id in client_ids]
 
-    async def replace_client(self, row: ClientRow, expected_rat_digest: str | None) -> bool:
-        """Store `row` over the client; with a digest, only if the stored RAT is still that one
-        (compare-and-swap: of concurrent updates presenting one RAT, exactly one matches).
+    async def replace_client(self, update: ClientUpdate) -> bool:
+        """Write `update` over its client; with a digest, only if the stored RAT is still that one
+        and the client still enabled (compare-and-swap: of concurrent updates presenting one
+        RAT, exactly one matches; none once an admin has disabled the client).
 
         Concurrent updates of one realm share a transaction (app.store.batching)."""
-        return await self._client_updates.submit(row.realm, (row, expected_rat_digest))
+        return await self._client_updates.submit(update.realm, update)
 
-    async def _replace_clients(
-        self, realm: str, updates: list[tuple[ClientRow, str | None]]
-    ) -> list[bool]:
+    async def _replace_clients(self, realm: str, updates: list[ClientUpdate]) -> list[bool]:
         if self.dialect != "postgresql":
             async with self.db.write() as tx:  # one after another, in one transaction
-                return [await tx.run(REPLACE_CLIENT, _replace_params(*one)) == 1 for one in updates]
+                return [await tx.run(REPLACE_CLIENT, _replace_params(one)) == 1 for one in updates]
         # One statement cannot tell which of two updates of one client won, so a client's
         # second update in a batch runs after the first has committed (its CAS then fails).
         results = [False] * len(updates)
         first: dict[str, int] = {}
         again: list[int] = []
-        for index, (row, _) in enumerate(updates):
-            if row.client_id in first:
+        for index, update in enumerate(updates):
+            if update.client_id in first:
                 again.append(index)
             else:
-                first[row.client_id] = index
+                first[update.client_id] = index
         changed = await self._replace_many_pg(realm, [updates[i] for i in first.values()])
         for client_id, index in first.items():
             results[index] = client_id in changed
@@ -313,45 +352,41 @@ class Store:
             results[index] = bool(await self._replace_many_pg(realm, [updates[index]]))
         return results
 
-    async def _replace_many_pg(
-        self, realm: str, updates: list[tuple[ClientRow, str | None]]
-    ) -> set[str]:
+    async def _replace_many_pg(self, realm: str, updates: list[ClientUpdate]) -> set[str]:
         """Update clients of distinct ids in one statement; the ids that were changed."""
-        columns = map(
-            list,
-            zip(*((*_replace_params(row, expected)[:8], expected) for row, expected in updates),
-                strict=True),
-        )  # fmt: skip
+        arrays = ((*_replace_params(one)[:7], one.expected_rat_digest) for one in updates)
+        columns = map(list, zip(*arrays, strict=True))
         rows = await self.db.write_returning(REPLACE_CLIENTS_PG, (*columns, realm))
         return {str(row[0]) for row in rows}
 
     async def delete_client(
         self, realm: str, client_id: str, expected_rat_digest: str | None
     ) -> bool:
+        """Delete the client; with a digest, only if the stored RAT is still that one and the
+        client still enabled (a disabled client's RAT is refused, docs/reference.md §3)."""
         if not is_key(client_id):
             return False
         sql = "DELETE FROM client WHERE client_id = ? AND realm = ?"
         params: list[Any] = [client_id, realm]
         if expected_rat_digest is not None:
-            sql += " AND rat_digest = ?"
+            sql += " AND rat_digest = ? AND enabled"
             params.append(expected_rat_digest)
         return await self.db.write_one(sql, params) == 1
 
     async def set_client_enabled(self, realm: str, client_id: str, enabled: bool, now: int) -> bool:
+        """An admin's enable or disable; a disable also makes the client's access tokens issued
+        up to `now` inactive for good (ClientRow.tokens_valid_after)."""
         if not is_key(client_id):
             return False
-        return (
-            await self.db.write_one(
-                "UPDATE client SET enabled = ?, updated_at = ? WHERE client_id = ? AND realm = ?",
-                (enabled, now, client_id, realm),
-            )
-            == 1
-        )
+        if enabled:
+            return await self.db.write_one(ENABLE_CLIENT, (True, now, client_id, realm)) == 1
+        params = (False, now, now, now, client_id, realm)
+        return await self.db.write_one(DISABLE_CLIENT, params) == 1
 
     async def list_clients(self, realm: str, first: int, limit: int) -> list[ClientRow]:
         rows = await self.db.read_retrying(
             lambda tx: tx.all(
-                f"SELECT {CLIENT_COLUMNS} FROM client WHERE realm = ? "
+                f"SELECT {CLIENT_READ_COLUMNS} FROM client WHERE realm = ? "
                 "ORDER BY created_at, client_id LIMIT ? OFFSET ?",
                 (realm, limit, first),
             )

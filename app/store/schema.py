@@ -6,7 +6,7 @@ secret never reaches a response by accident. Times are epoch seconds (Keycloak's
 
 from __future__ import annotations
 
-from sqlalchemy import Index
+from sqlalchemy import Engine, Index, inspect, text
 from sqlmodel import Field, SQLModel
 
 
@@ -25,6 +25,8 @@ class Client(SQLModel, table=True):
     full_scope_allowed: bool = True
     created_at: int
     updated_at: int
+    # an admin's disable: the client's access tokens issued up to this second stay inactive
+    tokens_valid_after: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
 
 class InitialAccessToken(SQLModel, table=True):
@@ -67,3 +69,24 @@ class MetaValue(SQLModel, table=True):
 
 
 TABLES = SQLModel.metadata
+
+# Columns added after their table was first released, as (table, column, type and default).
+# create_all makes missing tables but never alters an existing one, so a database made by an
+# earlier version gets these at start (add_missing_columns). The default fills existing rows.
+ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("client", "tokens_valid_after", "INTEGER NOT NULL DEFAULT 0"),
+)
+
+
+def add_missing_columns(engine: Engine) -> None:
+    """Add the ADDED_COLUMNS a table lacks; idempotent.
+
+    Safe when several processes start at once: on SQLite the caller holds the writer lock, so
+    one process alters and the others then find the column; on PostgreSQL `ADD COLUMN IF NOT
+    EXISTS` looks for the column under the table's lock, so a second ALTER does nothing."""
+    for table, column, definition in ADDED_COLUMNS:
+        if column in {found["name"] for found in inspect(engine).get_columns(table)}:
+            continue
+        guard = "IF NOT EXISTS " if engine.dialect.name == "postgresql" else ""
+        with engine.begin() as conn:
+            conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {guard}{column} {definition}"))
