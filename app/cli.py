@@ -272,20 +272,30 @@ def initial_access_tokens(settings: Settings, args: argparse.Namespace) -> int:
     """`registrar iat create|list|delete`, through the admin service, as the operator."""
     from app.container import Container
 
-    return asyncio.run(_initial_access_tokens(Container.build(settings), args))
+    # only `create` may make the database and key file; list and delete read what is there
+    container = Container.build(settings, create=args.iat_command == "create")
+    return asyncio.run(_initial_access_tokens(container, args))
 
 
 async def _initial_access_tokens(container: Container, args: argparse.Namespace) -> int:
     from app.auth.roles import OPERATOR
+    from app.store.pg_pool import shown_url
 
     admin = container.admin
     await container.start()
     try:
         realm = container.realms.get(args.realm)
         if realm is None:
+            settings = container.settings
+            key = (
+                "REGISTRAR_SECRET_KEY"
+                if settings.secret_key
+                else settings.secret_key_file.resolve()
+            )
             print(
                 f"registrar: realm '{args.realm}' is not loaded from "
-                f"{container.settings.realms_dir}",
+                f"{settings.realms_dir.resolve()} (database {shown_url(settings.database_url)}, "
+                f"secret key {key})",
                 file=sys.stderr,
             )
             return 1

@@ -36,12 +36,15 @@ class Container:
     registrations: Registrations
     admin: Admin
     tokens: TokenEndpoint
+    # false for a command that must not create anything: no key file, database or tables
+    creates: bool = True
 
     @classmethod
-    def build(cls, settings: Settings) -> Container:
+    def build(cls, settings: Settings, *, create: bool = True) -> Container:
         """Every object, wired; nothing is opened yet (start() does that)."""
-        box = SecretBox(load_secret_key(settings.secret_key, settings.secret_key_file))
-        store = Store.for_url(settings.database_url, settings.database_pool_size)
+        key = load_secret_key(settings.secret_key, settings.secret_key_file, create)
+        box = SecretBox(key)
+        store = Store.for_url(settings.database_url, settings.database_pool_size, create)
         keyring = Keyring(store, box)
         issuer = settings.issuer
         return cls(
@@ -54,13 +57,15 @@ class Container:
             registrations=Registrations(store, box, keyring, CachingResolver(), issuer),
             admin=Admin(store, keyring, issuer),
             tokens=TokenEndpoint(store, box, keyring, issuer),
+            creates=create,
         )
 
     async def start(self) -> None:
         """Create tables, check the at-rest key against the database, load realms.
 
         Runs on the event loop that will serve (PostgreSQL connections belong to one loop)."""
-        self.store.create_schema()
+        if self.creates:
+            self.store.create_schema()
         await self.store.start()
         await self.check_secret_key()
         self.realms.reload()  # the registry logs each FILE:LINE error itself

@@ -78,10 +78,46 @@ def test_the_example_settings_file_lists_every_setting_and_changes_nothing() -> 
 def test_an_unreachable_database_is_named_with_its_cause_and_no_password(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("REGISTRAR_SECRET_KEY_FILE", str(tmp_path / "secret.key"))
+    monkeypatch.setenv("REGISTRAR_SECRET_KEY", "q8Qk3mJm7yIYc4tB8v1P0t2XhC3lE6cT0wq9t2uL6sA")
     refused = "postgresql+psycopg://postgres:hunter2@127.0.0.1:9/registrar"
     assert main(["iat", "list", "--realm", "open", "--database-url", refused]) == 1
     err = capsys.readouterr().err
     assert "postgres:***@127.0.0.1:9/registrar" in err
     assert "Connection refused" in err
     assert "hunter2" not in err
+
+
+APP_REALMS = ROOT / "tests" / "app_realms"
+
+
+@pytest.mark.parametrize("command", [["list"], ["delete", "some-id"]])
+def test_a_command_in_the_wrong_directory_creates_nothing(
+    command: list[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    for name in ENV_NAMES.values():
+        monkeypatch.delenv(name, raising=False)
+    argv = ["iat", *command[:1], "--realm", "open", "--realms-dir", str(APP_REALMS), *command[1:]]
+    assert main(argv) == 2  # no key here: said, not made
+    assert "does not exist" in capsys.readouterr().err
+    monkeypatch.setenv("REGISTRAR_SECRET_KEY", "q8Qk3mJm7yIYc4tB8v1P0t2XhC3lE6cT0wq9t2uL6sA")
+    assert main(argv) == 1  # no database here: said, not made
+    assert f"no SQLite database at {tmp_path / 'data' / 'registrar.db'}" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_unknown_realm_names_the_data_the_command_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("REGISTRAR_SECRET_KEY_FILE", str(tmp_path / "secret.key"))
+    monkeypatch.delenv("REGISTRAR_SECRET_KEY", raising=False)
+    url = f"sqlite:///{tmp_path}/registrar.db"
+    argv = ["iat", "create", "--realm", "nowhere", "--realms-dir", str(APP_REALMS)]
+    assert main([*argv, "--database-url", url]) == 1
+    err = capsys.readouterr().err
+    assert f"realm 'nowhere' is not loaded from {APP_REALMS}" in err
+    assert f"database {url}" in err and f"secret key {tmp_path / 'secret.key'}" in err

@@ -63,9 +63,11 @@ class Database(Protocol):
     async def stop(self) -> None: ...
 
 
-def open_database(url: str, pool_size: int = 24) -> Database:
+def open_database(url: str, pool_size: int = 24, create: bool = True) -> Database:
+    """The database at `url`; with create false, an SQLite file must exist already (a command
+    that only reads must not leave an empty database behind in the wrong directory)."""
     if url.startswith("sqlite:///"):
-        return SqliteDatabase(url.removeprefix("sqlite:///"))
+        return SqliteDatabase(url.removeprefix("sqlite:///"), create)
     return PostgresDatabase(url, max_size=pool_size)
 
 
@@ -135,8 +137,14 @@ class WriterLock:
 class SqliteDatabase:
     dialect = "sqlite"
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, create: bool = True) -> None:
         self.path = path
+        if path != ":memory:" and not create and not Path(path).exists():
+            raise DatabaseUnavailable(
+                "The database is not available",
+                f"no SQLite database at {Path(path).resolve()}: run this where the server "
+                "runs, or give its --database-url",
+            )
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()

@@ -182,9 +182,10 @@ class Store:
         )
 
     @classmethod
-    def for_url(cls, url: str, pool_size: int = 24) -> Store:
-        """The store at `url`; pool_size: PostgreSQL connections at most (per process)."""
-        return cls(open_database(url, pool_size))
+    def for_url(cls, url: str, pool_size: int = 24, create: bool = True) -> Store:
+        """The store at `url`; pool_size: PostgreSQL connections at most (per process); create
+        false: an SQLite database must exist already."""
+        return cls(open_database(url, pool_size, create))
 
     @property
     def dialect(self) -> str:
