@@ -47,6 +47,7 @@ class Container:
         store = Store.for_url(settings.database_url, settings.database_pool_size, create)
         keyring = Keyring(store, box)
         issuer = settings.issuer
+        registrations = Registrations(store, box, keyring, CachingResolver(), issuer)
         return cls(
             settings=settings,
             store=store,
@@ -54,8 +55,8 @@ class Container:
             keyring=keyring,
             realms=RealmRegistry(settings.realms_dir),
             authenticator=Authenticator(keyring, issuer, store.is_revoked),
-            registrations=Registrations(store, box, keyring, CachingResolver(), issuer),
-            admin=Admin(store, keyring, issuer),
+            registrations=registrations,
+            admin=Admin(store, keyring, issuer, registrations),
             tokens=TokenEndpoint(store, box, keyring, issuer),
             creates=create,
         )

@@ -18,8 +18,16 @@ from app.auth.secret_values import token_digest
 from app.auth.tokens import INITIAL_ACCESS_TOKEN, sign_internal, token_claims
 from app.config.realm_models import RealmConfig
 from app.errors import InvalidRequest, NotFound
+from app.jsonio import dumps
 from app.rules.numbers import whole_number
-from app.store.queries import ClientRow, InitialAccessTokenRow, Store
+from app.services.registration import Registrations
+from app.store.queries import (
+    ClientFilter,
+    ClientRow,
+    ClientState,
+    InitialAccessTokenRow,
+    Store,
+)
 
 INT32_MAX = 2**31 - 1
 DEFAULT_PAGE = 100
@@ -49,11 +57,14 @@ class Admin:
         store: Store,
         keyring: Keyring,
         issuer: Callable[[str], str],
+        registrations: Registrations,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
         self._keyring = keyring
         self._issuer = issuer
+        # an admin's change of client metadata is validated and policed as an RFC 7592 PUT is
+        self._registrations = registrations
         self._clock = clock
 
     async def create_initial_access_token(
@@ -98,20 +109,82 @@ class Admin:
             raise NotFound(f"Initial access token '{token_id[:64]}' not found")
 
     async def list_clients_page(
-        self, realm: RealmConfig, caller: Caller, first: str | None, limit: str | None
+        self, realm: RealmConfig, caller: Caller, query: Mapping[str, str]
     ) -> list[dict[str, Any]]:
-        """Keycloak's `?first=&max=` paging, checked after the caller: at most MAX_PAGE."""
+        """Keycloak's `GET …/clients` query, checked after the caller: `first` and `max` (at
+        most MAX_PAGE), `clientId` (exact, or contained in the id with `search=true`)."""
         require_admin(caller, TO_VIEW_CLIENTS)
-        skip = _page_param("first", first, 0)
-        count = min(_page_param("max", limit, DEFAULT_PAGE), MAX_PAGE)
-        return await self.list_clients(realm, caller, skip, count)
+        skip = _page_param("first", query.get("first"), 0)
+        count = min(_page_param("max", query.get("max"), DEFAULT_PAGE), MAX_PAGE)
+        wanted, search = query.get("clientId"), _flag_param("search", query.get("search"))
+        if wanted is not None and search:
+            where = ClientFilter(client_id_contains=wanted)
+        else:
+            where = ClientFilter(client_id=wanted)
+        return await self.list_clients(realm, caller, skip, count, where)
 
     async def list_clients(
-        self, realm: RealmConfig, caller: Caller, first: int, limit: int
+        self,
+        realm: RealmConfig,
+        caller: Caller,
+        first: int,
+        limit: int,
+        where: ClientFilter | None = None,
     ) -> list[dict[str, Any]]:
         require_admin(caller, TO_VIEW_CLIENTS)
-        rows = await self._store.list_clients(realm.name, first, limit)
+        rows = await self._store.list_clients(realm.name, first, limit, where)
         return [client_representation(row) for row in rows]
+
+    async def count_clients(
+        self, realm: RealmConfig, caller: Caller, where: ClientFilter | None = None
+    ) -> int:
+        require_admin(caller, TO_VIEW_CLIENTS)
+        return await self._store.count_clients(realm.name, where)
+
+    async def client_list_page(
+        self, realm: RealmConfig, caller: Caller, state: ClientState | None, number: int, size: int
+    ) -> tuple[list[dict[str, Any]], int]:
+        """The console's list: page `number` (from 1) of the clients in `state`, newest first,
+        and how many there are in all."""
+        where = ClientFilter(state=state, newest_first=True)
+        total = await self.count_clients(realm, caller, where)
+        first = (max(1, number) - 1) * size
+        return await self.list_clients(realm, caller, first, size, where), total
+
+    async def delete_client(self, realm: RealmConfig, caller: Caller, client_id: str) -> None:
+        """`DELETE /admin/realms/{realm}/clients/{id}`: the id, secret and RAT stop working."""
+        require_admin(caller, TO_MANAGE_CLIENTS)
+        if not await self._store.delete_client(realm.name, client_id, None):
+            raise NotFound(f"Client '{client_id[:64]}' not found")
+
+    async def update_client(
+        self, realm: RealmConfig, caller: Caller, client_id: str, body: Mapping[str, Any], now: int
+    ) -> None:
+        """Keycloak's `PUT …/clients/{id}` with a ClientRepresentation: what can change here
+        (UPDATABLE) is applied, members sent back as they are pass, any other change is 400."""
+        require_admin(caller, TO_MANAGE_CLIENTS)
+        current = await self.get_client(realm, caller, client_id)
+        # JSON equality: `true` and `1` differ, as they do on the wire
+        changed = {
+            name: value for name, value in body.items() if dumps(current.get(name)) != dumps(value)
+        }
+        fixed = sorted(name for name in changed if name not in UPDATABLE)
+        if fixed:
+            raise InvalidRequest(
+                f"{', '.join(fixed)}: cannot be changed here (changeable: "
+                f"{', '.join(sorted(UPDATABLE))})"
+            )
+        if not isinstance(changed.get("enabled", False), bool):  # checked before any change
+            raise InvalidRequest("enabled must be true or false")
+        metadata = {UPDATABLE[name]: value for name, value in changed.items() if name != "enabled"}
+        if metadata:
+            row = await self._store.get_client(realm.name, client_id)
+            if row is None:
+                raise NotFound(f"Client '{client_id[:64]}' not found")
+            replaced = {**row.metadata(), **metadata, "client_id": client_id}
+            await self._registrations.update(realm, client_id, caller, replaced, now)
+        if "enabled" in changed:
+            await self.set_client_enabled(realm, caller, client_id, changed, now)
 
     async def get_client(
         self, realm: RealmConfig, caller: Caller, client_id: str
@@ -153,6 +226,23 @@ class Admin:
         while (current := self._clock()) < after and current < give_up:
             await asyncio.sleep(min(after, give_up) - current + 0.001)
         return max(now, int(self._clock()))
+
+
+# ClientRepresentation members an admin's PUT may change, and the client metadata they are
+UPDATABLE = {
+    "enabled": "enabled",
+    "name": "client_name",
+    "redirectUris": "redirect_uris",
+    "rootUrl": "client_uri",
+}
+
+
+def _flag_param(name: str, raw: str | None) -> bool:
+    if raw is None or raw == "" or raw.lower() == "false":
+        return False
+    if raw.lower() == "true":
+        return True
+    raise InvalidRequest(f"Query parameter {name} must be true or false")
 
 
 def _page_param(name: str, raw: str | None, default: int) -> int:

@@ -16,8 +16,9 @@ A change is committed before the service answers, so a 201 or 200 is durable.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from app.jsonio import loads
 from app.store.batching import KeyedBatcher
@@ -132,6 +133,40 @@ DISABLE_CLIENT = (
     "WHERE client_id = ? AND realm = ?"
 )
 ENABLE_CLIENT = "UPDATE client SET enabled = ?, updated_at = ? WHERE client_id = ? AND realm = ?"
+
+
+# enabled; disabled; waiting: held disabled since registration (client-disabled policy), never
+# yet approved nor disabled by an admin (an admin's disable sets tokens_valid_after)
+ClientState = Literal["enabled", "disabled", "waiting"]
+
+
+@dataclass(frozen=True)
+class ClientFilter:
+    """Which clients of a realm a listing shows."""
+
+    client_id: str | None = None  # exactly this id
+    client_id_contains: str | None = None  # ids containing this text, case-insensitively
+    state: ClientState | None = None
+    newest_first: bool = False
+
+
+def _client_conditions(realm: str, where: ClientFilter) -> tuple[str, tuple[Any, ...]]:
+    """The WHERE clause (values as parameters, never in the text) of a client listing."""
+    conditions, params = ["realm = ?"], [realm]
+    if where.client_id is not None:
+        conditions.append("client_id = ?")
+        params.append(where.client_id)
+    if where.client_id_contains is not None:
+        conditions.append("lower(client_id) LIKE ? ESCAPE '!'")
+        escaped = re.sub(r"([!%_])", r"!\1", where.client_id_contains.lower())
+        params.append(f"%{escaped}%")
+    if where.state == "enabled":
+        conditions.append("enabled")
+    elif where.state == "disabled":
+        conditions.append("NOT enabled")
+    elif where.state == "waiting":
+        conditions.append("NOT enabled AND tokens_valid_after = 0")
+    return " AND ".join(conditions), tuple(params)
 
 
 def is_key(value: str) -> bool:
@@ -384,19 +419,25 @@ class Store:
         params = (False, now, now, now, client_id, realm)
         return await self.db.write_one(DISABLE_CLIENT, params) == 1
 
-    async def list_clients(self, realm: str, first: int, limit: int) -> list[ClientRow]:
+    async def list_clients(
+        self, realm: str, first: int, limit: int, where: ClientFilter | None = None
+    ) -> list[ClientRow]:
+        """A page of the realm's clients, oldest first unless `where` asks for newest first."""
+        conditions, params = _client_conditions(realm, where or ClientFilter())
+        order = "DESC" if where is not None and where.newest_first else "ASC"
         rows = await self.db.read_retrying(
             lambda tx: tx.all(
-                f"SELECT {CLIENT_READ_COLUMNS} FROM client WHERE realm = ? "
-                "ORDER BY created_at, client_id LIMIT ? OFFSET ?",
-                (realm, limit, first),
+                f"SELECT {CLIENT_READ_COLUMNS} FROM client WHERE {conditions} "
+                f"ORDER BY created_at {order}, client_id {order} LIMIT ? OFFSET ?",
+                (*params, limit, first),
             )
         )
         return [_client(row) for row in rows]
 
-    async def count_clients(self, realm: str) -> int:
+    async def count_clients(self, realm: str, where: ClientFilter | None = None) -> int:
+        conditions, params = _client_conditions(realm, where or ClientFilter())
         found = await self.db.read_retrying(
-            lambda tx: tx.one("SELECT count(*) FROM client WHERE realm = ?", (realm,))
+            lambda tx: tx.one(f"SELECT count(*) FROM client WHERE {conditions}", params)
         )
         return int(found[0]) if found else 0
 

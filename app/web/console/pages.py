@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qsl, quote
 
 from starlette.requests import Request
@@ -29,6 +29,7 @@ from app.errors import InvalidRequest, RegistrarError
 from app.rules.numbers import whole_number
 from app.services.admin import MAX_PAGE, Admin
 from app.services.registration import Registrations
+from app.store.queries import ClientFilter, ClientState
 from app.web.console.render import redirect, render
 from app.web.console.session import (
     SESSION_COOKIE,
@@ -237,15 +238,15 @@ async def bare_console(request: Request) -> Response:
 
 
 async def search_clients(
-    admin: Admin, realm: RealmConfig, caller: Caller, query: str, skip: int, limit: int
+    admin: Admin, realm: RealmConfig, caller: Caller, query: str, state: ClientState | None
 ) -> list[dict[str, Any]]:
-    """Clients whose id or name contains `query` (case-insensitive), among the first
-    SEARCH_SCAN of the realm; the store pages by creation, so the search scans pages."""
+    """Clients in `state` whose id or name contains `query` (case-insensitive), newest first,
+    among the newest SEARCH_SCAN of the realm: names live in the metadata, so pages are scanned."""
     needle = query.casefold()
+    where = ClientFilter(state=state, newest_first=True)
     found: list[dict[str, Any]] = []
-    first = 0
-    while first < SEARCH_SCAN and len(found) < skip + limit:
-        chunk = await admin.list_clients(realm, caller, first, MAX_PAGE)
+    for first in range(0, SEARCH_SCAN, MAX_PAGE):  # bounded: SEARCH_SCAN clients at most
+        chunk = await admin.list_clients(realm, caller, first, MAX_PAGE, where)
         found += [
             c
             for c in chunk
@@ -253,32 +254,53 @@ async def search_clients(
         ]
         if len(chunk) < MAX_PAGE:
             break
-        first += MAX_PAGE
-    return found[skip : skip + limit]
+    return found
 
 
 def _page_number(raw: str) -> int:
     return whole_number(raw, max_digits=6) or 1
 
 
+# the list's filters: every client, or those in one state
+STATES: dict[str, str] = {
+    "enabled": "Enabled",
+    "disabled": "Disabled",
+    "waiting": "Waiting for approval",
+}
+
+
 @signed_in
 async def clients(page: Page) -> Response:
-    query = page.request.query_params.get("q", "").strip()
-    number = _page_number(page.request.query_params.get("page", ""))
+    """Newest first, with a total, a filter by state and page x of y."""
+    params = page.request.query_params
+    query, state = params.get("q", "").strip(), params.get("state", "")
     if len(query) > MAX_QUERY:
         raise FormError(f"The search text is longer than {MAX_QUERY} characters.")
-    skip = (number - 1) * PAGE_SIZE
+    if state and state not in STATES:
+        raise FormError(f"Show one of: {', '.join(STATES.values())}.")
+    chosen: ClientState | None = cast(ClientState, state) if state else None
+    number = _page_number(params.get("page", ""))
     admin, realm, caller = page.admin, page.realm, page.caller
     if query:
-        rows = await search_clients(admin, realm, caller, query, skip, PAGE_SIZE + 1)
+        matches = await search_clients(admin, realm, caller, query, chosen)
+        total = len(matches)
     else:
-        rows = await admin.list_clients(realm, caller, skip, PAGE_SIZE + 1)
+        total = await admin.count_clients(realm, caller, ClientFilter(state=chosen))
+    pages = max(1, -(-total // PAGE_SIZE))
+    number = min(number, pages)  # past the end: the last page, never an empty one
+    if query:
+        rows = matches[(number - 1) * PAGE_SIZE : number * PAGE_SIZE]
+    else:
+        rows, total = await admin.client_list_page(realm, caller, chosen, number, PAGE_SIZE)
     return page.show(
         "clients.html",
-        clients=rows[:PAGE_SIZE],
+        clients=rows,
         query=query,
+        state=state,
+        states=STATES,
+        total=total,
         number=number,
-        has_next=len(rows) > PAGE_SIZE,
+        pages=pages,
         q=quote(query),
     )
 

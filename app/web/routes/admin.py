@@ -41,8 +41,7 @@ async def initial_access_token(request: Request) -> Response:
 async def clients(request: Request) -> Response:
     admin, realm = container_of(request).admin, realm_of(request)
     caller = await caller_of(request, realm)
-    first, limit = request.query_params.get("first"), request.query_params.get("max")
-    return JsonResponse(await admin.list_clients_page(realm, caller, first, limit))
+    return JsonResponse(await admin.list_clients_page(realm, caller, request.query_params))
 
 
 async def client(request: Request) -> Response:
@@ -51,8 +50,11 @@ async def client(request: Request) -> Response:
     caller = await caller_of(request, realm)
     if request.method == "GET":
         return JsonResponse(await admin.get_client(realm, caller, client_id))
+    if request.method == "DELETE":
+        await admin.delete_client(realm, caller, client_id)
+        return Response(status_code=204)
     body = await read_json_object(request)
-    await admin.set_client_enabled(realm, caller, client_id, body, now())
+    await admin.update_client(realm, caller, client_id, body, now())
     return Response(status_code=204)
 
 
@@ -62,5 +64,7 @@ ROUTES: list[BaseRoute] = [
     Route(ADMIN + "/clients-initial-access", initial_access_tokens, methods=["GET", "POST"]),
     Route(ADMIN + "/clients-initial-access/{id}", initial_access_token, methods=["DELETE"]),
     Route(ADMIN + "/clients", clients, methods=["GET"]),
-    Route(ADMIN + "/clients/{client_id}", client, methods=["GET", "PUT"]),
+    # Keycloak's admin client asks for the list with a trailing slash (clients.find())
+    Route(ADMIN + "/clients/", clients, methods=["GET"]),
+    Route(ADMIN + "/clients/{client_id}", client, methods=["GET", "PUT", "DELETE"]),
 ]
