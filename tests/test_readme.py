@@ -9,11 +9,11 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
-from tests.conftest import LiveServer, start_server
-
-pytestmark = pytest.mark.live
+from app.main import create_app
+from tests.conftest import LiveServer, make_settings, start_server
 
 ROOT = Path(__file__).parent.parent
 SHELL_BLOCK = re.compile(r"```sh\n(.*?)```", re.DOTALL)
@@ -38,6 +38,7 @@ def examples_server(tmp_path: Path, sqlite_url: str) -> Iterator[LiveServer]:
         server.stop()
 
 
+@pytest.mark.live
 def test_the_walkthrough_runs_as_pasted(examples_server: LiveServer) -> None:
     script = walkthrough()
     assert script.count("BASE=http://127.0.0.1:8080") == 1, "BASE is set once, at the top"
@@ -61,3 +62,23 @@ def test_the_walkthrough_runs_as_pasted(examples_server: LiveServer) -> None:
     positions = [out.find(answer) for answer in answers]
     assert -1 not in positions, out
     assert positions == sorted(positions), out
+
+
+@pytest.mark.anyio
+async def test_the_indigo_example_realm_accepts_this_machine(tmp_path: Path) -> None:
+    """The INDIGO section's realm file, as printed, registers a client from 127.0.0.1."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## INDIGO IAM path") :]
+    block = section.split("```yaml\n# realms/iam.yaml\n", 1)[1].split("```", 1)[0]
+    realms = tmp_path / "realms"
+    realms.mkdir()
+    (realms / "iam.yaml").write_text(block)
+    settings = make_settings(tmp_path, realms, f"sqlite:///{tmp_path}/registrar.db")
+    application = create_app(settings.model_copy(update={"default_realm": "iam"}), scheduler=False)
+    async with application.router.lifespan_context(application):
+        transport = httpx.ASGITransport(app=application, client=("127.0.0.1", 50000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            body = {"client_name": "indigo", "redirect_uris": ["https://rp.example.org/cb"]}
+            answer = await http.post("/iam/api/client-registration", json=body)
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["dynamically_registered"] is True

@@ -113,7 +113,25 @@ def test_the_image_is_given_its_public_url() -> None:
     command = [
         arg for word, args in instructions() if word in ("ENTRYPOINT", "CMD") for arg in args
     ]
-    assert "0.0.0.0" in command
+    environment = " ".join(" ".join(args) for word, args in instructions() if word == "ENV")
+    assert "REGISTRAR_HOST=0.0.0.0" in environment or "0.0.0.0" in command
     readme = (ROOT / "README.md").read_text()
     docker_section = readme.split("## Docker", 1)[1].split("\n## ", 1)[0]
     assert "--public-url" in command or "-e REGISTRAR_PUBLIC_URL=https://" in docker_section
+
+
+def test_the_build_context_leaves_local_state_out() -> None:
+    """`docker build .` must not send the virtualenv, the database or the secret key along."""
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    for entry in (".venv", "data", "*.key", ".git"):
+        assert entry in ignored, entry
+
+
+def test_the_port_comes_from_registrar_port() -> None:
+    words = instructions()
+    environment = " ".join(" ".join(args) for word, args in words if word == "ENV")
+    assert "REGISTRAR_PORT=8080" in environment
+    command = [arg for word, args in words if word in ("ENTRYPOINT", "CMD") for arg in args]
+    assert "--port" not in command  # serve reads REGISTRAR_PORT itself
+    health = " ".join(" ".join(args) for word, args in words if word == "HEALTHCHECK")
+    assert "REGISTRAR_PORT" in health
