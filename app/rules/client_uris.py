@@ -7,8 +7,9 @@ Our choices where the specs leave room, kept in one place:
 - Web-page and endpoint URLs (client_uri, logo_uri, tos_uri, policy_uri, jwks_uri, the logout
   URIs, request_uris, ...) must be absolute http or https URLs with a host.
 - jwks_uri must use https, except http on a loopback host (local development).
-- Web clients register https redirect URIs anywhere and http ones only on a loopback host
-  (localhost, 127.0.0.1, [::1], any port: the MCP clients' case); no custom schemes.
+- Web clients of the code flow may register https, http (loopback for MCP clients on any port,
+  or any host, as Keycloak accepts) and custom-scheme redirect URIs; web clients of the implicit
+  grant only https on a host other than localhost (OIDC DCR §2).
 - Native clients may also register https redirect URIs (claimed https URIs, RFC 8252 §7.2).
 - Redirect URIs (redirect_uris, post_logout_redirect_uris) carry no userinfo: "user@" before a
   host is only there to make a URI look like it goes where it does not.
