@@ -102,3 +102,36 @@ async def test_put_refuses_what_cannot_change_here(
     assert response.status_code == status, response.text
     assert response.json()["error"] == error
     assert (await client.get(path, headers=auth)).json()["name"] == "kept"  # nothing changed
+
+
+async def test_without_max_the_list_is_every_client_in_creation_order(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Keycloak answers every client when `max` is absent; registrar reads them a page at a
+    time (here pages of 3, so the walk from page to page is what is tested)."""
+    registered = {(await register(client))["client_id"] for _ in range(8)}
+    auth = await admin(client)
+    one_page = await client.get(clients_path(), params={"max": 100}, headers=auth)
+    ids = [c["clientId"] for c in one_page.json()]  # creation order: created_at, then id
+    assert set(ids) == registered
+    monkeypatch.setattr("app.services.admin.MAX_PAGE", 3)
+    listed = await client.get(clients_path(), headers=auth)
+    assert listed.status_code == 200
+    assert listed.headers["content-type"] == "application/json"
+    assert listed.headers["x-content-type-options"] == "nosniff"
+    assert [c["clientId"] for c in listed.json()] == ids
+    skipped = await client.get(clients_path(), params={"first": 5}, headers=auth)
+    assert [c["clientId"] for c in skipped.json()] == ids[5:]
+    paged = await client.get(clients_path(), params={"max": 2}, headers=auth)  # max as asked
+    assert [c["clientId"] for c in paged.json()] == ids[:2]
+    nothing = await client.get(clients_path(), params={"clientId": "none"}, headers=auth)
+    assert nothing.json() == []
+
+
+async def test_collection_paths_accept_a_trailing_slash(client: httpx.AsyncClient) -> None:
+    auth = await admin(client)
+    path = "/admin/realms/open/clients-initial-access/"
+    created = await client.post(path, json={"count": 1}, headers=auth)
+    assert created.status_code in (200, 201), created.text
+    listed = await client.get(path, headers=auth)
+    assert created.json()["id"] in [row["id"] for row in listed.json()]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 from app.auth.callers import Caller
@@ -110,18 +110,37 @@ class Admin:
 
     async def list_clients_page(
         self, realm: RealmConfig, caller: Caller, query: Mapping[str, str]
-    ) -> list[dict[str, Any]]:
+    ) -> AsyncIterator[dict[str, Any]]:
         """Keycloak's `GET …/clients` query, checked after the caller: `first` and `max` (at
-        most MAX_PAGE), `clientId` (exact, or contained in the id with `search=true`)."""
+        most MAX_PAGE), `clientId` (exact, or contained in the id with `search=true`); without
+        `max`, every client, as Keycloak answers, read from the store a page at a time."""
         require_admin(caller, TO_VIEW_CLIENTS)
         skip = _page_param("first", query.get("first"), 0)
-        count = min(_page_param("max", query.get("max"), DEFAULT_PAGE), MAX_PAGE)
         wanted, search = query.get("clientId"), _flag_param("search", query.get("search"))
         if wanted is not None and search:
             where = ClientFilter(client_id_contains=wanted)
         else:
             where = ClientFilter(client_id=wanted)
-        return await self.list_clients(realm, caller, skip, count, where)
+        if query.get("max", "") != "":
+            count = min(_page_param("max", query.get("max"), DEFAULT_PAGE), MAX_PAGE)
+            page = await self.list_clients(realm, caller, skip, count, where)
+            return _each(page)
+        first_page = await self.list_clients(realm, caller, skip, MAX_PAGE, where)
+        return self._every_client(realm, first_page, where)
+
+    async def _every_client(
+        self, realm: RealmConfig, page: list[dict[str, Any]], where: ClientFilter
+    ) -> AsyncIterator[dict[str, Any]]:
+        """The clients from `page` on, in creation order, MAX_PAGE rows in memory at most."""
+        while page:  # bounded: each pass moves past the clients it yields
+            for shown in page:
+                yield shown
+            if len(page) < MAX_PAGE:
+                return
+            last = page[-1]
+            after = (last["createdTimestamp"] // 1000, str(last["id"]))
+            rows = await self._store.list_clients_after(realm.name, after, MAX_PAGE, where)
+            page = [client_representation(row) for row in rows]
 
     async def list_clients(
         self,
@@ -235,6 +254,11 @@ UPDATABLE = {
     "redirectUris": "redirect_uris",
     "rootUrl": "client_uri",
 }
+
+
+async def _each(items: list[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:
+    for item in items:
+        yield item
 
 
 def _flag_param(name: str, raw: str | None) -> bool:

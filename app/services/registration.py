@@ -123,6 +123,26 @@ class Registrations:
         rat = caller.token if caller.kind == "registration_access_token" else None
         return self.client_response(row, row.metadata(), secret, rat)
 
+    async def adapter_config(
+        self, realm: RealmConfig, client_id: str, caller: Caller
+    ) -> dict[str, Any]:
+        """Keycloak's adapter configuration of a client (its "keycloak-oidc-keycloak-json"
+        installation, what `kcreg get CLIENT -e install` prints), for a RAT or a bearer."""
+        registered = await self.read(realm, client_id, caller)
+        issuer = self._issuer(realm.name)
+        config: dict[str, Any] = {
+            "realm": realm.name,
+            "auth-server-url": issuer.removesuffix(f"/realms/{realm.name}") + "/",
+            "ssl-required": "external",
+            "resource": client_id,
+        }
+        if registered.get("token_endpoint_auth_method") == "none":
+            config["public-client"] = True
+        elif "client_secret" in registered:
+            config["credentials"] = {"secret": registered["client_secret"]}
+        config["confidential-port"] = 0
+        return config
+
     async def update(
         self,
         realm: RealmConfig,

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 
 from app.auth.callers import Caller, bearer_token
 from app.config.realm_models import RealmConfig
@@ -44,6 +44,21 @@ class JsonResponse(Response):
     def init_headers(self, headers: Mapping[str, str] | None = None) -> None:
         super().init_headers(headers)
         self.raw_headers.extend(JSON_RAW_HEADERS)
+
+
+def json_array(items: AsyncIterator[Any]) -> StreamingResponse:
+    """A JSON array sent as its items come (a realm's every client), with JSON_HEADERS."""
+
+    async def chunks() -> AsyncIterator[bytes]:
+        separator = b"["
+        async for item in items:
+            yield separator + dumps(item)
+            separator = b","
+        yield b"[]" if separator == b"[" else b"]"
+
+    response = StreamingResponse(chunks(), media_type="application/json")
+    response.raw_headers.extend(JSON_RAW_HEADERS)
+    return response
 
 
 def container_of(request: Request) -> Container:

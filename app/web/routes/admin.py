@@ -15,6 +15,7 @@ from app.web.requests import (
     JsonResponse,
     caller_of,
     container_of,
+    json_array,
     now,
     read_json_object,
     realm_of,
@@ -41,7 +42,7 @@ async def initial_access_token(request: Request) -> Response:
 async def clients(request: Request) -> Response:
     admin, realm = container_of(request).admin, realm_of(request)
     caller = await caller_of(request, realm)
-    return JsonResponse(await admin.list_clients_page(realm, caller, request.query_params))
+    return json_array(await admin.list_clients_page(realm, caller, request.query_params))
 
 
 async def client(request: Request) -> Response:
@@ -62,6 +63,7 @@ ADMIN = "/admin/realms/{realm}"
 
 ROUTES: list[BaseRoute] = [
     Route(ADMIN + "/clients-initial-access", initial_access_tokens, methods=["GET", "POST"]),
+    Route(ADMIN + "/clients-initial-access/", initial_access_tokens, methods=["GET", "POST"]),
     Route(ADMIN + "/clients-initial-access/{id}", initial_access_token, methods=["DELETE"]),
     Route(ADMIN + "/clients", clients, methods=["GET"]),
     # Keycloak's admin client asks for the list with a trailing slash (clients.find())

@@ -85,6 +85,14 @@ async def delete_client(request: Request) -> Response:
     return Response(status_code=204, headers=NO_STORE)
 
 
+async def adapter_config(request: Request) -> Response:
+    """Keycloak's GET …/clients-registrations/install/{client_id}: the adapter configuration"""
+    registrations, realm = container_of(request).registrations, realm_of(request)
+    caller = await caller_of(request, realm)
+    config = await registrations.adapter_config(realm, request.path_params["client_id"], caller)
+    return JsonResponse(config, headers=NO_STORE)
+
+
 REALM = "/realms/{realm}"
 DCR = REALM + "/clients-registrations/openid-connect"
 
@@ -101,6 +109,7 @@ ROUTES: list[BaseRoute] = [
     ),
     Route(REALM + "/protocol/openid-connect/certs", certs, methods=["GET"]),
     Route(DCR, create_client, methods=["POST"]),
+    Route(REALM + "/clients-registrations/install/{client_id}", adapter_config, methods=["GET"]),
     # one route per path, so a 405 names every method of the resource in Allow (RFC 9110 §15.5.6)
     Route(
         DCR + "/{client_id}",
