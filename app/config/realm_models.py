@@ -211,6 +211,25 @@ class TrustedIssuer(_Frozen):
         return self
 
 
+class CorsConfig(_Frozen):
+    # origins (scheme://host[:port]) whose browsers may call the realm's registration, token,
+    # discovery and JWKS endpoints; "*" for any; default none (app/web/cors.py)
+    allowed_origins: tuple[str, ...] = ()
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for origin in value:
+            if origin == "*":
+                continue
+            parts = urlsplit(origin)
+            if parts.scheme not in ("https", "http") or not parts.hostname or origin.endswith("/"):
+                raise ValueError(f"{origin!r} is not an origin (scheme://host[:port]) or *")
+            if parts.path or parts.query or parts.fragment or parts.username is not None:
+                raise ValueError(f"{origin!r} is not an origin (scheme://host[:port]) or *")
+        return value
+
+
 class CompatConfig(_Frozen):
     # serve INDIGO IAM's /iam/api/client-registration API for this realm (app/services/indigo.py)
     indigo_iam: bool = False
@@ -224,6 +243,7 @@ class RealmConfig(_Frozen):
     service_accounts: tuple[ServiceAccount, ...] = ()
     trusted_issuers: tuple[TrustedIssuer, ...] = ()
     compat: CompatConfig = CompatConfig()
+    cors: CorsConfig = CorsConfig()
 
     @model_validator(mode="before")
     @classmethod

@@ -20,7 +20,9 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from app.config.realms import RealmRegistry
 from app.errors import ServerBusy
+from app.web.cors import CorsLayer
 from app.web.errors import HANDLED, error_response, refuse
 from app.web.request_limits import RequestLimits, RequestLimitsMiddleware
 from app.web.requests import Endpoint
@@ -85,11 +87,19 @@ class Registrar(Starlette):
     """Starlette with the request limits, a fast lane for HOT_ROUTES and a cap on requests
     in flight, all fixed at construction."""
 
-    def __init__(self, *, limits: RequestLimits, max_in_flight: int, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        limits: RequestLimits,
+        max_in_flight: int,
+        realms: RealmRegistry,
+        **kwargs: Any,
+    ) -> None:
         middleware = [Middleware(RequestLimitsMiddleware, limits=limits)]
         super().__init__(middleware=middleware, **kwargs)
         self.limits = limits
-        self.capped = InFlightCap(self._route, max_in_flight)
+        # CORS around the fast lane and the router alike, inside the in-flight cap
+        self.capped = InFlightCap(CorsLayer(self._route, realms), max_in_flight)
         # the fixed segments of the hot templates, to skip every other path at once
         self._prefix = DCR.split("{", 1)[0]
 
