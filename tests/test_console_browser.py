@@ -161,7 +161,7 @@ def test_admin_approves_a_held_client_then_deletes_it(
     page = new_page(browser, live_server)
     sign_in(page, "held", "admin", "admin-secret")
     expect(page.get_by_role("cell", name="disabled")).to_be_visible()
-    page.get_by_role("link", name="Waiting for approval").click()
+    page.get_by_role("table").get_by_role("link", name="Waiting for approval").click()
     page.get_by_role("button", name="Enable client (approve)").click()
     expect(page.get_by_role("status").first).to_have_text("The client is enabled.")
     assert admin_view(live_server, "held", client_id).json()["enabled"] is True
