@@ -61,7 +61,9 @@ class ClientUpdate:
     realm: str
     metadata_json: str
     secret_sealed: str | None
-    rat_digest: str
+    # None keeps the stored RAT: an update that does not rotate it must not write back the one
+    # it read, which an admin may have regenerated since (Store.set_client_rat)
+    rat_digest: str | None
     requires_consent: bool  # set consent_required; False leaves it as stored
     limits_scope: bool  # clear full_scope_allowed; False leaves it as stored
     updated_at: int
@@ -108,7 +110,8 @@ SPEND_AND_INSERT_PG = (
 # ClientUpdate: with a digest, compare-and-swap on the stored RAT digest while the client is
 # enabled; without (an admin), unconditional
 REPLACE_CLIENT = (
-    "UPDATE client SET metadata_json = ?, secret_sealed = ?, rat_digest = ?, "
+    "UPDATE client SET metadata_json = ?, secret_sealed = ?, "
+    "rat_digest = COALESCE(?, rat_digest), "
     "consent_required = (consent_required OR ?), "
     "full_scope_allowed = (full_scope_allowed AND NOT ?), updated_at = ? "
     "WHERE client_id = ? AND realm = ? AND (? IS NULL OR (rat_digest = ? AND enabled))"
@@ -116,7 +119,8 @@ REPLACE_CLIENT = (
 # PostgreSQL: REPLACE_CLIENT for several clients of one realm (distinct ids) in one statement
 REPLACE_CLIENTS_PG = (
     "UPDATE client AS c SET metadata_json = v.metadata_json, secret_sealed = v.secret_sealed, "
-    "rat_digest = v.rat_digest, consent_required = (c.consent_required OR v.requires_consent), "
+    "rat_digest = COALESCE(v.rat_digest, c.rat_digest), "
+    "consent_required = (c.consent_required OR v.requires_consent), "
     "full_scope_allowed = (c.full_scope_allowed AND NOT v.limits_scope), "
     "updated_at = v.updated_at "
     "FROM unnest(?::text[], ?::text[], ?::text[], ?::boolean[], ?::boolean[], "
@@ -373,6 +377,28 @@ class Store:
             sql += " AND rat_digest = ? AND enabled"
             params.append(expected_rat_digest)
         return await self.db.write_one(sql, params) == 1
+
+    async def set_client_rat(self, realm: str, client_id: str, rat_digest: str, now: int) -> bool:
+        """An admin's new registration access token: one statement, so of it and a client's own
+        rotating update (a compare-and-swap on the old digest) the row lock orders the two and
+        exactly one RAT is left valid."""
+        if not is_key(client_id):
+            return False
+        sql = "UPDATE client SET rat_digest = ?, updated_at = ? WHERE client_id = ? AND realm = ?"
+        return await self.db.write_one(sql, (rat_digest, now, client_id, realm)) == 1
+
+    async def set_client_secret(
+        self, realm: str, client_id: str, secret_sealed: str, now: int
+    ) -> bool:
+        """An admin's new client secret, only while the client has one (an update may have
+        made it public meanwhile)."""
+        if not is_key(client_id):
+            return False
+        sql = (
+            "UPDATE client SET secret_sealed = ?, updated_at = ? "
+            "WHERE client_id = ? AND realm = ? AND secret_sealed IS NOT NULL"
+        )
+        return await self.db.write_one(sql, (secret_sealed, now, client_id, realm)) == 1
 
     async def set_client_enabled(self, realm: str, client_id: str, enabled: bool, now: int) -> bool:
         """An admin's enable or disable; a disable also makes the client's access tokens issued
