@@ -433,6 +433,29 @@ async def test_an_admins_edit_keeps_a_rat_regenerated_meanwhile(
         assert (await get_client(client, registered, new)).status_code == 200
 
 
+async def test_a_secret_regenerated_while_the_client_updates_itself_stays(
+    any_db_client: httpx.AsyncClient,
+) -> None:
+    """An update that does not change the secret does not write back the one it read: a
+    secret regenerated meanwhile is the one that works afterwards."""
+    http = any_db_client
+    admin = await service_token(http)
+    for _ in range(8):
+        registered = await register(http, grant_types=["client_credentials"])
+        client_id = registered["client_id"]
+        body = {"client_id": client_id, "grant_types": ["client_credentials"], "client_name": "x"}
+        put, regenerated = await asyncio.gather(
+            put_client(http, registered, rat_of(registered), body),
+            http.post(f"{clients_path()}/{client_id}/client-secret", headers=bearer(admin)),
+        )
+        assert put.status_code == 200, put.text
+        assert regenerated.status_code == 200, regenerated.text
+        new = regenerated.json()["value"]
+        assert (await access_token(http, "open", client_id, new)).status_code == 200
+        old = registered["client_secret"]
+        assert (await access_token(http, "open", client_id, old)).status_code == 401
+
+
 # --- 4. the registration policies page ----------------------------------------------------------
 
 

@@ -151,6 +151,7 @@ class Registrations:
         )
         candidate = await self._checked_candidate(realm, "update", stored, caller, body)
         secret = self._unseal_secret(row)
+        keep_secret = secret is not None and _needs_secret(candidate.metadata)
         if not _needs_secret(candidate.metadata):
             secret = None
         elif secret is None:
@@ -166,6 +167,7 @@ class Registrations:
             realm=row.realm,
             metadata_json=dumps(dict(candidate.metadata)).decode(),
             secret_sealed=self._box.seal(secret, row.client_id) if secret else None,
+            keep_secret=keep_secret,
             rat_digest=token_digest(rat) if rat else None,  # None: keep the stored one
             requires_consent=candidate.consent_required,
             limits_scope=not candidate.full_scope_allowed,

@@ -61,6 +61,10 @@ class ClientUpdate:
     realm: str
     metadata_json: str
     secret_sealed: str | None
+    # keep the stored secret if there is one (else write secret_sealed): an update that does not
+    # change the secret must not write back the one it read, which an admin may have
+    # regenerated since
+    keep_secret: bool
     # None keeps the stored RAT: an update that does not rotate it must not write back the one
     # it read, which an admin may have regenerated since (Store.set_client_rat)
     rat_digest: str | None
@@ -110,7 +114,8 @@ SPEND_AND_INSERT_PG = (
 # ClientUpdate: with a digest, compare-and-swap on the stored RAT digest while the client is
 # enabled; without (an admin), unconditional
 REPLACE_CLIENT = (
-    "UPDATE client SET metadata_json = ?, secret_sealed = ?, "
+    "UPDATE client SET metadata_json = ?, "
+    "secret_sealed = CASE WHEN ? AND secret_sealed IS NOT NULL THEN secret_sealed ELSE ? END, "
     "rat_digest = COALESCE(?, rat_digest), "
     "consent_required = (consent_required OR ?), "
     "full_scope_allowed = (full_scope_allowed AND NOT ?), updated_at = ? "
@@ -118,14 +123,16 @@ REPLACE_CLIENT = (
 )
 # PostgreSQL: REPLACE_CLIENT for several clients of one realm (distinct ids) in one statement
 REPLACE_CLIENTS_PG = (
-    "UPDATE client AS c SET metadata_json = v.metadata_json, secret_sealed = v.secret_sealed, "
+    "UPDATE client AS c SET metadata_json = v.metadata_json, "
+    "secret_sealed = CASE WHEN v.keep_secret AND c.secret_sealed IS NOT NULL "
+    "THEN c.secret_sealed ELSE v.secret_sealed END, "
     "rat_digest = COALESCE(v.rat_digest, c.rat_digest), "
     "consent_required = (c.consent_required OR v.requires_consent), "
     "full_scope_allowed = (c.full_scope_allowed AND NOT v.limits_scope), "
     "updated_at = v.updated_at "
     "FROM unnest(?::text[], ?::text[], ?::text[], ?::boolean[], ?::boolean[], "
-    "?::integer[], ?::text[], ?::text[]) AS v(metadata_json, secret_sealed, rat_digest, "
-    "requires_consent, limits_scope, updated_at, client_id, expected) "
+    "?::integer[], ?::text[], ?::text[], ?::boolean[]) AS v(metadata_json, secret_sealed, "
+    "rat_digest, requires_consent, limits_scope, updated_at, client_id, expected, keep_secret) "
     "WHERE c.client_id = v.client_id AND c.realm = ? "
     "AND (v.expected IS NULL OR (c.rat_digest = v.expected AND c.enabled)) RETURNING c.client_id"
 )
@@ -162,9 +169,18 @@ def _client_params(row: ClientRow) -> tuple[Any, ...]:
 
 def _replace_params(update: ClientUpdate) -> tuple[Any, ...]:
     return (
+        update.metadata_json, update.keep_secret, update.secret_sealed, update.rat_digest,
+        update.requires_consent, update.limits_scope, update.updated_at, update.client_id,
+        update.realm, update.expected_rat_digest, update.expected_rat_digest,
+    )  # fmt: skip
+
+
+def _replace_columns(update: ClientUpdate) -> tuple[Any, ...]:
+    """One row of REPLACE_CLIENTS_PG's arrays, in the order of its `v(...)` columns."""
+    return (
         update.metadata_json, update.secret_sealed, update.rat_digest, update.requires_consent,
-        update.limits_scope, update.updated_at, update.client_id, update.realm,
-        update.expected_rat_digest, update.expected_rat_digest,
+        update.limits_scope, update.updated_at, update.client_id, update.expected_rat_digest,
+        update.keep_secret,
     )  # fmt: skip
 
 
@@ -359,7 +375,7 @@ class Store:
 
     async def _replace_many_pg(self, realm: str, updates: list[ClientUpdate]) -> set[str]:
         """Update clients of distinct ids in one statement; the ids that were changed."""
-        arrays = ((*_replace_params(one)[:7], one.expected_rat_digest) for one in updates)
+        arrays = (_replace_columns(one) for one in updates)
         columns = map(list, zip(*arrays, strict=True))
         rows = await self.db.write_returning(REPLACE_CLIENTS_PG, (*columns, realm))
         return {str(row[0]) for row in rows}
