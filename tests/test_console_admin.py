@@ -577,6 +577,36 @@ async def test_an_expired_session_keeps_the_edit_form(
     assert (await admin_read(client, client_id))["client_name"] == "stored"
 
 
+async def test_a_confirmed_delete_after_the_session_ended_is_asked_again(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    registered = await register(client, client_name="survivor")
+    client_id = registered["client_id"]
+    csrf = await signed_in(client)
+    later = int(time.time()) + 3600
+    monkeypatch.setattr("app.web.console.session.now", lambda: later)
+    posted = await client.post(
+        f"{console()}/clients/{client_id}/delete", data={"csrf": csrf, "confirm": "yes"}
+    )
+    assert posted.status_code == 200
+    assert "Sign in to realm open" in posted.text
+    fields = hidden_fields(posted)
+    assert ("carry.confirm", "yes") in fields
+    # a wrong secret keeps what is carried for the next try
+    wrong = await client.post(
+        console() + "/signin", data=as_form(fields, client_id="admin", client_secret="wrong")
+    )
+    assert wrong.status_code == 401
+    assert hidden_fields(wrong)[1:] == fields[1:]  # all but the sign-in nonce
+    again = await client.post(
+        console() + "/signin",
+        data=as_form(hidden_fields(wrong), client_id="admin", client_secret="admin-secret"),
+    )
+    assert again.status_code == 200
+    assert "Delete client survivor?" in again.text  # asked again, not deleted
+    assert await exists(client, client_id)
+
+
 async def test_sign_in_returns_only_to_this_realms_console(client: httpx.AsyncClient) -> None:
     for target, expected in (
         (f"{console()}/tokens", f"{console()}/tokens"),
