@@ -14,13 +14,21 @@ from app.auth.roles import (
     TO_CREATE_CLIENTS,
     TO_MANAGE_CLIENTS,
     TO_VIEW_CLIENTS,
+    require_admin,
     require_role,
 )
 from app.auth.secret_box import SecretBox
 from app.auth.secret_values import new_client_secret, same_secret, token_digest
 from app.auth.tokens import REGISTRATION_ACCESS_TOKEN, sign_internal, token_claims
 from app.config.realm_models import MaxClients, RealmConfig
-from app.errors import InvalidClientMetadata, InvalidToken, MissingToken, NotFound, PolicyRefused
+from app.errors import (
+    InvalidClientMetadata,
+    InvalidRequest,
+    InvalidToken,
+    MissingToken,
+    NotFound,
+    PolicyRefused,
+)
 from app.jsonio import dumps
 from app.rules.client_metadata import validate_client_metadata
 from app.rules.policies import (
@@ -163,6 +171,7 @@ class Registrations:
         )
         candidate = await self._checked_candidate(realm, "update", stored, caller, body)
         secret = self._unseal_secret(row)
+        keep_secret = secret is not None and _needs_secret(candidate.metadata)
         if not _needs_secret(candidate.metadata):
             secret = None
         elif secret is None:
@@ -178,7 +187,8 @@ class Registrations:
             realm=row.realm,
             metadata_json=dumps(dict(candidate.metadata)).decode(),
             secret_sealed=self._box.seal(secret, row.client_id) if secret else None,
-            rat_digest=token_digest(rat) if rat else row.rat_digest,
+            keep_secret=keep_secret,
+            rat_digest=token_digest(rat) if rat else None,  # None: keep the stored one
             requires_consent=candidate.consent_required,
             limits_scope=not candidate.full_scope_allowed,
             updated_at=now,
@@ -198,6 +208,37 @@ class Registrations:
         expected = token_digest(caller.token) if by_rat else None
         if not await self._store.delete_client(realm.name, client_id, expected):
             await self._refuse_lost_race(realm, client_id, expected)
+
+    async def regenerate_secret(
+        self, realm: RealmConfig, client_id: str, caller: Caller, now: int
+    ) -> str:
+        """Keycloak's "Regenerate secret" (manage-clients): a new secret, the old one refused
+        from now on. A public client has no secret to regenerate (400)."""
+        require_admin(caller, TO_MANAGE_CLIENTS)
+        row = await self._store.get_client(realm.name, client_id)
+        if row is None:
+            raise NotFound(f"Client '{client_id[:64]}' not found")
+        secret = new_client_secret()
+        sealed = self._box.seal(secret, client_id)
+        if not await self._store.set_client_secret(realm.name, client_id, sealed, now):
+            if await self._store.get_client(realm.name, client_id) is None:
+                raise NotFound(f"Client '{client_id[:64]}' not found")
+            raise InvalidRequest("The client is public: it has no secret to regenerate")
+        return secret
+
+    async def regenerate_registration_access_token(
+        self, realm: RealmConfig, client_id: str, caller: Caller, now: int
+    ) -> str:
+        """Keycloak's "Regenerate registration access token" (manage-clients): a new RAT, the
+        old one refused from now on (RFC 7592 §2: the server may rotate it at any time)."""
+        require_admin(caller, TO_MANAGE_CLIENTS)
+        row = await self._store.get_client(realm.name, client_id)
+        if row is None:
+            raise NotFound(f"Client '{client_id[:64]}' not found")
+        rat = await self._new_rat(realm, _registration_auth(row), now)
+        if not await self._store.set_client_rat(realm.name, client_id, token_digest(rat), now):
+            raise NotFound(f"Client '{client_id[:64]}' not found")
+        return rat
 
     async def _refuse_lost_race(
         self, realm: RealmConfig, client_id: str, expected_rat_digest: str | None

@@ -62,7 +62,13 @@ class ClientUpdate:
     realm: str
     metadata_json: str
     secret_sealed: str | None
-    rat_digest: str
+    # keep the stored secret if there is one (else write secret_sealed): an update that does not
+    # change the secret must not write back the one it read, which an admin may have
+    # regenerated since
+    keep_secret: bool
+    # None keeps the stored RAT: an update that does not rotate it must not write back the one
+    # it read, which an admin may have regenerated since (Store.set_client_rat)
+    rat_digest: str | None
     requires_consent: bool  # set consent_required; False leaves it as stored
     limits_scope: bool  # clear full_scope_allowed; False leaves it as stored
     updated_at: int
@@ -109,20 +115,25 @@ SPEND_AND_INSERT_PG = (
 # ClientUpdate: with a digest, compare-and-swap on the stored RAT digest while the client is
 # enabled; without (an admin), unconditional
 REPLACE_CLIENT = (
-    "UPDATE client SET metadata_json = ?, secret_sealed = ?, rat_digest = ?, "
+    "UPDATE client SET metadata_json = ?, "
+    "secret_sealed = CASE WHEN ? AND secret_sealed IS NOT NULL THEN secret_sealed ELSE ? END, "
+    "rat_digest = COALESCE(?, rat_digest), "
     "consent_required = (consent_required OR ?), "
     "full_scope_allowed = (full_scope_allowed AND NOT ?), updated_at = ? "
     "WHERE client_id = ? AND realm = ? AND (? IS NULL OR (rat_digest = ? AND enabled))"
 )
 # PostgreSQL: REPLACE_CLIENT for several clients of one realm (distinct ids) in one statement
 REPLACE_CLIENTS_PG = (
-    "UPDATE client AS c SET metadata_json = v.metadata_json, secret_sealed = v.secret_sealed, "
-    "rat_digest = v.rat_digest, consent_required = (c.consent_required OR v.requires_consent), "
+    "UPDATE client AS c SET metadata_json = v.metadata_json, "
+    "secret_sealed = CASE WHEN v.keep_secret AND c.secret_sealed IS NOT NULL "
+    "THEN c.secret_sealed ELSE v.secret_sealed END, "
+    "rat_digest = COALESCE(v.rat_digest, c.rat_digest), "
+    "consent_required = (c.consent_required OR v.requires_consent), "
     "full_scope_allowed = (c.full_scope_allowed AND NOT v.limits_scope), "
     "updated_at = v.updated_at "
     "FROM unnest(?::text[], ?::text[], ?::text[], ?::boolean[], ?::boolean[], "
-    "?::integer[], ?::text[], ?::text[]) AS v(metadata_json, secret_sealed, rat_digest, "
-    "requires_consent, limits_scope, updated_at, client_id, expected) "
+    "?::integer[], ?::text[], ?::text[], ?::boolean[]) AS v(metadata_json, secret_sealed, "
+    "rat_digest, requires_consent, limits_scope, updated_at, client_id, expected, keep_secret) "
     "WHERE c.client_id = v.client_id AND c.realm = ? "
     "AND (v.expected IS NULL OR (c.rat_digest = v.expected AND c.enabled)) RETURNING c.client_id"
 )
@@ -193,9 +204,18 @@ def _client_params(row: ClientRow) -> tuple[Any, ...]:
 
 def _replace_params(update: ClientUpdate) -> tuple[Any, ...]:
     return (
+        update.metadata_json, update.keep_secret, update.secret_sealed, update.rat_digest,
+        update.requires_consent, update.limits_scope, update.updated_at, update.client_id,
+        update.realm, update.expected_rat_digest, update.expected_rat_digest,
+    )  # fmt: skip
+
+
+def _replace_columns(update: ClientUpdate) -> tuple[Any, ...]:
+    """One row of REPLACE_CLIENTS_PG's arrays, in the order of its `v(...)` columns."""
+    return (
         update.metadata_json, update.secret_sealed, update.rat_digest, update.requires_consent,
-        update.limits_scope, update.updated_at, update.client_id, update.realm,
-        update.expected_rat_digest, update.expected_rat_digest,
+        update.limits_scope, update.updated_at, update.client_id, update.expected_rat_digest,
+        update.keep_secret,
     )  # fmt: skip
 
 
@@ -390,7 +410,7 @@ class Store:
 
     async def _replace_many_pg(self, realm: str, updates: list[ClientUpdate]) -> set[str]:
         """Update clients of distinct ids in one statement; the ids that were changed."""
-        arrays = ((*_replace_params(one)[:7], one.expected_rat_digest) for one in updates)
+        arrays = (_replace_columns(one) for one in updates)
         columns = map(list, zip(*arrays, strict=True))
         rows = await self.db.write_returning(REPLACE_CLIENTS_PG, (*columns, realm))
         return {str(row[0]) for row in rows}
@@ -408,6 +428,28 @@ class Store:
             sql += " AND rat_digest = ? AND enabled"
             params.append(expected_rat_digest)
         return await self.db.write_one(sql, params) == 1
+
+    async def set_client_rat(self, realm: str, client_id: str, rat_digest: str, now: int) -> bool:
+        """An admin's new registration access token: one statement, so of it and a client's own
+        rotating update (a compare-and-swap on the old digest) the row lock orders the two and
+        exactly one RAT is left valid."""
+        if not is_key(client_id):
+            return False
+        sql = "UPDATE client SET rat_digest = ?, updated_at = ? WHERE client_id = ? AND realm = ?"
+        return await self.db.write_one(sql, (rat_digest, now, client_id, realm)) == 1
+
+    async def set_client_secret(
+        self, realm: str, client_id: str, secret_sealed: str, now: int
+    ) -> bool:
+        """An admin's new client secret, only while the client has one (an update may have
+        made it public meanwhile)."""
+        if not is_key(client_id):
+            return False
+        sql = (
+            "UPDATE client SET secret_sealed = ?, updated_at = ? "
+            "WHERE client_id = ? AND realm = ? AND secret_sealed IS NOT NULL"
+        )
+        return await self.db.write_one(sql, (secret_sealed, now, client_id, realm)) == 1
 
     async def set_client_enabled(self, realm: str, client_id: str, enabled: bool, now: int) -> bool:
         """An admin's enable or disable; a disable also makes the client's access tokens issued

@@ -90,7 +90,11 @@ async def sign_out(request: Request, realm: RealmConfig, session: Caller) -> Non
 
 async def session_of(request: Request, realm: RealmConfig) -> Caller | None:
     """The signed-in bearer, or None when the cookie is missing, expired or not this realm's."""
-    token = request.cookies.get(SESSION_COOKIE)
+    return await session_of_token(request, realm, request.cookies.get(SESSION_COOKIE, ""))
+
+
+async def session_of_token(request: Request, realm: RealmConfig, token: str) -> Caller | None:
+    """The bearer of a session token, or None when it is no (longer a) console session."""
     if not token or len(token) > 8192:
         return None
     authenticator = container_of(request).authenticator
