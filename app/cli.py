@@ -180,8 +180,9 @@ def serve(settings: Settings) -> int:
         # uvicorn's own loggers propagate to the root logger configure_logging set up, so
         # every line has the same format and a timestamp
         log_config=None,
-        # off by default, as in Keycloak (http-access-log-enabled); REGISTRAR_ACCESS_LOG=true
-        access_log=settings.access_log,
+        # the access lines are the app's own (app/web/request_ids.py: with the request id, in
+        # the chosen format); off by default, as in Keycloak (http-access-log-enabled)
+        access_log=False,
         timeout_graceful_shutdown=10,
         # connection limits (docs/reference.md §1 and README "Limits")
         # the app answers past max_connections requests in flight with a JSON 503; uvicorn's

@@ -23,6 +23,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("app.auth",),
     ("app.store",),
     ("app.config",),
+    ("app.logs",),
     ("app.errors", "app.jsonio"),
 )
 # third-party libraries and the only packages that may import them
