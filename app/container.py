@@ -15,6 +15,7 @@ from app.config.realms import RealmRegistry
 from app.config.settings import Settings
 from app.errors import NotFound
 from app.services.admin import Admin
+from app.services.rate_limits import RateLimiter
 from app.services.registration import Registrations
 from app.services.token_endpoint import TokenEndpoint
 from app.store.queries import Store
@@ -36,6 +37,7 @@ class Container:
     registrations: Registrations
     admin: Admin
     tokens: TokenEndpoint
+    limiter: RateLimiter
     # false for a command that must not create anything: no key file, database or tables
     creates: bool = True
 
@@ -47,7 +49,8 @@ class Container:
         store = Store.for_url(settings.database_url, settings.database_pool_size, create)
         keyring = Keyring(store, box)
         issuer = settings.issuer
-        registrations = Registrations(store, box, keyring, CachingResolver(), issuer)
+        limiter = RateLimiter(store)
+        registrations = Registrations(store, box, keyring, CachingResolver(), issuer, limiter)
         return cls(
             settings=settings,
             store=store,
@@ -58,6 +61,7 @@ class Container:
             registrations=registrations,
             admin=Admin(store, keyring, issuer, registrations),
             tokens=TokenEndpoint(store, box, keyring, issuer),
+            limiter=limiter,
             creates=create,
         )
 

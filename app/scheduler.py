@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from app.container import Container
+from app.services.rate_limits import LONGEST_WINDOW
 
 log = logging.getLogger("registrar.scheduler")
 
@@ -26,6 +27,7 @@ async def sweep_initial_access_tokens(container: Container) -> int:
         log.info("removed %d expired or used-up initial access tokens", removed)
     # revocations of tokens that have expired anyway are no longer needed
     await container.store.sweep_revoked_tokens(now)
+    await container.store.sweep_rate_counters(now - LONGEST_WINDOW)
     return removed
 
 

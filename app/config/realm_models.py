@@ -230,6 +230,34 @@ class CorsConfig(_Frozen):
         return value
 
 
+_RATE = re.compile(r"^\s*([1-9][0-9]{0,8})\s*/\s*(second|minute|hour|day)\s*$")
+_PER = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+
+
+class RateLimitsConfig(_Frozen):
+    # "N/second|minute|hour|day", across every process sharing the database (app/services/
+    # rate_limits.py); absent: no limit
+    anonymous_registration: str | None = None  # per client address
+    token: str | None = None  # per client
+    sign_in: str | None = None  # per client address and account
+
+    @field_validator("anonymous_registration", "token", "sign_in")
+    @classmethod
+    def _rate(cls, value: str | None) -> str | None:
+        if value is not None and _RATE.match(value) is None:
+            raise ValueError(f"{value!r} is not a rate like 20/minute (second, minute, hour, day)")
+        return value
+
+    def limit(self, kind: str) -> tuple[int, int] | None:
+        """(requests, window in seconds) of `kind`, or None when it has no limit."""
+        value = getattr(self, kind)
+        if value is None:
+            return None
+        match = _RATE.match(value)
+        assert match is not None  # checked at load
+        return int(match.group(1)), _PER[match.group(2)]
+
+
 class CompatConfig(_Frozen):
     # serve INDIGO IAM's /iam/api/client-registration API for this realm (app/services/indigo.py)
     indigo_iam: bool = False
@@ -244,6 +272,7 @@ class RealmConfig(_Frozen):
     trusted_issuers: tuple[TrustedIssuer, ...] = ()
     compat: CompatConfig = CompatConfig()
     cors: CorsConfig = CorsConfig()
+    rate_limits: RateLimitsConfig = RateLimitsConfig()
 
     @model_validator(mode="before")
     @classmethod

@@ -41,6 +41,7 @@ from app.rules.policies import (
     names_to_resolve,
     policy_set,
 )
+from app.services.rate_limits import RateLimiter
 from app.store.errors import RealmFull, SpendFailed
 from app.store.ids import new_client_id
 from app.store.queries import ClientRow, ClientUpdate, Store
@@ -68,8 +69,10 @@ class Registrations:
         keyring: Keyring,
         resolve: CachingResolver,
         issuer: Callable[[str], str],
+        limiter: RateLimiter | None = None,
     ) -> None:
         self._store = store
+        self._limiter = limiter
         self._box = box
         self._keyring = keyring
         self._resolve = resolve
@@ -83,6 +86,8 @@ class Registrations:
             raise InvalidToken("A registration access token cannot register a new client")
         if caller.kind == "bearer":
             self.check_may_register(caller)
+        if caller.kind == "anonymous" and self._limiter is not None:
+            await self._limiter.check(realm, "anonymous_registration", caller.host, now)
         if "client_id" in body:
             raise InvalidClientMetadata("client_id is assigned by the server and must not be sent")
         counted = None

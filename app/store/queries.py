@@ -569,3 +569,22 @@ class Store:
     async def sweep_revoked_tokens(self, now: int) -> int:
         """Forget revocations of tokens that have expired anyway; idempotent."""
         return await self.db.write_one("DELETE FROM revoked_token WHERE expires_at <= ?", (now,))
+
+    # --- rate limits ---------------------------------------------------------------------------
+
+    async def count_hit(self, key: str, window_start: int) -> int:
+        """Count one request under `key` in the window starting at `window_start` (a new window
+        starts over) and return the window's count: one statement, so every process agrees."""
+        rows = await self.db.write_returning(
+            "INSERT INTO rate_counter (key, window_start, hits) VALUES (?, ?, 1) "
+            "ON CONFLICT (key) DO UPDATE SET "
+            "hits = CASE WHEN rate_counter.window_start = excluded.window_start "
+            "THEN rate_counter.hits + 1 ELSE 1 END, window_start = excluded.window_start "
+            "RETURNING hits",
+            (key, window_start),
+        )
+        return int(rows[0][0]) if rows else 1
+
+    async def sweep_rate_counters(self, before: int) -> int:
+        """Forget windows that started before `before` (idempotent)."""
+        return await self.db.write_one("DELETE FROM rate_counter WHERE window_start < ?", (before,))

@@ -61,6 +61,16 @@ class RevokedToken(SQLModel, table=True):
     expires_at: int = Field(index=True)
 
 
+class RateCounter(SQLModel, table=True):
+    """Requests of one rate limit's key in its current window, shared by every process."""
+
+    __tablename__ = "rate_counter"
+
+    key: str = Field(primary_key=True, max_length=64)  # SHA-256 of realm, limit and subject
+    window_start: int = Field(index=True)
+    hits: int
+
+
 class MetaValue(SQLModel, table=True):
     __tablename__ = "registrar_meta"
 

@@ -27,7 +27,7 @@ from app.auth.roles import (
     require_role,
 )
 from app.config.realm_models import PolicyConfig, RealmConfig
-from app.errors import InvalidRequest, NotFound, RegistrarError
+from app.errors import InvalidRequest, NotFound, RegistrarError, TooManyRequests
 from app.rules.numbers import whole_number
 from app.services.admin import MAX_PAGE, Admin
 from app.services.registration import Registrations
@@ -267,12 +267,13 @@ async def signin(request: Request) -> Response:
         token, lifetime = await sign_in(
             request, realm, client_id, form.get("client_secret", [""])[0]
         )
-    except SignInRefused as exc:
+    except (SignInRefused, TooManyRequests) as exc:
+        limited = isinstance(exc, TooManyRequests)
         return _signin_form(
             request,
             realm,
-            status_code=401,
-            error=str(exc),
+            status_code=429 if limited else 401,
+            error=exc.description if isinstance(exc, TooManyRequests) else str(exc),
             client_id=client_id,
             next=back,
             carried=[(k, v) for k, values in carried.items() for v in values],

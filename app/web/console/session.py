@@ -67,7 +67,11 @@ async def sign_in(
 ) -> tuple[str, int]:
     """The realm's access token for a service account with a console role, and its lifetime
     in seconds (the session cookie lives no longer than the token it carries)."""
-    tokens = container_of(request).tokens
+    container = container_of(request)
+    tokens = container.tokens
+    # per address and account: guessing one account's secret, or many accounts', is slowed
+    subject = f"{host_of(request)} {client_id}"
+    await container.limiter.check(realm, "sign_in", subject, now())
     try:
         client = await tokens.authenticate_client(realm, client_id, secret)
     except InvalidClient as exc:
