@@ -15,6 +15,7 @@ from app.config.realms import RealmRegistry
 from app.config.settings import Settings
 from app.errors import NotFound
 from app.services.admin import Admin
+from app.services.events import EventLog
 from app.services.rate_limits import RateLimiter
 from app.services.registration import Registrations
 from app.services.token_endpoint import TokenEndpoint
@@ -38,6 +39,7 @@ class Container:
     admin: Admin
     tokens: TokenEndpoint
     limiter: RateLimiter
+    events: EventLog
     # false for a command that must not create anything: no key file, database or tables
     creates: bool = True
 
@@ -50,7 +52,10 @@ class Container:
         keyring = Keyring(store, box)
         issuer = settings.issuer
         limiter = RateLimiter(store)
-        registrations = Registrations(store, box, keyring, CachingResolver(), issuer, limiter)
+        events = EventLog(store)
+        registrations = Registrations(
+            store, box, keyring, CachingResolver(), issuer, limiter, events
+        )
         return cls(
             settings=settings,
             store=store,
@@ -62,6 +67,7 @@ class Container:
             admin=Admin(store, keyring, issuer, registrations),
             tokens=TokenEndpoint(store, box, keyring, issuer),
             limiter=limiter,
+            events=events,
             creates=create,
         )
 
@@ -74,9 +80,13 @@ class Container:
         await self.store.start()
         await self.check_secret_key()
         self.realms.reload()  # the registry logs each FILE:LINE error itself
+        await self.events.start()
 
     async def stop(self) -> None:
-        await self.store.stop()
+        try:
+            await self.events.stop()  # the events still in memory are written first
+        finally:
+            await self.store.stop()
 
     async def check_secret_key(self) -> None:
         """A wrong key is a clear start-up error (docs/reference.md §4), not garbage later."""

@@ -28,6 +28,8 @@ async def sweep_initial_access_tokens(container: Container) -> int:
     # revocations of tokens that have expired anyway are no longer needed
     await container.store.sweep_revoked_tokens(now)
     await container.store.sweep_rate_counters(now - LONGEST_WINDOW)
+    realms = [r for name in container.realms.names() if (r := container.realms.get(name))]
+    await container.events.sweep(realms, now)
     return removed
 
 

@@ -38,7 +38,7 @@ DEFAULT_PROTOCOL_MAPPER_TYPES: tuple[str, ...] = (
 DEFAULT_SCOPES: tuple[str, ...] = ("openid", "profile", "email")
 DEFAULT_OPTIONAL_SCOPES: tuple[str, ...] = ("address", "phone", "offline_access")
 
-Role = Literal["manage-clients", "view-clients", "create-client"]
+Role = Literal["manage-clients", "view-clients", "create-client", "view-events"]
 
 
 class _Frozen(BaseModel):
@@ -258,6 +258,30 @@ class RateLimitsConfig(_Frozen):
         return int(match.group(1)), _PER[match.group(2)]
 
 
+_DURATION = re.compile(r"^\s*([1-9][0-9]{0,6})\s*([smhd])\s*$")
+_UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+class EventsConfig(_Frozen):
+    # record what happens to the realm's clients under Keycloak's event names (app/services/
+    # events.py), kept for `retention` ("30d", "12h", "90m", "3600s")
+    enabled: bool = False
+    retention: str = "30d"
+
+    @field_validator("retention")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        if _DURATION.match(value) is None:
+            raise ValueError(f"{value!r} is not a duration like 30d, 12h, 90m or 3600s")
+        return value
+
+    @property
+    def retention_seconds(self) -> int:
+        match = _DURATION.match(self.retention)
+        assert match is not None  # checked at load
+        return int(match.group(1)) * _UNIT[match.group(2)]
+
+
 class CompatConfig(_Frozen):
     # serve INDIGO IAM's /iam/api/client-registration API for this realm (app/services/indigo.py)
     indigo_iam: bool = False
@@ -273,6 +297,7 @@ class RealmConfig(_Frozen):
     compat: CompatConfig = CompatConfig()
     cors: CorsConfig = CorsConfig()
     rate_limits: RateLimitsConfig = RateLimitsConfig()
+    events: EventsConfig = EventsConfig()
 
     @model_validator(mode="before")
     @classmethod

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 from app.auth.callers import Caller, RegistrationAuth
 from app.auth.hosts import CachingResolver
@@ -28,6 +28,7 @@ from app.errors import (
     MissingToken,
     NotFound,
     PolicyRefused,
+    RegistrarError,
 )
 from app.jsonio import dumps
 from app.rules.client_metadata import validate_client_metadata
@@ -41,6 +42,7 @@ from app.rules.policies import (
     names_to_resolve,
     policy_set,
 )
+from app.services.events import EventLog
 from app.services.rate_limits import RateLimiter
 from app.store.errors import RealmFull, SpendFailed
 from app.store.ids import new_client_id
@@ -55,6 +57,7 @@ READ_ONLY_ON_PUT = (
     "client_secret_expires_at",
     "client_id_issued_at",
 )
+T = TypeVar("T")
 SECRET_METHODS = frozenset({"client_secret_basic", "client_secret_post", "client_secret_jwt"})
 
 
@@ -70,15 +73,66 @@ class Registrations:
         resolve: CachingResolver,
         issuer: Callable[[str], str],
         limiter: RateLimiter | None = None,
+        events: EventLog | None = None,
     ) -> None:
         self._store = store
         self._limiter = limiter
+        self._events = events
         self._box = box
         self._keyring = keyring
         self._resolve = resolve
         self._issuer = issuer
 
     async def register(
+        self, realm: RealmConfig, caller: Caller, body: Mapping[str, Any], now: int
+    ) -> dict[str, Any]:
+        """RFC 7591 §3.1 (event CLIENT_REGISTER)."""
+        work = self._register(realm, caller, body, now)
+        return await self._recorded(realm, "CLIENT_REGISTER", caller, None, work)
+
+    async def read(self, realm: RealmConfig, client_id: str, caller: Caller) -> dict[str, Any]:
+        """RFC 7592 §2.1 (event CLIENT_INFO)."""
+        work = self._read(realm, client_id, caller)
+        return await self._recorded(realm, "CLIENT_INFO", caller, client_id, work)
+
+    async def update(
+        self,
+        realm: RealmConfig,
+        client_id: str,
+        caller: Caller,
+        body: Mapping[str, Any],
+        now: int,
+    ) -> dict[str, Any]:
+        """RFC 7592 §2.2 (event CLIENT_UPDATE)."""
+        work = self._update(realm, client_id, caller, body, now)
+        return await self._recorded(realm, "CLIENT_UPDATE", caller, client_id, work)
+
+    async def remove(self, realm: RealmConfig, client_id: str, caller: Caller) -> None:
+        """RFC 7592 §2.3 (event CLIENT_DELETE)."""
+        work = self._remove(realm, client_id, caller)
+        await self._recorded(realm, "CLIENT_DELETE", caller, client_id, work)
+
+    async def _recorded(
+        self,
+        realm: RealmConfig,
+        kind: str,
+        caller: Caller,
+        client_id: str | None,
+        work: Awaitable[T],
+    ) -> T:
+        """Run `work` and record its event, or its _ERROR twin with the error code."""
+        try:
+            done = await work
+        except RegistrarError as exc:
+            if self._events is not None:
+                self._events.record(realm, f"{kind}_ERROR", caller, client_id, exc.error)
+            raise
+        if self._events is not None:
+            shown = done.get("client_id") if isinstance(done, dict) else client_id
+            self._events.record(realm, kind, caller, str(shown) if shown else client_id)
+        return done
+
+    async def _register(
         self, realm: RealmConfig, caller: Caller, body: Mapping[str, Any], now: int
     ) -> dict[str, Any]:
         """RFC 7591 §3.1: validate, run the policies, store, answer with the full registration."""
@@ -125,7 +179,7 @@ class Registrations:
             ) from exc
         return self.client_response(row, candidate.metadata, secret, rat)
 
-    async def read(self, realm: RealmConfig, client_id: str, caller: Caller) -> dict[str, Any]:
+    async def _read(self, realm: RealmConfig, client_id: str, caller: Caller) -> dict[str, Any]:
         """RFC 7592 §2.1: a GET does not rotate the RAT; the answer carries the token presented."""
         row, caller = await self._authorized_client(realm, client_id, caller, TO_VIEW_CLIENTS)
         candidate = Candidate(metadata=row.metadata(), enabled=row.enabled)
@@ -156,7 +210,7 @@ class Registrations:
         config["confidential-port"] = 0
         return config
 
-    async def update(
+    async def _update(
         self,
         realm: RealmConfig,
         client_id: str,
@@ -204,7 +258,7 @@ class Registrations:
         shown_rat = rat if rotate else (caller.token if by_rat else None)
         return self.client_response(row, candidate.metadata, secret, shown_rat)
 
-    async def remove(self, realm: RealmConfig, client_id: str, caller: Caller) -> None:
+    async def _remove(self, realm: RealmConfig, client_id: str, caller: Caller) -> None:
         """RFC 7592 §2.3: the client id, its secret and its RAT stop working at once."""
         row, caller = await self._authorized_client(realm, client_id, caller, TO_MANAGE_CLIENTS)
         candidate = Candidate(metadata=row.metadata(), enabled=row.enabled)

@@ -78,6 +78,33 @@ class ClientUpdate:
 
 
 @dataclass(frozen=True)
+class EventRow:
+    realm: str
+    time: int  # epoch milliseconds
+    type: str
+    client_id: str | None
+    user_id: str | None
+    ip_address: str | None
+    error: str | None
+    details_json: str | None
+
+
+@dataclass(frozen=True)
+class EventQuery:
+    """Keycloak's event filters: types, client, a time range (epoch ms, inclusive), a page."""
+
+    types: tuple[str, ...] = ()
+    client_id: str | None = None
+    time_from: int | None = None
+    time_to: int | None = None
+    first: int = 0
+    limit: int = 100
+
+
+EVENT_COLUMNS = "realm, time, type, client_id, user_id, ip_address, error, details_json"
+
+
+@dataclass(frozen=True)
 class InitialAccessTokenRow:
     id: str
     realm: str
@@ -588,3 +615,49 @@ class Store:
     async def sweep_rate_counters(self, before: int) -> int:
         """Forget windows that started before `before` (idempotent)."""
         return await self.db.write_one("DELETE FROM rate_counter WHERE window_start < ?", (before,))
+
+    # --- events ----------------------------------------------------------------------------
+
+    async def insert_events(self, rows: list[EventRow]) -> None:
+        if rows:
+            async with self.db.write() as tx:
+                await tx.many(
+                    f"INSERT INTO event ({EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        (r.realm, r.time, r.type, r.client_id, r.user_id, r.ip_address, r.error,
+                         r.details_json)
+                        for r in rows
+                    ],
+                )  # fmt: skip
+
+    async def list_events(self, realm: str, query: EventQuery) -> list[EventRow]:
+        """The realm's events matching `query`, newest first."""
+        conditions: list[str] = ["realm = ?"]
+        params: list[Any] = [realm]
+        if query.types:
+            conditions.append(f"type IN ({', '.join('?' for _ in query.types)})")
+            params += list(query.types)
+        if query.client_id is not None:
+            conditions.append("client_id = ?")
+            params.append(query.client_id)
+        if query.time_from is not None:
+            conditions.append("time >= ?")
+            params.append(query.time_from)
+        if query.time_to is not None:
+            conditions.append("time <= ?")
+            params.append(query.time_to)
+        where = " AND ".join(conditions)
+        rows = await self.db.read_retrying(
+            lambda tx: tx.all(
+                f"SELECT {EVENT_COLUMNS} FROM event WHERE {where} "
+                "ORDER BY time DESC, id DESC LIMIT ? OFFSET ?",
+                (*params, query.limit, query.first),
+            )
+        )
+        return [EventRow(*row) for row in rows]
+
+    async def sweep_events(self, realm: str, before_ms: int) -> int:
+        """Forget the realm's events older than `before_ms` (its retention); idempotent."""
+        return await self.db.write_one(
+            "DELETE FROM event WHERE realm = ? AND time < ?", (realm, before_ms)
+        )

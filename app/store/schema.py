@@ -71,6 +71,23 @@ class RateCounter(SQLModel, table=True):
     hits: int
 
 
+class Event(SQLModel, table=True):
+    """What happened to a realm's clients, under Keycloak's event names; never a secret."""
+
+    __tablename__ = "event"
+    __table_args__ = (Index("ix_event_realm_time", "realm", "time"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    realm: str = Field(max_length=64)
+    time: int  # epoch milliseconds, as Keycloak's
+    type: str = Field(max_length=40)
+    client_id: str | None = Field(default=None, max_length=64)
+    user_id: str | None = Field(default=None, max_length=255)
+    ip_address: str | None = Field(default=None, max_length=64)
+    error: str | None = Field(default=None, max_length=64)
+    details_json: str | None = None
+
+
 class MetaValue(SQLModel, table=True):
     __tablename__ = "registrar_meta"
 

@@ -81,12 +81,22 @@ async def registration_access_token(request: Request) -> Response:
     return JsonResponse({**shown, "registrationAccessToken": rat}, headers=NO_STORE)
 
 
+async def events(request: Request) -> Response:
+    """Keycloak's GET /admin/realms/{realm}/events"""
+    container, realm = container_of(request), realm_of(request)
+    caller = await caller_of(request, realm)
+    params = request.query_params
+    query = {**params, "type": params.getlist("type")}
+    return JsonResponse(await container.events.list_events(realm, caller, query))
+
+
 ADMIN = "/admin/realms/{realm}"
 
 ROUTES: list[BaseRoute] = [
     Route(ADMIN + "/clients-initial-access", initial_access_tokens, methods=["GET", "POST"]),
     Route(ADMIN + "/clients-initial-access/", initial_access_tokens, methods=["GET", "POST"]),
     Route(ADMIN + "/clients-initial-access/{id}", initial_access_token, methods=["DELETE"]),
+    Route(ADMIN + "/events", events, methods=["GET"]),
     Route(ADMIN + "/clients", clients, methods=["GET"]),
     # Keycloak's admin client asks for the list with a trailing slash (clients.find())
     Route(ADMIN + "/clients/", clients, methods=["GET"]),
