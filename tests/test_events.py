@@ -5,6 +5,7 @@ Keycloak's filters, by view-events or manage-clients only."""
 from __future__ import annotations
 
 import datetime
+import re
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import pytest
 from starlette.applications import Starlette
 
 from tests.helpers import bearer, client_path, dcr_path, rat_of, service_token, updatable
+from tests.test_console import console, signed_in
 
 pytestmark = pytest.mark.anyio
 
@@ -139,3 +141,21 @@ async def test_events_older_than_the_retention_are_swept(
     assert len(await events_of(client)) == 1
     await container.events.sweep([realm], now + 86_400 + 5)
     assert await events_of(client) == []
+
+
+def cells(page: httpx.Response) -> list[str]:
+    return re.findall(r'<td data-label="Type" class="id">([A-Z_]+)</td>', page.text)
+
+
+@pytest.mark.usefixtures("audited")
+async def test_the_console_lists_the_events(client: httpx.AsyncClient) -> None:
+    registered = (await client.post(dcr_path("audited"), json=BODY)).json()
+    await client.post(dcr_path("audited"), json={"redirect_uris": "nope"})
+    await signed_in(client, "admin", "audited")
+    page = await client.get(console("audited") + "/events")
+    assert page.status_code == 200
+    assert cells(page) == ["CLIENT_REGISTER_ERROR", "CLIENT_REGISTER"]  # newest first
+    assert registered["client_id"] in page.text
+    only = await client.get(console("audited") + "/events?type=CLIENT_REGISTER")
+    assert cells(only) == ["CLIENT_REGISTER"]
+    assert (await client.get(console("audited") + "/events?type=NOPE")).status_code == 400

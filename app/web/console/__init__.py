@@ -30,6 +30,7 @@ ROUTES: list[BaseRoute] = [
     Route(CONSOLE + "/tokens/{id}/delete", pages.token_delete, methods=["GET", "POST"]),
     Route(CONSOLE + "/new", pages.new_client, methods=["GET", "POST"]),
     Route(CONSOLE + "/policies", pages.policies, methods=["GET"]),
+    Route(CONSOLE + "/events", pages.events, methods=["GET"]),
 ]
 
 __all__ = ["ROUTES"]

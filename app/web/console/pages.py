@@ -23,6 +23,7 @@ from app.auth.roles import (
     TO_CREATE_CLIENTS,
     TO_MANAGE_CLIENTS,
     TO_VIEW_CLIENTS,
+    TO_VIEW_EVENTS,
     holds,
     require_role,
 )
@@ -128,6 +129,7 @@ class Page:
             can_view=self.can(TO_VIEW_CLIENTS),
             can_manage=self.can(TO_MANAGE_CLIENTS),
             can_create=self.can(TO_CREATE_CLIENTS),
+            can_view_events=self.can(TO_VIEW_EVENTS),
             notice=notice,
             notice_warns=key in WARNINGS,
             **extra,
@@ -538,6 +540,30 @@ async def policies(page: Page) -> Response:
         ],
         rotate=registration.rotate_registration_access_token,
         scopes=page.realm.scopes,
+    )
+
+
+EVENT_KINDS = tuple(
+    f"CLIENT_{step}{error}"
+    for step in ("REGISTER", "INFO", "UPDATE", "DELETE")
+    for error in ("", "_ERROR")
+)
+
+
+@signed_in
+async def events(page: Page) -> Response:
+    """The realm's latest events, newest first, of one type or every type."""
+    chosen = page.request.query_params.get("type", "")
+    if chosen and chosen not in EVENT_KINDS:
+        raise FormError("Show one of the listed event types.")
+    query = {"max": "100", "type": [chosen] if chosen else []}
+    listed = await container_of(page.request).events.list_events(page.realm, page.caller, query)
+    return page.show(
+        "events.html",
+        events=listed,
+        kinds=EVENT_KINDS,
+        chosen=chosen,
+        enabled=page.realm.events.enabled,
     )
 
 
