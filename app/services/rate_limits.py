@@ -8,6 +8,7 @@ import hashlib
 
 from app.config.realm_models import RealmConfig
 from app.errors import TooManyRequests
+from app.metrics import RATE_LIMITED
 from app.store.queries import Store
 
 LONGEST_WINDOW = 86400  # counters older than this are swept
@@ -30,6 +31,7 @@ class RateLimiter:
         key = hashlib.sha256(f"{realm.name}\0{kind}\0{subject}".encode()).hexdigest()
         hits = await self._store.count_hit(key, window_start)
         if hits > allowed:
+            RATE_LIMITED.labels(realm.name, kind).inc()
             retry = window_start + seconds - now
             raise TooManyRequests(
                 f"Too many requests: at most {allowed} per {seconds} s; retry in {retry} s", retry

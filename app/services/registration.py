@@ -31,6 +31,7 @@ from app.errors import (
     RegistrarError,
 )
 from app.jsonio import dumps
+from app.metrics import POLICY_REFUSALS, REGISTRATIONS
 from app.rules.client_metadata import validate_client_metadata
 from app.rules.policies import (
     Candidate,
@@ -126,7 +127,13 @@ class Registrations:
         except RegistrarError as exc:
             if self._events is not None:
                 self._events.record(realm, f"{kind}_ERROR", caller, client_id, exc.error)
+            if isinstance(exc, PolicyRefused):
+                POLICY_REFUSALS.labels(realm.name, exc.policy).inc()
+            if kind == "CLIENT_REGISTER":
+                REGISTRATIONS.labels(realm.name, exc.error).inc()
             raise
+        if kind == "CLIENT_REGISTER":
+            REGISTRATIONS.labels(realm.name, "created").inc()
         if self._events is not None:
             shown = done.get("client_id") if isinstance(done, dict) else client_id
             self._events.record(realm, kind, caller, str(shown) if shown else client_id)

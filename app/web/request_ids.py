@@ -1,6 +1,7 @@
-"""Every request gets an id, echoed as X-Request-Id (the caller's own, when it sent a sane one),
-named by every log line written while it is served (app.logs), and, with REGISTRAR_ACCESS_LOG,
-one access line when it is answered: method, path, status and duration. Ids are a process
+"""Every request is timed (app.metrics) and gets an id, echoed as X-Request-Id (the caller's
+own, when it sent a sane one), named by every log line written while it is served (app.logs),
+and, with REGISTRAR_ACCESS_LOG, one access line when it is answered: method, path, status and
+duration. Ids are a process
 prefix and a counter: unique, and cheaper than a random UUID on the hot path."""
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import time
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.logs import RequestContext, current_request
+from app.metrics import REQUESTS, route_of
 
 access_log = logging.getLogger("registrar.access")
 
@@ -49,8 +51,10 @@ class RequestIdLayer:
         try:
             await self.app(scope, receive, with_id)
         finally:
+            seconds = time.perf_counter() - started
+            REQUESTS.labels(route_of(path), str(status)).observe(seconds)
             if self.log_access:
-                duration = round((time.perf_counter() - started) * 1000, 2)
+                duration = round(seconds * 1000, 2)
                 access_log.info(
                     "%s %s %s %.2f ms",
                     scope["method"],

@@ -6,7 +6,7 @@ app.web.requests, so importing it from here would be a cycle.
 
 from starlette.routing import BaseRoute
 
-from app.web.routes import admin, indigo, openapi, registration, token
+from app.web.routes import admin, indigo, metrics, openapi, registration, token
 
 ROUTES: list[BaseRoute] = [
     *registration.ROUTES,
@@ -14,6 +14,7 @@ ROUTES: list[BaseRoute] = [
     *admin.ROUTES,
     *openapi.ROUTES,
     *indigo.ROUTES,
+    *metrics.ROUTES,
 ]
 
 __all__ = ["ROUTES"]
