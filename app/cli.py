@@ -12,6 +12,7 @@ import importlib.metadata
 import ipaddress
 import logging
 import os
+import shutil
 import socket
 import sys
 import tempfile
@@ -154,8 +155,19 @@ def main(argv: Sequence[str] | None = None) -> int:
 def serve(settings: Settings) -> int:
     # every worker writes its metrics here and /metrics adds them up: set before any module
     # that counts is imported (app.metrics), so every process inherits it
+    made = None
     if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="registrar-metrics-")
+        made = tempfile.mkdtemp(prefix="registrar-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = made
+    try:
+        return _serve(settings)
+    finally:
+        if made is not None:  # the counts die with the server, as a process's would
+            os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+            shutil.rmtree(made, ignore_errors=True)
+
+
+def _serve(settings: Settings) -> int:
 
     import uvicorn
 
