@@ -15,6 +15,7 @@ from app.config.realms import RealmRegistry
 from app.config.settings import Settings
 from app.errors import NotFound
 from app.services.admin import Admin
+from app.services.client_expiry import ClientUses
 from app.services.events import EventLog
 from app.services.rate_limits import RateLimiter
 from app.services.registration import Registrations
@@ -40,6 +41,7 @@ class Container:
     tokens: TokenEndpoint
     limiter: RateLimiter
     events: EventLog
+    uses: ClientUses
     # false for a command that must not create anything: no key file, database or tables
     creates: bool = True
 
@@ -53,8 +55,9 @@ class Container:
         issuer = settings.issuer
         limiter = RateLimiter(store)
         events = EventLog(store)
+        uses = ClientUses(store, events)
         registrations = Registrations(
-            store, box, keyring, CachingResolver(), issuer, limiter, events
+            store, box, keyring, CachingResolver(), issuer, limiter, events, uses
         )
         return cls(
             settings=settings,
@@ -65,9 +68,10 @@ class Container:
             authenticator=Authenticator(keyring, issuer, store.is_revoked),
             registrations=registrations,
             admin=Admin(store, keyring, issuer, registrations),
-            tokens=TokenEndpoint(store, box, keyring, issuer),
+            tokens=TokenEndpoint(store, box, keyring, issuer, uses),
             limiter=limiter,
             events=events,
+            uses=uses,
             creates=create,
         )
 
@@ -81,10 +85,12 @@ class Container:
         await self.check_secret_key()
         self.realms.reload()  # the registry logs each FILE:LINE error itself
         await self.events.start()
+        await self.uses.start()
 
     async def stop(self) -> None:
         try:
-            await self.events.stop()  # the events still in memory are written first
+            await self.uses.stop()  # what is still in memory is written first
+            await self.events.stop()
         finally:
             await self.store.stop()
 

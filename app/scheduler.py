@@ -30,6 +30,8 @@ async def sweep_initial_access_tokens(container: Container) -> int:
     await container.store.sweep_rate_counters(now - LONGEST_WINDOW)
     realms = [r for name in container.realms.names() if (r := container.realms.get(name))]
     await container.events.sweep(realms, now)
+    for realm in realms:  # clients unused for the realm's client_expiry.unused_after
+        await container.uses.expire(realm, now)
     return removed
 
 

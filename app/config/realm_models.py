@@ -282,6 +282,25 @@ class EventsConfig(_Frozen):
         return int(match.group(1)) * _UNIT[match.group(2)]
 
 
+class ClientExpiryConfig(_Frozen):
+    # a registered client unused this long (no token, no registration read or update) is deleted
+    # by the scheduler ("90d", "12h"); dry_run: only logged and recorded as events
+    unused_after: str | None = None
+    dry_run: bool = False
+
+    @field_validator("unused_after")
+    @classmethod
+    def _duration(cls, value: str | None) -> str | None:
+        if value is not None and _DURATION.match(value) is None:
+            raise ValueError(f"{value!r} is not a duration like 90d, 12h, 90m or 3600s")
+        return value
+
+    @property
+    def unused_seconds(self) -> int | None:
+        match = _DURATION.match(self.unused_after) if self.unused_after else None
+        return int(match.group(1)) * _UNIT[match.group(2)] if match else None
+
+
 class CompatConfig(_Frozen):
     # serve INDIGO IAM's /iam/api/client-registration API for this realm (app/services/indigo.py)
     indigo_iam: bool = False
@@ -298,6 +317,7 @@ class RealmConfig(_Frozen):
     cors: CorsConfig = CorsConfig()
     rate_limits: RateLimitsConfig = RateLimitsConfig()
     events: EventsConfig = EventsConfig()
+    client_expiry: ClientExpiryConfig = ClientExpiryConfig()
 
     @model_validator(mode="before")
     @classmethod

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 from typing import Any, NoReturn, TypeVar
@@ -43,6 +44,7 @@ from app.rules.policies import (
     names_to_resolve,
     policy_set,
 )
+from app.services.client_expiry import ClientUses
 from app.services.events import EventLog
 from app.services.rate_limits import RateLimiter
 from app.store.errors import RealmFull, SpendFailed
@@ -75,8 +77,10 @@ class Registrations:
         issuer: Callable[[str], str],
         limiter: RateLimiter | None = None,
         events: EventLog | None = None,
+        uses: ClientUses | None = None,
     ) -> None:
         self._store = store
+        self._uses = uses
         self._limiter = limiter
         self._events = events
         self._box = box
@@ -92,7 +96,9 @@ class Registrations:
         return await self._recorded(realm, "CLIENT_REGISTER", caller, None, work)
 
     async def read(self, realm: RealmConfig, client_id: str, caller: Caller) -> dict[str, Any]:
-        """RFC 7592 §2.1 (event CLIENT_INFO)."""
+        """RFC 7592 §2.1 (event CLIENT_INFO); a use of the client (client_expiry)."""
+        if self._uses is not None and caller.kind == "registration_access_token":
+            self._uses.note(realm, client_id, int(time.time()))
         work = self._read(realm, client_id, caller)
         return await self._recorded(realm, "CLIENT_INFO", caller, client_id, work)
 
@@ -104,7 +110,9 @@ class Registrations:
         body: Mapping[str, Any],
         now: int,
     ) -> dict[str, Any]:
-        """RFC 7592 §2.2 (event CLIENT_UPDATE)."""
+        """RFC 7592 §2.2 (event CLIENT_UPDATE); a use of the client (client_expiry)."""
+        if self._uses is not None and caller.kind == "registration_access_token":
+            self._uses.note(realm, client_id, now)
         work = self._update(realm, client_id, caller, body, now)
         return await self._recorded(realm, "CLIENT_UPDATE", caller, client_id, work)
 

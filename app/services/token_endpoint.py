@@ -28,6 +28,7 @@ from app.errors import (
     UnauthorizedClient,
     UnsupportedGrantType,
 )
+from app.services.client_expiry import ClientUses
 from app.store.queries import Store
 
 ACCESS_TOKEN_SECONDS = 300
@@ -77,9 +78,15 @@ class TokenEndpoint:
     """Client authentication, client_credentials tokens and introspection of every realm."""
 
     def __init__(
-        self, store: Store, box: SecretBox, keyring: Keyring, issuer: Callable[[str], str]
+        self,
+        store: Store,
+        box: SecretBox,
+        keyring: Keyring,
+        issuer: Callable[[str], str],
+        uses: ClientUses | None = None,
     ) -> None:
         self._store = store
+        self._uses = uses
         self._box = box
         self._keyring = keyring
         self._issuer = issuer
@@ -147,6 +154,8 @@ class TokenEndpoint:
         if client.roles:
             claims["resource_access"] = {"realm-management": {"roles": list(client.roles)}}
         token = sign_access_token(await self._keyring.get(realm.name), claims)
+        if self._uses is not None and not client.service_account:
+            self._uses.note(realm, client.client_id, now)  # a use (client_expiry)
         reply: dict[str, Any] = {
             "access_token": token,
             "token_type": "Bearer",

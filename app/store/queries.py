@@ -42,6 +42,7 @@ class ClientRow:
     # access tokens of this client issued at or before this second are inactive (epoch seconds;
     # set when an admin disables the client, so re-enabling does not revive them)
     tokens_valid_after: int = 0
+    last_used_at: int = 0  # epoch seconds; 0: never used (a token, a registration read or PUT)
 
     def metadata(self) -> dict[str, Any]:
         """The client's registered metadata (RFC 7591 §2), decoded."""
@@ -119,7 +120,7 @@ CLIENT_COLUMNS = (
     "enabled, consent_required, full_scope_allowed, created_at, updated_at"
 )
 # read: the inserted columns and those the store sets later (a new client's take their defaults)
-CLIENT_READ_COLUMNS = f"{CLIENT_COLUMNS}, tokens_valid_after"
+CLIENT_READ_COLUMNS = f"{CLIENT_COLUMNS}, tokens_valid_after, last_used_at"
 INITIAL_ACCESS_TOKEN_COLUMNS = "id, realm, created_at, expires_at, count, remaining"
 INSERT_CLIENT = f"INSERT INTO client ({CLIENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 # k uses of a live token, only if k remain; of racing callers the row lock decides
@@ -218,6 +219,7 @@ def _client(row: tuple[Any, ...]) -> ClientRow:
     return ClientRow(
         row[0], row[1], row[2], row[3], row[4], row[5],
         bool(row[6]), bool(row[7]), bool(row[8]), int(row[9]), int(row[10]), int(row[11]),
+        int(row[12]),
     )  # fmt: skip
 
 
@@ -661,3 +663,27 @@ class Store:
         return await self.db.write_one(
             "DELETE FROM event WHERE realm = ? AND time < ?", (realm, before_ms)
         )
+
+    # --- use and expiry of clients -----------------------------------------------------------
+
+    async def record_uses(self, uses: list[tuple[str, str, int]]) -> None:
+        """Note (realm, client_id, when) uses in one transaction; a later use wins."""
+        if uses:
+            async with self.db.write() as tx:
+                await tx.many(
+                    "UPDATE client SET last_used_at = ? "
+                    "WHERE client_id = ? AND realm = ? AND last_used_at < ?",
+                    [(when, client_id, realm, when) for realm, client_id, when in uses],
+                )
+
+    async def unused_clients(self, realm: str, before: int, limit: int) -> list[ClientRow]:
+        """Clients of the realm neither used nor created since `before`, oldest first."""
+        last = "CASE WHEN last_used_at > created_at THEN last_used_at ELSE created_at END"
+        rows = await self.db.read_retrying(
+            lambda tx: tx.all(
+                f"SELECT {CLIENT_READ_COLUMNS} FROM client WHERE realm = ? AND {last} < ? "
+                "ORDER BY created_at LIMIT ?",
+                (realm, before, limit),
+            )
+        )
+        return [_client(row) for row in rows]

@@ -27,6 +27,8 @@ class Client(SQLModel, table=True):
     updated_at: int
     # an admin's disable: the client's access tokens issued up to this second stay inactive
     tokens_valid_after: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    # the last token issued, registration read or update (epoch seconds; 0: never used)
+    last_used_at: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
 
 class InitialAccessToken(SQLModel, table=True):
@@ -102,6 +104,7 @@ TABLES = SQLModel.metadata
 # earlier version gets these at start (add_missing_columns). The default fills existing rows.
 ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("client", "tokens_valid_after", "INTEGER NOT NULL DEFAULT 0"),
+    ("client", "last_used_at", "INTEGER NOT NULL DEFAULT 0"),
 )
 
 
