@@ -68,7 +68,7 @@ class Container:
             authenticator=Authenticator(keyring, issuer, store.is_revoked),
             registrations=registrations,
             admin=Admin(store, keyring, issuer, registrations),
-            tokens=TokenEndpoint(store, box, keyring, issuer, uses),
+            tokens=TokenEndpoint(store, box, keyring, issuer, uses, limiter),
             limiter=limiter,
             events=events,
             uses=uses,

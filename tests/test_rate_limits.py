@@ -95,3 +95,20 @@ def test_a_rate_is_a_number_per_period() -> None:
     for wrong in ("600", "0/minute", "ten/minute", "5/fortnight"):
         with pytest.raises(ValueError):
             RateLimitsConfig(token=wrong)
+
+
+@pytest.mark.anyio
+async def test_token_requests_are_limited_per_client(
+    client: httpx.AsyncClient, app: Starlette, realms_dir: Path
+) -> None:
+    (realms_dir / "limited.yaml").write_text(LIMITED.replace("sign_in: 3/day", "token: 2/day"))
+    app.state.container.realms.reload()
+    path = "/realms/limited/protocol/openid-connect/token"
+    form = {"grant_type": "client_credentials"}
+    statuses = [
+        (await client.post(path, data=form, auth=("admin", "admin-secret"))).status_code
+        for _ in range(3)
+    ]
+    assert statuses == [200, 200, 429]
+    other = await client.post(path, data=form, auth=("someone", "else"))
+    assert other.status_code == 401  # another client id has its own count

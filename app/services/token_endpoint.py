@@ -29,6 +29,7 @@ from app.errors import (
     UnsupportedGrantType,
 )
 from app.services.client_expiry import ClientUses
+from app.services.rate_limits import RateLimiter
 from app.store.queries import Store
 
 ACCESS_TOKEN_SECONDS = 300
@@ -84,12 +85,19 @@ class TokenEndpoint:
         keyring: Keyring,
         issuer: Callable[[str], str],
         uses: ClientUses | None = None,
+        limiter: RateLimiter | None = None,
     ) -> None:
         self._store = store
         self._uses = uses
+        self._limiter = limiter
         self._box = box
         self._keyring = keyring
         self._issuer = issuer
+
+    async def count_request(self, realm: RealmConfig, client_id: str, now: int) -> None:
+        """A token request of `client_id`, right or wrong: 429 past the realm's `token` rate."""
+        if self._limiter is not None:
+            await self._limiter.check(realm, "token", client_id, now)
 
     async def authenticate_client(
         self, realm: RealmConfig, client_id: str, secret: str

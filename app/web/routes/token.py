@@ -35,6 +35,7 @@ async def token(request: Request) -> Response:
     tokens, realm = container_of(request).tokens, realm_of(request)
     form = await read_form(request)
     client_id, secret = client_credentials_from(request.headers.get("authorization"), form)
+    await tokens.count_request(realm, client_id, now())
     client = await tokens.authenticate_client(realm, client_id, secret)
     reply = await tokens.issue_token(realm, client, form, now())
     # RFC 6749 §5.1: "The authorization server MUST include the HTTP "Cache-Control" response
