@@ -1,14 +1,25 @@
-"""Helpers shared by the black-box HTTP tests: register, get an admin bearer, read a JWS."""
+"""Helpers shared by the black-box HTTP tests: register, get an admin bearer, read a JWS, check
+an error answer, wait for something with a deadline."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import inspect
 import json
-from typing import Any
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar, cast
 
 import httpx
 
 JSON = dict[str, Any]
+T = TypeVar("T")
+
+# the realms every in-process app and live server starts with (copied per test)
+APP_REALMS = Path(__file__).parent / "app_realms"
+TEST_SECRET_KEY = "q8Qk3mJm7yIYc4tB8v1P0t2XhC3lE6cT0wq9t2uL6sA"
 
 ISSUER = "http://testserver/realms/open"
 RP = "https://rp.example.org/cb"
@@ -241,3 +252,43 @@ OIDC_METADATA: JSON = {
 RFC7591_MEMBERS: JSON = {name: value for name, value in RFC7591_METADATA.items() if "#" not in name}
 JWKS: JSON = {"keys": [{"kty": "EC", "crv": "P-256", "x": "f83O", "y": "x_FE", "use": "sig"}]}
 METADATA_MEMBERS: tuple[str, ...] = tuple(sorted({*RFC7591_MEMBERS, *OIDC_METADATA, "jwks"}))
+
+
+# --- waiting with a deadline --------------------------------------------------------------------
+
+
+def wait_until(
+    predicate: Callable[[], T], *, timeout: float, what: str, interval: float = 0.05
+) -> T:
+    """Call `predicate` every `interval` seconds until it returns something true, and return that;
+    fail with "timed out after N s waiting for <what>" once `timeout` seconds have passed."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(interval)
+
+
+async def async_wait_until(
+    predicate: Callable[[], T | Awaitable[T]],
+    *,
+    timeout: float,
+    what: str,
+    interval: float = 0.05,
+) -> T:
+    """wait_until on the event loop: `predicate` may be a plain or an async function; the loop
+    runs other tasks between two calls."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        result = predicate()
+        if inspect.isawaitable(result):
+            result = await result
+        if result:
+            return cast(T, result)
+        if loop.time() >= deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        await asyncio.sleep(interval)

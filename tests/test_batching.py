@@ -15,13 +15,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from starlette.applications import Starlette
 
 from app.errors import ServiceUnavailable
-from app.main import create_app
 from app.store.batching import MAX_BATCH, KeyedBatcher
 from app.store.queries import ClientRow, Store
-from tests.conftest import make_settings
 from tests.helpers import (
     RP,
     admin,
@@ -35,6 +32,7 @@ from tests.helpers import (
     register,
     updatable,
 )
+from tests.inprocess import in_process, make_settings
 
 pytestmark = pytest.mark.anyio
 
@@ -118,13 +116,8 @@ async def test_groups_are_bounded() -> None:
 async def http(
     tmp_path: Path, realms_dir: Path, database_url: str
 ) -> AsyncIterator[httpx.AsyncClient]:
-    application: Starlette = create_app(
-        make_settings(tmp_path, realms_dir, database_url), scheduler=False
-    )
-    async with application.router.lifespan_context(application):
-        transport = httpx.ASGITransport(app=application, client=("127.0.0.1", 50000))
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-            yield client
+    async with in_process(make_settings(tmp_path, realms_dir, database_url)) as client:
+        yield client
 
 
 async def _race(http: httpx.AsyncClient, count: int, racers: int) -> tuple[list[int], int]:

@@ -15,8 +15,8 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from tests.conftest import LiveServer
 from tests.helpers import basic
+from tests.live import LiveServer
 
 pytestmark = pytest.mark.live
 

@@ -13,7 +13,8 @@ import httpx
 import psycopg
 import pytest
 
-from tests.conftest import PG_ADMIN_URL, LiveServer, start_server
+from tests.databases import PG_ADMIN_URL
+from tests.live import LiveServer, start_server
 
 pytestmark = pytest.mark.live
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import LiveServer, free_port, start_server
+from tests.live import LiveServer, free_port, start_server
 
 pytestmark = pytest.mark.live
 

@@ -11,11 +11,8 @@ from typing import Any
 
 import httpx
 import pytest
-from starlette.applications import Starlette
 
 from app.config.settings import Settings
-from app.main import create_app
-from tests.conftest import make_settings
 from tests.helpers import (
     ISSUER,
     JSON,
@@ -27,6 +24,7 @@ from tests.helpers import (
     post_client,
     register,
 )
+from tests.inprocess import in_process, make_settings
 
 pytestmark = pytest.mark.anyio
 
@@ -499,11 +497,8 @@ def pg_client_settings(tmp_path: Path, realms_dir: Path, pg_url: str) -> Iterato
 
 @pytest.fixture
 async def pg_client(pg_client_settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    application: Starlette = create_app(pg_client_settings, scheduler=False)
-    async with application.router.lifespan_context(application):
-        transport = httpx.ASGITransport(app=application, client=("127.0.0.1", 50000))
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
-            yield http
+    async with in_process(pg_client_settings) as http:
+        yield http
 
 
 PG_HOSTILE = [

@@ -12,8 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import LiveServer, free_port, start_server
 from tests.helpers import admin, bearer
+from tests.live import LiveServer, free_port, start_server
 
 pytestmark = [pytest.mark.live, pytest.mark.anyio]
 

@@ -16,7 +16,6 @@ import jsonschema_rs
 import pytest
 
 from app.config.settings import Settings, SettingsError, load_settings
-from app.main import create_app
 from tests.helpers import (
     JSON,
     RP,
@@ -28,6 +27,7 @@ from tests.helpers import (
     rat_of,
     updatable,
 )
+from tests.inprocess import in_process
 
 pytestmark = pytest.mark.anyio
 
@@ -61,11 +61,8 @@ async def serving(
 ) -> AsyncIterator[httpx.AsyncClient]:
     """An app whose Settings name `default_realm`, seen from `host`."""
     chosen = Settings.model_validate({**settings.model_dump(), "default_realm": default_realm})
-    app = create_app(chosen, scheduler=False)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app, client=(host, 50000))
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
-            yield http
+    async with in_process(chosen, host=host) as http:
+        yield http
 
 
 @pytest.fixture

@@ -19,12 +19,11 @@ from starlette.applications import Starlette
 
 from app.cli import main as cli_main
 from app.config.settings import Settings
-from app.main import create_app
 from app.scheduler import sweep_initial_access_tokens
-from tests.conftest import TEST_SECRET_KEY
 from tests.helpers import (
     JSON,
     RP,
+    TEST_SECRET_KEY,
     admin,
     assert_invalid_token,
     bearer,
@@ -33,6 +32,7 @@ from tests.helpers import (
     iat_path,
     payload_of,
 )
+from tests.inprocess import in_process, make_settings
 
 pytestmark = pytest.mark.anyio
 
@@ -353,18 +353,8 @@ async def server_on(
     tmp_path: Path, realms_dir: Path, database_url: str
 ) -> AsyncIterator[tuple[httpx.AsyncClient, list[str]]]:
     """The app on `database_url` (SQLite and PostgreSQL), with the CLI flags for the same data."""
-    settings = Settings(
-        realms_dir=realms_dir,
-        database_url=database_url,
-        secret_key=TEST_SECRET_KEY,
-        secret_key_file=tmp_path / "secret.key",
-        public_url="http://testserver",
-    )
-    application: Starlette = create_app(settings, scheduler=False)
-    async with application.router.lifespan_context(application):
-        transport = httpx.ASGITransport(app=application, client=("127.0.0.1", 50000))
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
-            yield http, ["--realms-dir", str(realms_dir), "--database-url", database_url]
+    async with in_process(make_settings(tmp_path, realms_dir, database_url)) as http:
+        yield http, ["--realms-dir", str(realms_dir), "--database-url", database_url]
 
 
 @pytest.mark.usefixtures("cli_env")
@@ -490,17 +480,14 @@ async def test_sweep_removes_expired_and_used_up_tokens_only(
 
 async def test_scheduler_sweeps_every_sweep_interval(settings: Settings) -> None:
     quick = settings.model_copy(update={"sweep_interval": 0.2})
-    application = create_app(quick)  # with its scheduler
-    async with application.router.lifespan_context(application):
-        transport = httpx.ASGITransport(app=application, client=("127.0.0.1", 50000))
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
-            used_up = await create_iat(http)
-            kept = await create_iat(http, count=2)
-            assert (await register_with(http, used_up["token"])).status_code == 201
-            deadline = time.monotonic() + 10
-            while {row["id"] for row in await list_iats(http)} != {kept["id"]}:
-                assert time.monotonic() < deadline, "the scheduler did not sweep"
-                await asyncio.sleep(0.1)
+    async with in_process(quick, scheduler=True) as http:
+        used_up = await create_iat(http)
+        kept = await create_iat(http, count=2)
+        assert (await register_with(http, used_up["token"])).status_code == 201
+        deadline = time.monotonic() + 10
+        while {row["id"] for row in await list_iats(http)} != {kept["id"]}:
+            assert time.monotonic() < deadline, "the scheduler did not sweep"
+            await asyncio.sleep(0.1)
 
 
 # --- limits on both databases ------------------------------------------------------------------

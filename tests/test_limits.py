@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import LiveServer, start_server
+from tests.live import LiveServer, start_server
 
 pytestmark = pytest.mark.live
 

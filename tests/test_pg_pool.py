@@ -12,7 +12,7 @@ import pytest
 from app.errors import ServiceUnavailable
 from app.store.database import PostgresDatabase, Tx
 from app.store.pg_pool import ConnectionLost, PgPool
-from tests.conftest import PG_ADMIN_URL
+from tests.databases import PG_ADMIN_URL
 
 pytestmark = pytest.mark.anyio
 

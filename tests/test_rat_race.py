@@ -10,8 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import LiveServer, start_server
 from tests.helpers import JSON, bearer, dcr_path, updatable
+from tests.live import LiveServer, start_server
 
 pytestmark = pytest.mark.live
 

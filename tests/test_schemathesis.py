@@ -38,8 +38,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from tests.conftest import APP_REALMS, LiveServer, start_server
-from tests.helpers import basic
+from tests.helpers import APP_REALMS, basic
+from tests.live import LiveServer, start_server
 
 pytestmark = pytest.mark.live
 
