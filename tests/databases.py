@@ -1,7 +1,8 @@
 """The PostgreSQL server the tests use, and a fresh database of their own on it.
 
 REGISTRAR_TEST_PG names the server as a URL to its maintenance database (default
-postgresql://postgres@127.0.0.1:5432/postgres): tests create and drop their databases through it."""
+postgresql://postgres@127.0.0.1:5432/postgres): tests create and drop their databases through it,
+and the app reaches each one at the same host, port, user and password."""
 
 from __future__ import annotations
 
@@ -11,13 +12,21 @@ import uuid
 from collections.abc import Iterator
 
 import psycopg
+from sqlalchemy.engine import make_url
 
 PG_ADMIN_URL = os.environ.get("REGISTRAR_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
-def pg_url_for(name: str) -> str:
-    """The app's URL (psycopg driver) for database `name`."""
-    return f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+def pg_url_for(name: str, admin_url: str = PG_ADMIN_URL) -> str:
+    """The app's URL (psycopg driver) for database `name` on the server of `admin_url`."""
+    url = make_url(admin_url).set(drivername="postgresql+psycopg", database=name)
+    return url.render_as_string(hide_password=False)
+
+
+def database_name(url: str) -> str:
+    name = make_url(url).database
+    assert name, url
+    return name
 
 
 def admin_sql(sql: str) -> None:

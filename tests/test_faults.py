@@ -10,10 +10,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import psycopg
 import pytest
 
-from tests.databases import PG_ADMIN_URL
+from tests.databases import admin_sql, database_name
 from tests.live import LiveServer, start_server
 
 pytestmark = pytest.mark.live
@@ -22,17 +21,8 @@ DCR = "/realms/open/clients-registrations/openid-connect"
 BODY = {"client_name": "fault", "redirect_uris": ["https://app.example.org/cb"]}
 
 
-def _database_name(url: str) -> str:
-    return url.rsplit("/", 1)[1]
-
-
-def _admin(sql: str) -> None:
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(sql)
-
-
 def _terminate_backends(name: str) -> None:
-    _admin(
+    admin_sql(
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
         f"WHERE datname = '{name}' AND pid <> pg_backend_pid()"
     )
@@ -44,7 +34,7 @@ def pg_server(tmp_path: Path, realms_dir: Path, pg_url: str) -> Iterator[LiveSer
     try:
         yield server
     finally:
-        _admin(f'ALTER DATABASE "{_database_name(pg_url)}" ALLOW_CONNECTIONS true')
+        admin_sql(f'ALTER DATABASE "{database_name(pg_url)}" ALLOW_CONNECTIONS true')
         server.stop()
 
 
@@ -54,7 +44,7 @@ def test_killed_database_connections_are_replaced_without_errors(
     with httpx.Client(base_url=pg_server.url, timeout=10) as http:
         made = http.post(DCR, json=BODY)
         assert made.status_code == 201
-        _terminate_backends(_database_name(pg_url))
+        _terminate_backends(database_name(pg_url))
         # the pool notices the dead connections (pre-ping) and opens new ones
         again = http.get(
             made.json()["registration_client_uri"],
@@ -67,10 +57,10 @@ def test_killed_database_connections_are_replaced_without_errors(
 def test_database_refusing_connections_gives_503_then_recovers(
     pg_server: LiveServer, pg_url: str
 ) -> None:
-    name = _database_name(pg_url)
+    name = database_name(pg_url)
     with httpx.Client(base_url=pg_server.url, timeout=15) as http:
         assert http.post(DCR, json=BODY).status_code == 201
-        _admin(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+        admin_sql(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
         _terminate_backends(name)
         for _ in range(5):
             refused = http.post(DCR, json=BODY)
@@ -80,7 +70,7 @@ def test_database_refusing_connections_gives_503_then_recovers(
             assert "Traceback" not in refused.text
         health = http.get("/health")
         assert health.status_code == 503
-        _admin(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+        admin_sql(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
         deadline = time.monotonic() + 10
         while http.get("/health").status_code != 200:
             assert time.monotonic() < deadline, "the server did not recover by itself"

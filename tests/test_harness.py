@@ -1,0 +1,35 @@
+"""The test suite's own helpers: the PostgreSQL URLs of tests/databases.py."""
+
+from __future__ import annotations
+
+import psycopg
+from sqlalchemy.engine import make_url
+
+from tests.databases import PG_ADMIN_URL, database_name, pg_url_for
+
+
+def test_a_test_database_url_keeps_everything_of_the_admin_url_but_driver_and_name() -> None:
+    admin = "postgresql://ops:p%40ss%2Fw0rd@db.internal:6543/postgres?sslmode=disable"
+    url = pg_url_for("registrar_test_1", admin)
+    assert url == (
+        "postgresql+psycopg://ops:p%40ss%2Fw0rd@db.internal:6543/registrar_test_1?sslmode=disable"
+    )
+    parsed = make_url(url)
+    assert (parsed.username, parsed.password) == ("ops", "p@ss/w0rd")
+    assert (parsed.host, parsed.port, parsed.database) == ("db.internal", 6543, "registrar_test_1")
+    assert database_name(url) == "registrar_test_1"
+
+
+def test_the_pg_url_fixture_is_on_the_server_of_registrar_test_pg(pg_url: str) -> None:
+    admin, made = make_url(PG_ADMIN_URL), make_url(pg_url)
+    assert made.drivername == "postgresql+psycopg"
+    assert (made.host, made.port, made.username, made.password) == (
+        admin.host,
+        admin.port,
+        admin.username,
+        admin.password,
+    )
+    conninfo = pg_url.replace("postgresql+psycopg://", "postgresql://", 1)
+    with psycopg.connect(conninfo) as conn:
+        row = conn.execute("SELECT current_database()").fetchone()
+    assert row == (database_name(pg_url),)
