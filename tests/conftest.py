@@ -13,10 +13,17 @@ import pytest
 from starlette.applications import Starlette
 
 from app.config.settings import Settings
+from tests import live
 from tests.databases import fresh_pg_database
 from tests.helpers import APP_REALMS
 from tests.inprocess import STRANGER, TRUSTED, asgi_client, make_settings, started
 from tests.live import LiveServer, running_server
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Before the test's fixtures: real servers only for tests marked `live`."""
+    live.allow_servers(item.get_closest_marker("live") is not None)
 
 
 @pytest.fixture
@@ -80,5 +87,6 @@ async def stranger(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest.fixture
 def live_server(tmp_path: Path, realms_dir: Path, sqlite_url: str) -> Iterator[LiveServer]:
+    """A real server on SQLite (tests using it are marked `live`)."""
     with running_server(tmp_path, realms_dir, sqlite_url) as server:
         yield server

@@ -1,5 +1,6 @@
 """Real `registrar serve` processes on 127.0.0.1, for the tests marked `live` (races, restarts,
-limits, the browser)."""
+limits, the browser): `scripts/test --fast` leaves those out, so start_server refuses to run
+in a test without the mark."""
 
 from __future__ import annotations
 
@@ -16,6 +17,14 @@ from pathlib import Path
 import httpx
 
 from tests.helpers import TEST_SECRET_KEY, wait_until
+
+# set by conftest before each test's fixtures: whether the test is marked `live`
+_in_live_test = False
+
+
+def allow_servers(allowed: bool) -> None:
+    global _in_live_test
+    _in_live_test = allowed
 
 
 def free_port() -> int:
@@ -54,6 +63,11 @@ def start_server(
     extra_env: dict[str, str] | None = None,
 ) -> LiveServer:
     """Start a server and wait (60 s at most) until /health answers 200."""
+    if not _in_live_test:
+        raise RuntimeError(
+            "start_server in a test not marked `live`: add pytest.mark.live (the module's "
+            "pytestmark) so that scripts/test --fast leaves it out"
+        )
     port = port or free_port()
     url = f"http://127.0.0.1:{port}"
     log = tmp_path / f"server-{port}-{uuid.uuid4().hex[:6]}.log"

@@ -1,11 +1,16 @@
-"""The test suite's own helpers: the PostgreSQL URLs of tests/databases.py."""
+"""The test suite's own helpers: the PostgreSQL URLs of tests/databases.py, the `live` guard of
+tests/live.py."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import psycopg
+import pytest
 from sqlalchemy.engine import make_url
 
 from tests.databases import PG_ADMIN_URL, database_name, pg_url_for
+from tests.live import start_server
 
 
 def test_a_test_database_url_keeps_everything_of_the_admin_url_but_driver_and_name() -> None:
@@ -33,3 +38,11 @@ def test_the_pg_url_fixture_is_on_the_server_of_registrar_test_pg(pg_url: str) -
     with psycopg.connect(conninfo) as conn:
         row = conn.execute("SELECT current_database()").fetchone()
     assert row == (database_name(pg_url),)
+
+
+def test_a_test_not_marked_live_cannot_start_a_server(
+    tmp_path: Path, realms_dir: Path, sqlite_url: str
+) -> None:
+    """What keeps `scripts/test --fast` (which deselects `live`) free of real servers."""
+    with pytest.raises(RuntimeError, match="not marked `live`"):
+        start_server(tmp_path, realms_dir, sqlite_url).stop()

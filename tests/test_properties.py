@@ -48,7 +48,7 @@ from tests.helpers import (
     updatable,
 )
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.fuzz]
 
 # per HTTP test, five times as many on the pure model; REGISTRAR_PROPERTY_EXAMPLES=5000 for a
 # deeper run by hand

@@ -32,6 +32,9 @@ from tests.helpers import (
 
 pytestmark = pytest.mark.anyio
 
+# a client id no test registers (a fixed value: test ids must not change between runs)
+NO_SUCH_ID = "0190f7a2-5c3e-7d41-9b2a-6e8f1c4d3a57"
+
 POLICY_PREFIX = "Policy '{}' rejected request to client-registration service. Details: "
 BASE64URL_SECRET = re.compile(r"[A-Za-z0-9_-]{43,}")
 
@@ -309,7 +312,7 @@ async def test_invalid_metadata_is_400(
     assert error_of(response) == error
 
 
-@pytest.mark.parametrize("client_id", [str(uuid.uuid4()), "", None])
+@pytest.mark.parametrize("client_id", [NO_SUCH_ID, "", None])
 async def test_client_id_in_the_body_is_400(client: httpx.AsyncClient, client_id: Any) -> None:
     response = await post_client(client, {"redirect_uris": [RP], "client_id": client_id})
     assert response.status_code == 400
@@ -330,9 +333,9 @@ async def test_unknown_realm_is_404(client: httpx.AsyncClient) -> None:
     ("method", "path"),
     [
         ("POST", "/realms/{realm}/clients-registrations/openid-connect"),
-        ("GET", "/realms/{realm}/clients-registrations/openid-connect/" + str(uuid.uuid4())),
-        ("PUT", "/realms/{realm}/clients-registrations/openid-connect/" + str(uuid.uuid4())),
-        ("DELETE", "/realms/{realm}/clients-registrations/openid-connect/" + str(uuid.uuid4())),
+        ("GET", "/realms/{realm}/clients-registrations/openid-connect/" + NO_SUCH_ID),
+        ("PUT", "/realms/{realm}/clients-registrations/openid-connect/" + NO_SUCH_ID),
+        ("DELETE", "/realms/{realm}/clients-registrations/openid-connect/" + NO_SUCH_ID),
         ("GET", "/realms/{realm}/.well-known/openid-configuration"),
         ("GET", "/.well-known/oauth-authorization-server/realms/{realm}"),
         ("GET", "/.well-known/openid-configuration/realms/{realm}"),

@@ -41,7 +41,7 @@ from schemathesis.specs.openapi.checks import (
 from tests.helpers import APP_REALMS, basic
 from tests.live import LiveServer, start_server
 
-pytestmark = pytest.mark.live
+pytestmark = [pytest.mark.live, pytest.mark.fuzz]
 
 # per operation; REGISTRAR_FUZZ_EXAMPLES=1000 for a deeper run by hand
 MAX_EXAMPLES = int(os.environ.get("REGISTRAR_FUZZ_EXAMPLES", "40"))
