@@ -1,6 +1,8 @@
 """Fixtures: settings on a fresh database (SQLite, or PostgreSQL per test), the app in-process
 through httpx's ASGI transport, and a real `registrar serve` process. The code behind them is in
-tests/inprocess.py, tests/live.py and tests/databases.py."""
+tests/inprocess.py, tests/live.py and tests/databases.py. The Hypothesis profile (dev, or ci when
+CI is set; HYPOTHESIS_PROFILE picks one) is loaded here, before any test module: see
+tests/profiles.py."""
 
 from __future__ import annotations
 
@@ -13,11 +15,17 @@ import pytest
 from starlette.applications import Starlette
 
 from app.config.settings import Settings
-from tests import live
+from tests import live, profiles
 from tests.databases import fresh_pg_database
 from tests.helpers import APP_REALMS
 from tests.inprocess import STRANGER, TRUSTED, asgi_client, make_settings, started
 from tests.live import LiveServer, running_server
+
+HYPOTHESIS_PROFILE = profiles.load()
+
+
+def pytest_report_header() -> str:
+    return f"hypothesis profile: {HYPOTHESIS_PROFILE} (HYPOTHESIS_PROFILE=dev|ci|deep)"
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -1,14 +1,17 @@
 """The test suite's own helpers: the PostgreSQL URLs of tests/databases.py, the `live` guard of
-tests/live.py."""
+tests/live.py, the Hypothesis profiles of tests/profiles.py."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import psycopg
 import pytest
+from hypothesis import settings
 from sqlalchemy.engine import make_url
 
+from tests import profiles
 from tests.databases import PG_ADMIN_URL, database_name, pg_url_for
 from tests.live import start_server
 
@@ -46,3 +49,26 @@ def test_a_test_not_marked_live_cannot_start_a_server(
     """What keeps `scripts/test --fast` (which deselects `live`) free of real servers."""
     with pytest.raises(RuntimeError, match="not marked `live`"):
         start_server(tmp_path, realms_dir, sqlite_url).stop()
+
+
+@pytest.mark.parametrize(
+    ("environ", "profile"),
+    [
+        ({}, "dev"),
+        ({"CI": "true"}, "ci"),
+        ({"CI": "1"}, "ci"),
+        ({"CI": "false"}, "dev"),
+        ({"CI": "true", "HYPOTHESIS_PROFILE": "dev"}, "dev"),
+        ({"HYPOTHESIS_PROFILE": "deep"}, "deep"),
+    ],
+)
+def test_the_hypothesis_profile_is_dev_locally_ci_on_ci_or_the_one_named(
+    environ: dict[str, str], profile: str
+) -> None:
+    assert profiles.chosen(environ) == profile
+
+
+def test_the_chosen_hypothesis_profile_is_loaded() -> None:
+    expected = profiles.EXAMPLES[profiles.chosen(os.environ)]
+    assert settings().max_examples == expected
+    assert profiles.EXAMPLES["dev"] < profiles.EXAMPLES["ci"]

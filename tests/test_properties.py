@@ -17,7 +17,6 @@ bits (orjson reads larger ones as floats).
 from __future__ import annotations
 
 import json
-import os
 import string
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -50,11 +49,10 @@ from tests.helpers import (
 
 pytestmark = [pytest.mark.anyio, pytest.mark.fuzz]
 
-# per HTTP test, five times as many on the pure model; REGISTRAR_PROPERTY_EXAMPLES=5000 for a
-# deeper run by hand
-EXAMPLES = int(os.environ.get("REGISTRAR_PROPERTY_EXAMPLES", "300"))
+# max_examples per HTTP test: the Hypothesis profile's (tests/profiles.py); five times as many on
+# the pure model
+EXAMPLES = settings().max_examples
 HTTP = settings(
-    max_examples=EXAMPLES,
     deadline=None,
     database=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
