@@ -91,17 +91,20 @@ async def test_sigterm_lets_in_flight_registrations_finish_durably(
     tmp_path: Path, realms_dir: Path, database_url: str
 ) -> None:
     server = start_server(tmp_path, realms_dir, database_url)
-    async with httpx.AsyncClient(timeout=10) as http:
-        calls = [asyncio.create_task(_register(http, server.url)) for _ in range(400)]
-        # SIGTERM once the server is answering, while most requests are still in flight
-        for _ in range(500):
-            if any(call.done() for call in calls):
-                break
-            await asyncio.sleep(0.01)
-        server.process.send_signal(signal.SIGTERM)
-        answers = await asyncio.gather(*calls)
-    # uvicorn re-raises the captured SIGTERM after its graceful shutdown
-    assert server.process.wait(timeout=30) in (0, -signal.SIGTERM)
+    try:
+        async with httpx.AsyncClient(timeout=10) as http:
+            calls = [asyncio.create_task(_register(http, server.url)) for _ in range(400)]
+            # SIGTERM once the server is answering, while most requests are still in flight
+            for _ in range(500):
+                if any(call.done() for call in calls):
+                    break
+                await asyncio.sleep(0.01)
+            server.process.send_signal(signal.SIGTERM)
+            answers = await asyncio.gather(*calls)
+        # uvicorn re-raises the captured SIGTERM after its graceful shutdown
+        assert server.process.wait(timeout=30) in (0, -signal.SIGTERM)
+    finally:
+        server.stop(kill=True)  # only if the test failed before the server was done
     assert "Finished server process" in server.log.read_text()
     made = [a.json() for a in answers if a is not None and a.status_code == 201]
     assert all(a is None or a.status_code == 201 for a in answers)

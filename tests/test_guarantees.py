@@ -4,6 +4,7 @@ kill -9, hot reload in every process, secrets absent from the database and the l
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import sqlite3
@@ -130,7 +131,8 @@ def test_realm_file_edits_reach_every_process_within_5_seconds(
 
 def _dump(database_url: str) -> str:
     if database_url.startswith("sqlite:///"):
-        return "\n".join(sqlite3.connect(database_url.removeprefix("sqlite:///")).iterdump())
+        with contextlib.closing(sqlite3.connect(database_url.removeprefix("sqlite:///"))) as db:
+            return "\n".join(db.iterdump())
     plain = database_url.replace("postgresql+psycopg://", "postgresql://")
     return subprocess.run(
         ["pg_dump", "--data-only", plain], capture_output=True, text=True, check=True

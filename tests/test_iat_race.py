@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from tests.helpers import admin, bearer
-from tests.live import LiveServer, free_port, start_server
+from tests.live import LiveServer, free_port, running_server, start_server
 
 pytestmark = [pytest.mark.live, pytest.mark.anyio]
 
@@ -64,11 +64,8 @@ async def race(urls: list[str], count: int = COUNT) -> None:
 
 @pytest.fixture
 def sqlite_two_workers(tmp_path: Path, realms_dir: Path, sqlite_url: str) -> Iterator[LiveServer]:
-    server = start_server(tmp_path, realms_dir, sqlite_url, workers=2)
-    try:
+    with running_server(tmp_path, realms_dir, sqlite_url, workers=2) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@ request-target length, slow bodies, idle keep-alive connections and the connecti
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import time
 from collections.abc import Iterator
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.live import LiveServer, start_server
+from tests.live import LiveServer, running_server
 
 pytestmark = pytest.mark.live
 
@@ -26,11 +27,8 @@ DCR = "/realms/open/clients-registrations/openid-connect"
 
 @pytest.fixture
 def server(tmp_path: Path, realms_dir: Path, sqlite_url: str) -> Iterator[LiveServer]:
-    live = start_server(tmp_path, realms_dir, sqlite_url, extra_env=LIMITS)
-    try:
+    with running_server(tmp_path, realms_dir, sqlite_url, extra_env=LIMITS) as live:
         yield live
-    finally:
-        live.stop()
 
 
 def _connect(server: LiveServer) -> socket.socket:
@@ -114,8 +112,8 @@ def test_connections_past_the_cap_get_503(server: LiveServer) -> None:
         f"POST {DCR} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
         "Content-Length: 100\r\n\r\n"
     ).encode()
-    held = [_connect(server) for _ in range(8)]
-    try:
+    with contextlib.ExitStack() as open_sockets:
+        held = [open_sockets.enter_context(_connect(server)) for _ in range(8)]
         for sock in held:
             sock.sendall(head)  # requests in progress, bodies pending
         time.sleep(0.3)
@@ -123,8 +121,5 @@ def test_connections_past_the_cap_get_503(server: LiveServer) -> None:
         assert _status(refused) == 503
         assert b"temporarily_unavailable" in refused
         assert b"retry-after: 1" in refused.lower()
-    finally:
-        for sock in held:
-            sock.close()
     time.sleep(1.5)
     assert _status(_exchange(server, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")) == 200

@@ -25,8 +25,10 @@ def _conninfo(pg_url: str) -> str:
 async def pool(pg_url: str) -> AsyncIterator[PgPool]:
     made = PgPool(_conninfo(pg_url), max_size=2, wait_timeout=0.5)
     await made.open()
-    yield made
-    await made.close()
+    try:
+        yield made
+    finally:
+        await made.close()
 
 
 async def _backend_pid(pool: PgPool) -> int:
