@@ -158,6 +158,38 @@ def error_of(response: httpx.Response, *, strict: bool = True) -> str:
     return error
 
 
+# the `error` codes an error answer of each status may carry
+ERROR_CODES: dict[int, frozenset[str]] = {
+    400: frozenset(
+        {
+            "invalid_request",
+            "invalid_client_metadata",
+            "invalid_redirect_uri",
+            "invalid_scope",
+            "unsupported_grant_type",
+            "unauthorized_client",
+            "invalid_grant",
+        }
+    ),
+    401: frozenset({"invalid_token", "invalid_client"}),
+    403: frozenset({"insufficient_scope"}),
+    404: frozenset({"not_found"}),
+    405: frozenset({"invalid_request"}),
+    408: frozenset({"invalid_request"}),
+    413: frozenset({"invalid_request"}),
+    414: frozenset({"invalid_request"}),
+    415: frozenset({"invalid_request"}),
+    431: frozenset({"invalid_request"}),
+    503: frozenset({"temporarily_unavailable"}),
+}
+
+
+def assert_error(response: httpx.Response, status: int, error: str) -> None:
+    """An RFC-shaped JSON error answer (see error_of) with this status and this `error` code."""
+    assert response.status_code == status, response.text
+    assert error_of(response) == error, response.text
+
+
 def assert_invalid_token(response: httpx.Response, *, strict: bool = True) -> None:
     """401 invalid_token with an RFC 6750 §3 Bearer challenge: exactly
     `Bearer error="invalid_token"`; with strict=False, any Bearer challenge, and error_of's

@@ -22,9 +22,11 @@ from app.store.queries import ClientRow, Store
 from tests.helpers import (
     RP,
     admin,
+    assert_error,
     bearer,
     clients_path,
     dcr_path,
+    error_of,
     get_client,
     iat_path,
     put_client,
@@ -132,6 +134,8 @@ async def _race(http: httpx.AsyncClient, count: int, racers: int) -> tuple[list[
             for _ in range(racers)
         )
     )
+    for refused in (r for r in responses if r.status_code == 401):
+        assert error_of(refused) == "invalid_token"  # the token's uses are spent
     winners = {r.json()["client_id"] for r in responses if r.status_code == 201}
     listed = await http.get(clients_path(), params={"max": 1000}, headers=headers)
     assert {row["clientId"] for row in listed.json()} == winners  # a 201 is stored, a 401 not
@@ -227,8 +231,10 @@ async def test_racing_updates_with_one_rat_in_one_batch_let_exactly_one_win(
     )
     statuses = sorted(r.status_code for r in responses)
     assert statuses == [200] + [401] * 29, statuses
+    for refused in (r for r in responses if r.status_code == 401):
+        assert error_of(refused) == "invalid_token"  # the RAT was rotated by the winner
     assert max(updates) > 1, updates  # the racers met in one batch
     winner = next(r for r in responses if r.status_code == 200).json()
     stored = await get_client(http, client, winner["registration_access_token"])
     assert stored.json()["client_name"] == winner["client_name"]
-    assert (await get_client(http, client, rat)).status_code == 401
+    assert_error(await get_client(http, client, rat), 401, "invalid_token")

@@ -15,7 +15,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from tests.helpers import basic
+from tests.helpers import assert_error, basic
 from tests.live import LiveServer
 
 pytestmark = [pytest.mark.live, pytest.mark.browser]
@@ -169,4 +169,4 @@ def test_admin_approves_a_held_client_then_deletes_it(
 
     page.get_by_role("button", name="Delete client").click()
     expect(page.get_by_text("The client is deleted.")).to_be_visible()
-    assert admin_view(live_server, "held", client_id).status_code == 404
+    assert_error(admin_view(live_server, "held", client_id), 404, "not_found")

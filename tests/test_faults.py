@@ -70,6 +70,7 @@ def test_database_refusing_connections_gives_503_then_recovers(
             assert "Traceback" not in refused.text
         health = http.get("/health")
         assert health.status_code == 503
+        assert health.json()["status"] == "unavailable"  # /health's own body, not an error
         admin_sql(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
         deadline = time.monotonic() + 10
         while http.get("/health").status_code != 200:

@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.helpers import assert_error, error_of
 from tests.live import LiveServer, free_port, start_server
 
 pytestmark = pytest.mark.live
@@ -26,11 +27,16 @@ BODY = {"client_name": "race", "redirect_uris": ["https://app.example.org/cb"]}
 
 
 async def _register_many(urls: list[str], realm: str, n: int) -> list[int]:
+    """The statuses of `n` concurrent registrations; each 403 must be the max-clients policy's
+    insufficient_scope."""
     async with httpx.AsyncClient(timeout=30) as http:
         calls = [
             http.post(urls[i % len(urls)] + DCR.format(realm=realm), json=BODY) for i in range(n)
         ]
-        return [r.status_code for r in await asyncio.gather(*calls)]
+        responses = await asyncio.gather(*calls)
+    for refused in (r for r in responses if r.status_code == 403):
+        assert error_of(refused) == "insufficient_scope", refused.text
+    return [r.status_code for r in responses]
 
 
 def _servers(
@@ -113,7 +119,7 @@ def test_realm_file_edits_reach_every_process_within_5_seconds(
     try:
         discovery = server.url + "/realms/{}/.well-known/openid-configuration"
         with httpx.Client(timeout=5) as http:
-            assert http.get(discovery.format("fresh")).status_code == 404
+            assert_error(http.get(discovery.format("fresh")), 404, "not_found")
             (realms_dir / "fresh.yaml").write_text("scopes:\n  default: [openid]\n")
             # many requests land on both workers; each must see the realm within 5 s
             deadline = time.monotonic() + 5

@@ -19,6 +19,7 @@ from app.config.settings import Settings, SettingsError, load_settings
 from tests.helpers import (
     JSON,
     RP,
+    assert_error,
     assert_invalid_token,
     bearer,
     dcr_path,
@@ -204,7 +205,7 @@ async def test_put_with_a_read_only_member_is_400(iam: httpx.AsyncClient) -> Non
 
 async def test_missing_or_foreign_rat_is_401(iam: httpx.AsyncClient) -> None:
     mine, other = await indigo_register(iam, BARE), await indigo_register(iam, BARE)
-    assert (await iam.get(uri_path(mine))).status_code == 401
+    assert_error(await iam.get(uri_path(mine)), 401, "invalid_token")
     assert_invalid_token(await iam.get(uri_path(mine), headers=bearer(rat_of(other))))
 
 
@@ -307,6 +308,7 @@ async def test_disabled_realm_is_404_on_both_paths(settings: Settings, realms_di
         for path in (BARE, "/realms/asleep/iam/api/client-registration"):
             response = await http.post(path, json={"redirect_uris": [RP]})
             assert response.status_code == 404, (path, response.text)
+            assert error_of(response) == "not_found", path
 
 
 # --- settings -----------------------------------------------------------------------------

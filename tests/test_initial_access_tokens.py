@@ -26,6 +26,7 @@ from tests.helpers import (
     RP,
     TEST_SECRET_KEY,
     admin,
+    assert_error,
     assert_invalid_token,
     bearer,
     dcr_path,
@@ -145,14 +146,14 @@ async def test_unparseable_or_non_object_bodies_are_400(
 ) -> None:
     headers = {**await admin(client), "Content-Type": "application/json"}
     response = await client.post(iat_path(), content=body, headers=headers)
-    assert response.status_code == 400, response.text
+    assert_error(response, 400, "invalid_request")
 
 
 async def test_expiration_reaching_past_2038_is_400(client: httpx.AsyncClient) -> None:
     response = await client.post(
         iat_path(), json={"expiration": 2**31 - 1}, headers=await admin(client)
     )
-    assert response.status_code == 400, response.text
+    assert_error(response, 400, "invalid_request")
 
 
 async def test_wrong_content_type_is_415(client: httpx.AsyncClient) -> None:
@@ -161,7 +162,7 @@ async def test_wrong_content_type_is_415(client: httpx.AsyncClient) -> None:
         content=b"count=1",
         headers={**await admin(client), "Content-Type": "text/plain"},
     )
-    assert response.status_code == 415
+    assert_error(response, 415, "invalid_request")
 
 
 async def test_list_is_sorted_by_timestamp_and_has_no_tokens(client: httpx.AsyncClient) -> None:
@@ -201,23 +202,23 @@ async def test_delete_is_204_then_404(client: httpx.AsyncClient) -> None:
     assert deleted.status_code == 204
     assert deleted.content == b""
     again = await client.delete(f"{iat_path()}/{created['id']}", headers=headers)
-    assert again.status_code == 404
+    assert_error(again, 404, "not_found")
     unknown = await client.delete(f"{iat_path()}/no-such-id", headers=headers)
-    assert unknown.status_code == 404
+    assert_error(unknown, 404, "not_found")
     assert await list_iats(client) == []
 
 
 async def test_delete_of_another_realms_token_is_404(client: httpx.AsyncClient) -> None:
     created = await create_iat(client, realm="locked")
     response = await client.delete(f"{iat_path()}/{created['id']}", headers=await admin(client))
-    assert response.status_code == 404
+    assert_error(response, 404, "not_found")
     assert len(await list_iats(client, "locked")) == 1
 
 
 async def test_admin_api_of_unknown_or_disabled_realm_is_404(client: httpx.AsyncClient) -> None:
     headers = await admin(client)
     for realm in ("nowhere", "hidden"):
-        assert (await client.get(iat_path(realm), headers=headers)).status_code == 404
+        assert_error(await client.get(iat_path(realm), headers=headers), 404, "not_found")
 
 
 # --- registering with an initial access token -------------------------------------------------
@@ -236,7 +237,7 @@ async def test_an_iat_registers_from_a_host_anonymous_registration_refuses(
     stranger: httpx.AsyncClient, client: httpx.AsyncClient
 ) -> None:
     anonymous = await stranger.post(dcr_path(), json={"redirect_uris": [RP]})
-    assert anonymous.status_code == 403
+    assert_error(anonymous, 403, "insufficient_scope")
     created = await create_iat(client)
     assert (await register_with(stranger, created["token"])).status_code == 201
 
@@ -296,22 +297,27 @@ async def test_iat_on_read_update_delete_is_401(client: httpx.AsyncClient) -> No
 
 
 @pytest.mark.parametrize(
-    ("realm", "metadata", "status"),
+    ("realm", "metadata", "status", "error"),
     [
-        ("open", {"redirect_uris": ["https://rp.example.org/cb#fragment"]}, 400),
-        ("open", {"redirect_uris": "not-a-list"}, 400),
-        ("open", {"scope": "no-such-scope"}, 400),
-        ("open", {"client_id": "chosen"}, 400),
-        ("open", {"scope": "openid admin.write"}, 403),
-        ("guarded", {}, 403),
+        (
+            "open",
+            {"redirect_uris": ["https://rp.example.org/cb#fragment"]},
+            400,
+            "invalid_redirect_uri",
+        ),
+        ("open", {"redirect_uris": "not-a-list"}, 400, "invalid_redirect_uri"),
+        ("open", {"scope": "no-such-scope"}, 400, "invalid_client_metadata"),
+        ("open", {"client_id": "chosen"}, 400, "invalid_client_metadata"),
+        ("open", {"scope": "openid admin.write"}, 403, "insufficient_scope"),
+        ("guarded", {}, 403, "insufficient_scope"),
     ],
 )
 async def test_refused_registration_does_not_spend_a_count(
-    client: httpx.AsyncClient, realm: str, metadata: JSON, status: int
+    client: httpx.AsyncClient, realm: str, metadata: JSON, status: int, error: str
 ) -> None:
     created = await create_iat(client, realm=realm)
     response = await register_with(client, created["token"], realm=realm, **metadata)
-    assert response.status_code == status, response.text
+    assert_error(response, status, error)
     assert await remaining(client, created["id"], realm=realm) == 1
 
 
@@ -514,4 +520,4 @@ async def test_largest_values_are_stored_on_both_databases(
     too_far = await http.post(
         iat_path(), json={"expiration": expiration + 120}, headers=await admin(http)
     )
-    assert too_far.status_code == 400, too_far.text
+    assert_error(too_far, 400, "invalid_request")

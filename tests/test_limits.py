@@ -4,6 +4,7 @@ request-target length, slow bodies, idle keep-alive connections and the connecti
 from __future__ import annotations
 
 import contextlib
+import json
 import socket
 import time
 from collections.abc import Iterator
@@ -69,16 +70,28 @@ def _status(response: bytes) -> int:
     return int(response.split(b" ", 2)[1])
 
 
+def _error(response: bytes) -> str:
+    """The `error` of a raw response's JSON error body (with a non-empty error_description)."""
+    head, _, body = response.partition(b"\r\n\r\n")
+    assert b"\r\ncontent-type: application/json" in head.lower(), head
+    parsed = json.loads(body)
+    assert isinstance(parsed.get("error_description"), str) and parsed["error_description"]
+    error: str = parsed["error"]
+    return error
+
+
 def test_oversized_request_headers_get_431(server: LiveServer) -> None:
     raw = b"GET /health HTTP/1.1\r\nHost: x\r\nX-Padding: " + b"a" * 8000 + b"\r\n\r\n"
     response = _exchange(server, raw)
     assert _status(response) == 431
-    assert b"invalid_request" in response or b"content-type: application/json" in response.lower()
+    assert _error(response) == "invalid_request"
 
 
 def test_overlong_request_target_gets_414(server: LiveServer) -> None:
     raw = b"GET /realms/open/" + b"x" * 2000 + b" HTTP/1.1\r\nHost: x\r\n\r\n"
-    assert _status(_exchange(server, raw)) == 414
+    response = _exchange(server, raw)
+    assert _status(response) == 414
+    assert _error(response) == "invalid_request"
 
 
 def test_a_body_that_never_arrives_gets_408(server: LiveServer) -> None:
@@ -91,6 +104,7 @@ def test_a_body_that_never_arrives_gets_408(server: LiveServer) -> None:
         sock.sendall(head + b'{"client_name"')  # then nothing more
         response = _read_response(sock)
     assert _status(response) == 408
+    assert _error(response) == "invalid_request"
     assert time.monotonic() - started < 5
 
 
@@ -119,7 +133,7 @@ def test_connections_past_the_cap_get_503(server: LiveServer) -> None:
         time.sleep(0.3)
         refused = _exchange(server, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
         assert _status(refused) == 503
-        assert b"temporarily_unavailable" in refused
+        assert _error(refused) == "temporarily_unavailable"
         assert b"retry-after: 1" in refused.lower()
     time.sleep(1.5)
     assert _status(_exchange(server, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")) == 200

@@ -12,6 +12,7 @@ from tests.helpers import (
     RP,
     access_token,
     admin_token,
+    assert_error,
     assert_invalid_token,
     bearer,
     client_path,
@@ -86,8 +87,7 @@ async def test_admin_bearer_naming_an_unknown_client_is_404(client: httpx.AsyncC
     response = await client.get(
         f"{dcr_path()}/{uuid.uuid4()}", headers=bearer(await admin_token(client))
     )
-    assert response.status_code == 404
-    error_of(response)
+    assert_error(response, 404, "not_found")
 
 
 # --- PUT ----------------------------------------------------------------------------------

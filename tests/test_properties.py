@@ -34,10 +34,12 @@ from app.rules.client_metadata import (
     validate_client_metadata,
 )
 from tests.helpers import (
+    ERROR_CODES,
     JSON,
     RP,
     access_token,
     admin_token,
+    assert_error,
     basic,
     bearer,
     client_path,
@@ -261,14 +263,15 @@ def test_validated_metadata_is_json_and_validates_to_itself(raw: JSON) -> None:
 
 
 def assert_answer(response: httpx.Response, success: int, *, in_hypothesis: bool = True) -> None:
-    """A success, or a 4xx with an RFC-shaped JSON error; a 500 never gets this far."""
+    """A success, or a 4xx with an RFC-shaped JSON error whose code fits its status; a 500 never
+    gets this far."""
     if in_hypothesis:
         event(f"HTTP {response.status_code}")  # shown by pytest --hypothesis-show-statistics
     assert response.status_code == success or 400 <= response.status_code < 500, response.text
     if response.status_code >= 400:
         assert response.headers["content-type"] == "application/json", response.headers
         body = response.json()
-        assert isinstance(body.get("error"), str) and body["error"], body
+        assert body.get("error") in ERROR_CODES.get(response.status_code, ()), body
         assert isinstance(body.get("error_description"), str), body
 
 
@@ -466,7 +469,7 @@ async def test_non_ascii_basic_credentials_are_a_401(client: httpx.AsyncClient, 
         },
     )
     assert_answer(response, 200, in_hypothesis=False)
-    assert response.status_code == 401
+    assert_error(response, 401, "invalid_client")
 
 
 @pytest.mark.parametrize(

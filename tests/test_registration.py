@@ -19,6 +19,7 @@ from tests.helpers import (
     RFC7591_METADATA,
     RP,
     access_token,
+    assert_error,
     assert_invalid_token,
     bearer,
     client_path,
@@ -324,8 +325,7 @@ async def test_client_id_in_the_body_is_400(client: httpx.AsyncClient, client_id
 
 async def test_unknown_realm_is_404(client: httpx.AsyncClient) -> None:
     response = await post_client(client, {"redirect_uris": [RP]}, realm="nowhere")
-    assert response.status_code == 404
-    error_of(response)
+    assert_error(response, 404, "not_found")
 
 
 @pytest.mark.parametrize("realm", ["hidden", "nowhere"])
@@ -358,8 +358,7 @@ async def test_disabled_or_unknown_realm_is_404_on_every_endpoint(
         data={"grant_type": "client_credentials"} if form else None,
         auth=("admin", "admin-secret") if form else None,
     )
-    assert response.status_code == 404, response.text
-    error_of(response)
+    assert_error(response, 404, "not_found")
 
 
 # --- callers and policies -------------------------------------------------------------------
@@ -508,7 +507,7 @@ async def test_refused_registration_does_not_count_against_max_clients(
 ) -> None:
     for _ in range(5):
         refused = await post_client(client, {"redirect_uris": ["/relative"]}, realm="small")
-        assert refused.status_code == 400
+        assert_error(refused, 400, "invalid_redirect_uri")
     for _ in range(3):
         await register(client, realm="small")
 
