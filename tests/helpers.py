@@ -8,9 +8,9 @@ import base64
 import inspect
 import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 import httpx
 
@@ -305,14 +305,10 @@ def wait_until(
 
 
 async def async_wait_until(
-    predicate: Callable[[], T | Awaitable[T]],
-    *,
-    timeout: float,
-    what: str,
-    interval: float = 0.05,
-) -> T:
-    """wait_until on the event loop: `predicate` may be a plain or an async function; the loop
-    runs other tasks between two calls."""
+    predicate: Callable[[], object], *, timeout: float, what: str, interval: float = 0.05
+) -> None:
+    """wait_until on the event loop: `predicate` is a plain or an async function (its result
+    awaited), and the loop runs other tasks between two calls."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while True:
@@ -320,7 +316,7 @@ async def async_wait_until(
         if inspect.isawaitable(result):
             result = await result
         if result:
-            return cast(T, result)
+            return
         if loop.time() >= deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
         await asyncio.sleep(interval)

@@ -23,6 +23,7 @@ from tests.helpers import (
     RP,
     admin,
     assert_error,
+    async_wait_until,
     bearer,
     clients_path,
     dcr_path,
@@ -69,11 +70,11 @@ async def test_writes_arriving_during_a_commit_share_the_next_one() -> None:
     recorder.release.clear()
     grouped = KeyedBatcher(recorder.commit)
     first = asyncio.create_task(grouped.submit("a", 1))
-    await asyncio.sleep(0)  # the first commit is now in flight, held by `release`
-    await asyncio.sleep(0)
+    await async_wait_until(lambda: recorder.groups, timeout=5, what="the first commit")
+    # the first commit is now in flight, held by `release`
     rest = [asyncio.create_task(grouped.submit("a", n)) for n in range(2, 12)]
     other_key = asyncio.create_task(grouped.submit("b", 99))
-    await asyncio.sleep(0)
+    await asyncio.sleep(0)  # one pass of the loop: each new task submits (no time passes)
     recorder.release.set()
     assert await first == 10
     assert [await task for task in rest] == [n * 10 for n in range(2, 12)]
@@ -88,10 +89,9 @@ async def test_a_failed_commit_fails_its_group_only() -> None:
     recorder.release.clear()
     grouped = KeyedBatcher(recorder.commit)
     first = asyncio.create_task(grouped.submit("a", 1))
-    await asyncio.sleep(0)
-    await asyncio.sleep(0)
+    await async_wait_until(lambda: recorder.groups, timeout=5, what="the first commit")
     doomed = [asyncio.create_task(grouped.submit("a", n)) for n in (2, 3, 4)]
-    await asyncio.sleep(0)
+    await asyncio.sleep(0)  # one pass of the loop: each new task submits (no time passes)
     recorder.release.set()
     assert await first == 10
     for task in doomed:
@@ -105,7 +105,7 @@ async def test_groups_are_bounded() -> None:
     recorder.release.clear()
     grouped = KeyedBatcher(recorder.commit)
     tasks = [asyncio.create_task(grouped.submit("a", n)) for n in range(MAX_BATCH * 2 + 1)]
-    await asyncio.sleep(0)
+    await asyncio.sleep(0)  # one pass of the loop: each new task submits (no time passes)
     recorder.release.set()
     assert [await task for task in tasks] == [n * 10 for n in range(MAX_BATCH * 2 + 1)]
     assert max(len(items) for _, items in recorder.groups) == MAX_BATCH

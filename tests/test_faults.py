@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import httpx
 import pytest
 
 from tests.databases import admin_sql, database_name
+from tests.helpers import async_wait_until, wait_until
 from tests.live import LiveServer, start_server
 
 pytestmark = pytest.mark.live
@@ -72,10 +72,12 @@ def test_database_refusing_connections_gives_503_then_recovers(
         assert health.status_code == 503
         assert health.json()["status"] == "unavailable"  # /health's own body, not an error
         admin_sql(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
-        deadline = time.monotonic() + 10
-        while http.get("/health").status_code != 200:
-            assert time.monotonic() < deadline, "the server did not recover by itself"
-            time.sleep(0.2)
+        wait_until(
+            lambda: http.get("/health").status_code == 200,
+            timeout=10,
+            what="the server to recover by itself",
+            interval=0.2,
+        )
         assert http.post(DCR, json=BODY).status_code == 201
     assert "Traceback" not in pg_server.log.read_text()
 
@@ -96,10 +98,12 @@ async def test_sigterm_lets_in_flight_registrations_finish_durably(
         async with httpx.AsyncClient(timeout=10) as http:
             calls = [asyncio.create_task(_register(http, server.url)) for _ in range(400)]
             # SIGTERM once the server is answering, while most requests are still in flight
-            for _ in range(500):
-                if any(call.done() for call in calls):
-                    break
-                await asyncio.sleep(0.01)
+            await async_wait_until(
+                lambda: any(call.done() for call in calls),
+                timeout=10,
+                what="a first answer",
+                interval=0.01,
+            )
             server.process.send_signal(signal.SIGTERM)
             answers = await asyncio.gather(*calls)
         # uvicorn re-raises the captured SIGTERM after its graceful shutdown

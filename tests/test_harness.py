@@ -1,9 +1,10 @@
 """The test suite's own helpers: the PostgreSQL URLs of tests/databases.py, the `live` guard of
-tests/live.py, the Hypothesis profiles of tests/profiles.py."""
+tests/live.py, the Hypothesis profiles of tests/profiles.py, the deadlines of wait_until."""
 
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import psycopg
@@ -13,6 +14,7 @@ from sqlalchemy.engine import make_url
 
 from tests import profiles
 from tests.databases import PG_ADMIN_URL, database_name, pg_url_for
+from tests.helpers import async_wait_until, wait_until
 from tests.live import start_server
 
 
@@ -72,3 +74,36 @@ def test_the_chosen_hypothesis_profile_is_loaded() -> None:
     expected = profiles.EXAMPLES[profiles.chosen(os.environ)]
     assert settings().max_examples == expected
     assert profiles.EXAMPLES["dev"] < profiles.EXAMPLES["ci"]
+
+
+def test_wait_until_polls_until_true_and_returns_the_value() -> None:
+    calls: list[int] = []
+
+    def third_time() -> str:
+        calls.append(1)
+        return "ready" if len(calls) == 3 else ""
+
+    assert wait_until(third_time, timeout=5, what="the third call", interval=0.001) == "ready"
+    assert len(calls) == 3
+
+
+def test_wait_until_fails_at_the_deadline_saying_what_it_waited_for() -> None:
+    started = time.monotonic()
+    with pytest.raises(AssertionError, match=r"timed out after 0.2 s waiting for Godot"):
+        wait_until(lambda: False, timeout=0.2, what="Godot", interval=0.01)
+    assert 0.2 <= time.monotonic() - started < 2
+
+
+@pytest.mark.anyio
+async def test_async_wait_until_takes_plain_and_async_predicates() -> None:
+    calls: list[int] = []
+
+    async def second_time() -> bool:
+        calls.append(1)
+        return len(calls) == 2
+
+    await async_wait_until(second_time, timeout=5, what="the second call", interval=0.001)
+    assert len(calls) == 2
+    await async_wait_until(lambda: calls, timeout=5, what="a call")
+    with pytest.raises(AssertionError, match="timed out after 0.1 s waiting for nothing"):
+        await async_wait_until(lambda: [], timeout=0.1, what="nothing", interval=0.01)

@@ -4,7 +4,6 @@ the sweep of expired and used-up tokens."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import concurrent.futures
 import gc
@@ -28,6 +27,7 @@ from tests.helpers import (
     admin,
     assert_error,
     assert_invalid_token,
+    async_wait_until,
     bearer,
     dcr_path,
     error_of,
@@ -79,9 +79,13 @@ async def register_with(
 
 
 async def wait_past(epoch: int) -> None:
-    """Sleep until the wall clock has passed `epoch` (whole seconds)."""
-    while int(time.time()) <= epoch:
-        await asyncio.sleep(0.05)
+    """Wait until the wall clock has passed `epoch` (whole seconds): the app reads the real
+    clock, which tests cannot move."""
+    await async_wait_until(
+        lambda: int(time.time()) > epoch,
+        timeout=max(0.0, epoch + 1 - time.time()) + 2,
+        what=f"the clock to pass {epoch}",
+    )
 
 
 # --- the admin API --------------------------------------------------------------------------
@@ -498,10 +502,11 @@ async def test_scheduler_sweeps_every_sweep_interval(settings: Settings) -> None
         used_up = await create_iat(http)
         kept = await create_iat(http, count=2)
         assert (await register_with(http, used_up["token"])).status_code == 201
-        deadline = time.monotonic() + 10
-        while {row["id"] for row in await list_iats(http)} != {kept["id"]}:
-            assert time.monotonic() < deadline, "the scheduler did not sweep"
-            await asyncio.sleep(0.1)
+
+        async def swept() -> bool:
+            return {row["id"] for row in await list_iats(http)} == {kept["id"]}
+
+        await async_wait_until(swept, timeout=10, what="the scheduler to sweep", interval=0.1)
 
 
 # --- limits on both databases ------------------------------------------------------------------

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import wait_until
 from tests.live import LiveServer, running_server
 
 pytestmark = pytest.mark.live
@@ -70,6 +71,12 @@ def _status(response: bytes) -> int:
     return int(response.split(b" ", 2)[1])
 
 
+def _health_if(server: LiveServer, status: int) -> bytes:
+    """GET /health on a new connection: the response if it has `status`, else b\"\"."""
+    response = _exchange(server, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+    return response if _status(response) == status else b""
+
+
 def _error(response: bytes) -> str:
     """The `error` of a raw response's JSON error body (with a non-empty error_description)."""
     head, _, body = response.partition(b"\r\n\r\n")
@@ -112,13 +119,17 @@ def test_idle_keep_alive_connections_are_closed(server: LiveServer) -> None:
     with _connect(server) as sock:
         sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
         assert _status(_read_response(sock)) == 200
-        time.sleep(2.5)  # past the 1 s keep-alive timeout
-        sock.settimeout(5)
+        idle = time.monotonic()
+        sock.settimeout(5)  # the deadline; the keep-alive timeout is 1 s
         try:
-            closed = sock.recv(1) == b""
+            closed = sock.recv(1) == b""  # blocks until the server closes (or sends)
         except ConnectionResetError:
             closed = True
-    assert closed
+        except TimeoutError:
+            closed = False
+        idled = time.monotonic() - idle
+    assert closed, "the idle connection was still open after 5 s"
+    assert idled > 0.5, f"closed after {idled:.2f} s: not for being idle"
 
 
 def test_connections_past_the_cap_get_503(server: LiveServer) -> None:
@@ -130,10 +141,9 @@ def test_connections_past_the_cap_get_503(server: LiveServer) -> None:
         held = [open_sockets.enter_context(_connect(server)) for _ in range(8)]
         for sock in held:
             sock.sendall(head)  # requests in progress, bodies pending
-        time.sleep(0.3)
-        refused = _exchange(server, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
-        assert _status(refused) == 503
+        refused = wait_until(
+            lambda: _health_if(server, 503), timeout=5, what="a request past the cap to get 503"
+        )
         assert _error(refused) == "temporarily_unavailable"
         assert b"retry-after: 1" in refused.lower()
-    time.sleep(1.5)
-    assert _status(_exchange(server, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")) == 200
+    wait_until(lambda: _health_if(server, 200), timeout=5, what="the closed connections to count")
