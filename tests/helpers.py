@@ -1,14 +1,25 @@
-"""Helpers shared by the black-box HTTP tests: register, get an admin bearer, read a JWS."""
+"""Helpers shared by the black-box HTTP tests: register, get an admin bearer, read a JWS, check
+an error answer, wait for something with a deadline."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import inspect
 import json
-from typing import Any
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
 
 import httpx
 
 JSON = dict[str, Any]
+T = TypeVar("T")
+
+# the realms every in-process app and live server starts with (copied per test)
+APP_REALMS = Path(__file__).parent / "app_realms"
+TEST_SECRET_KEY = "q8Qk3mJm7yIYc4tB8v1P0t2XhC3lE6cT0wq9t2uL6sA"
 
 ISSUER = "http://testserver/realms/open"
 RP = "https://rp.example.org/cb"
@@ -147,6 +158,38 @@ def error_of(response: httpx.Response, *, strict: bool = True) -> str:
     return error
 
 
+# the `error` codes an error answer of each status may carry
+ERROR_CODES: dict[int, frozenset[str]] = {
+    400: frozenset(
+        {
+            "invalid_request",
+            "invalid_client_metadata",
+            "invalid_redirect_uri",
+            "invalid_scope",
+            "unsupported_grant_type",
+            "unauthorized_client",
+            "invalid_grant",
+        }
+    ),
+    401: frozenset({"invalid_token", "invalid_client"}),
+    403: frozenset({"insufficient_scope"}),
+    404: frozenset({"not_found"}),
+    405: frozenset({"invalid_request"}),
+    408: frozenset({"invalid_request"}),
+    413: frozenset({"invalid_request"}),
+    414: frozenset({"invalid_request"}),
+    415: frozenset({"invalid_request"}),
+    431: frozenset({"invalid_request"}),
+    503: frozenset({"temporarily_unavailable"}),
+}
+
+
+def assert_error(response: httpx.Response, status: int, error: str) -> None:
+    """An RFC-shaped JSON error answer (see error_of) with this status and this `error` code."""
+    assert response.status_code == status, response.text
+    assert error_of(response) == error, response.text
+
+
 def assert_invalid_token(response: httpx.Response, *, strict: bool = True) -> None:
     """401 invalid_token with an RFC 6750 §3 Bearer challenge: exactly
     `Bearer error="invalid_token"`; with strict=False, any Bearer challenge, and error_of's
@@ -241,3 +284,39 @@ OIDC_METADATA: JSON = {
 RFC7591_MEMBERS: JSON = {name: value for name, value in RFC7591_METADATA.items() if "#" not in name}
 JWKS: JSON = {"keys": [{"kty": "EC", "crv": "P-256", "x": "f83O", "y": "x_FE", "use": "sig"}]}
 METADATA_MEMBERS: tuple[str, ...] = tuple(sorted({*RFC7591_MEMBERS, *OIDC_METADATA, "jwks"}))
+
+
+# --- waiting with a deadline --------------------------------------------------------------------
+
+
+def wait_until(
+    predicate: Callable[[], T], *, timeout: float, what: str, interval: float = 0.05
+) -> T:
+    """Call `predicate` every `interval` seconds until it returns something true, and return that;
+    fail with "timed out after N s waiting for <what>" once `timeout` seconds have passed."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(interval)
+
+
+async def async_wait_until(
+    predicate: Callable[[], object], *, timeout: float, what: str, interval: float = 0.05
+) -> None:
+    """wait_until on the event loop: `predicate` is a plain or an async function (its result
+    awaited), and the loop runs other tasks between two calls."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        result = predicate()
+        if inspect.isawaitable(result):
+            result = await result
+        if result:
+            return
+        if loop.time() >= deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        await asyncio.sleep(interval)

@@ -13,8 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import LiveServer, start_server
 from tests.helpers import JSON, admin, bearer, clients_path, dcr_path, updatable
+from tests.live import LiveServer, start_server
 
 pytestmark = pytest.mark.live
 

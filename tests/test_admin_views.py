@@ -10,7 +10,17 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.helpers import JSON, RP, admin, bearer, clients_path, dcr_path, error_of, register
+from tests.helpers import (
+    JSON,
+    RP,
+    admin,
+    assert_error,
+    bearer,
+    clients_path,
+    dcr_path,
+    error_of,
+    register,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -97,7 +107,7 @@ async def test_view_only_bearer_sees_the_views(client: httpx.AsyncClient) -> Non
 
 async def test_unknown_client_is_404(client: httpx.AsyncClient) -> None:
     response = await client.get(f"{clients_path()}/no-such-client", headers=await admin(client))
-    assert response.status_code == 404
+    assert_error(response, 404, "not_found")
 
 
 async def test_client_of_another_realm_is_404(client: httpx.AsyncClient) -> None:
@@ -105,9 +115,9 @@ async def test_client_of_another_realm_is_404(client: httpx.AsyncClient) -> None
     response = await client.get(
         f"{clients_path()}/{registered['client_id']}", headers=await admin(client)
     )
-    assert response.status_code == 404
+    assert_error(response, 404, "not_found")
     disabled = await set_enabled(client, registered["client_id"], {"enabled": False})
-    assert disabled.status_code == 404
+    assert_error(disabled, 404, "not_found")
     assert await read_with_rat(client, registered, "steady") == 200
 
 
@@ -165,7 +175,7 @@ async def test_bad_paging_params_are_400(client: httpx.AsyncClient, params: dict
 
 async def test_paging_is_checked_after_the_caller(client: httpx.AsyncClient) -> None:
     response = await client.get(clients_path(), params={"first": "-1"})
-    assert response.status_code == 401
+    assert_error(response, 401, "invalid_token")
 
 
 # --- enabling and disabling ---------------------------------------------------------------------
@@ -208,7 +218,7 @@ async def test_admin_approves_a_client_held_by_client_disabled(client: httpx.Asy
     held = await client.post(
         "/realms/held/protocol/openid-connect/token", data=token_request, auth=credentials
     )
-    assert held.status_code == 401
+    assert_error(held, 401, "invalid_client")
     approved = await set_enabled(client, registered["client_id"], {"enabled": True}, "held")
     assert approved.status_code == 204
     assert await read_with_rat(client, registered, "held") == 200
@@ -247,14 +257,14 @@ async def test_body_that_is_not_json_is_400_and_wrong_type_415(client: httpx.Asy
     broken = await client.put(
         path, content=b'{"enabled": fal', headers={**headers, "Content-Type": "application/json"}
     )
-    assert broken.status_code == 400
+    assert_error(broken, 400, "invalid_request")
     as_form = await client.put(path, data={"enabled": "false"}, headers=headers)
-    assert as_form.status_code == 415
+    assert_error(as_form, 415, "invalid_request")
 
 
 async def test_put_of_unknown_client_is_404(client: httpx.AsyncClient) -> None:
     response = await set_enabled(client, "no-such-client", {"enabled": False})
-    assert response.status_code == 404
+    assert_error(response, 404, "not_found")
 
 
 @pytest.mark.parametrize("name", ["viewer", "creator", "nobody"])
@@ -274,5 +284,7 @@ async def test_post_on_admin_client_views_is_405(client: httpx.AsyncClient) -> N
     registered = await register(client)
     headers = await admin(client)
     path = f"{clients_path()}/{registered['client_id']}"
-    assert (await client.post(path, json={}, headers=headers)).status_code == 405
-    assert (await client.post(clients_path(), json={}, headers=headers)).status_code == 405
+    assert_error(await client.post(path, json={}, headers=headers), 405, "invalid_request")
+    assert_error(
+        await client.post(clients_path(), json={}, headers=headers), 405, "invalid_request"
+    )

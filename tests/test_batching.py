@@ -15,19 +15,19 @@ from pathlib import Path
 
 import httpx
 import pytest
-from starlette.applications import Starlette
 
-from app.main import create_app
 from app.store.batching import MAX_BATCH, KeyedBatcher
 from app.store.errors import DatabaseUnavailable
 from app.store.queries import ClientRow, ClientUpdate, Store
-from tests.conftest import make_settings
 from tests.helpers import (
     RP,
     admin,
+    assert_error,
+    async_wait_until,
     bearer,
     clients_path,
     dcr_path,
+    error_of,
     get_client,
     iat_path,
     put_client,
@@ -35,6 +35,7 @@ from tests.helpers import (
     register,
     updatable,
 )
+from tests.inprocess import in_process, make_settings
 
 pytestmark = pytest.mark.anyio
 
@@ -69,11 +70,11 @@ async def test_writes_arriving_during_a_commit_share_the_next_one() -> None:
     recorder.release.clear()
     grouped = KeyedBatcher(recorder.commit)
     first = asyncio.create_task(grouped.submit("a", 1))
-    await asyncio.sleep(0)  # the first commit is now in flight, held by `release`
-    await asyncio.sleep(0)
+    await async_wait_until(lambda: recorder.groups, timeout=5, what="the first commit")
+    # the first commit is now in flight, held by `release`
     rest = [asyncio.create_task(grouped.submit("a", n)) for n in range(2, 12)]
     other_key = asyncio.create_task(grouped.submit("b", 99))
-    await asyncio.sleep(0)
+    await asyncio.sleep(0)  # one pass of the loop: each new task submits (no time passes)
     recorder.release.set()
     assert await first == 10
     assert [await task for task in rest] == [n * 10 for n in range(2, 12)]
@@ -88,10 +89,9 @@ async def test_a_failed_commit_fails_its_group_only() -> None:
     recorder.release.clear()
     grouped = KeyedBatcher(recorder.commit)
     first = asyncio.create_task(grouped.submit("a", 1))
-    await asyncio.sleep(0)
-    await asyncio.sleep(0)
+    await async_wait_until(lambda: recorder.groups, timeout=5, what="the first commit")
     doomed = [asyncio.create_task(grouped.submit("a", n)) for n in (2, 3, 4)]
-    await asyncio.sleep(0)
+    await asyncio.sleep(0)  # one pass of the loop: each new task submits (no time passes)
     recorder.release.set()
     assert await first == 10
     for task in doomed:
@@ -105,7 +105,7 @@ async def test_groups_are_bounded() -> None:
     recorder.release.clear()
     grouped = KeyedBatcher(recorder.commit)
     tasks = [asyncio.create_task(grouped.submit("a", n)) for n in range(MAX_BATCH * 2 + 1)]
-    await asyncio.sleep(0)
+    await asyncio.sleep(0)  # one pass of the loop: each new task submits (no time passes)
     recorder.release.set()
     assert [await task for task in tasks] == [n * 10 for n in range(MAX_BATCH * 2 + 1)]
     assert max(len(items) for _, items in recorder.groups) == MAX_BATCH
@@ -118,13 +118,8 @@ async def test_groups_are_bounded() -> None:
 async def http(
     tmp_path: Path, realms_dir: Path, database_url: str
 ) -> AsyncIterator[httpx.AsyncClient]:
-    application: Starlette = create_app(
-        make_settings(tmp_path, realms_dir, database_url), scheduler=False
-    )
-    async with application.router.lifespan_context(application):
-        transport = httpx.ASGITransport(app=application, client=("127.0.0.1", 50000))
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-            yield client
+    async with in_process(make_settings(tmp_path, realms_dir, database_url)) as client:
+        yield client
 
 
 async def _race(http: httpx.AsyncClient, count: int, racers: int) -> tuple[list[int], int]:
@@ -139,6 +134,8 @@ async def _race(http: httpx.AsyncClient, count: int, racers: int) -> tuple[list[
             for _ in range(racers)
         )
     )
+    for refused in (r for r in responses if r.status_code == 401):
+        assert error_of(refused) == "invalid_token"  # the token's uses are spent
     winners = {r.json()["client_id"] for r in responses if r.status_code == 201}
     listed = await http.get(clients_path(), params={"max": 1000}, headers=headers)
     assert {row["clientId"] for row in listed.json()} == winners  # a 201 is stored, a 401 not
@@ -232,8 +229,10 @@ async def test_racing_updates_with_one_rat_in_one_batch_let_exactly_one_win(
     )
     statuses = sorted(r.status_code for r in responses)
     assert statuses == [200] + [401] * 29, statuses
+    for refused in (r for r in responses if r.status_code == 401):
+        assert error_of(refused) == "invalid_token"  # the RAT was rotated by the winner
     assert max(updates) > 1, updates  # the racers met in one batch
     winner = next(r for r in responses if r.status_code == 200).json()
     stored = await get_client(http, client, winner["registration_access_token"])
     assert stored.json()["client_name"] == winner["client_name"]
-    assert (await get_client(http, client, rat)).status_code == 401
+    assert_error(await get_client(http, client, rat), 401, "invalid_token")

@@ -15,7 +15,8 @@ import pytest
 from app.config.settings import Settings
 from app.container import Container
 from app.store.queries import ClientRow
-from tests.conftest import TEST_SECRET_KEY, start_server
+from tests.helpers import TEST_SECRET_KEY
+from tests.live import start_server
 
 pytestmark = pytest.mark.live
 

@@ -10,7 +10,15 @@ import time
 import httpx
 import pytest
 
-from tests.helpers import JSON, admin_token, bearer, clients_path, dcr_path, register
+from tests.helpers import (
+    JSON,
+    admin_token,
+    assert_error,
+    bearer,
+    clients_path,
+    dcr_path,
+    register,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -423,4 +431,4 @@ async def test_client_delete_from_the_console(client: httpx.AsyncClient) -> None
     assert response.status_code == 303
     token = await admin_token(client)
     gone = await client.get(f"{clients_path()}/{registered['client_id']}", headers=bearer(token))
-    assert gone.status_code == 404
+    assert_error(gone, 404, "not_found")

@@ -19,7 +19,6 @@ import yaml
 from starlette.applications import Starlette
 
 from app.main import create_app
-from tests.conftest import make_settings
 from tests.helpers import (
     JSON,
     access_token,
@@ -31,6 +30,7 @@ from tests.helpers import (
     register,
     service_token,
 )
+from tests.inprocess import make_settings
 
 pytestmark = pytest.mark.anyio
 

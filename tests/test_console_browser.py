@@ -15,10 +15,10 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from tests.conftest import LiveServer
-from tests.helpers import basic
+from tests.helpers import assert_error, basic
+from tests.live import LiveServer
 
-pytestmark = pytest.mark.live
+pytestmark = [pytest.mark.live, pytest.mark.browser]
 
 CHROMIUM = Path("/usr/bin/chromium")
 DOCS = Path(__file__).parent.parent / "docs"
@@ -170,7 +170,7 @@ def test_admin_approves_a_held_client_then_deletes_it(
     page.get_by_role("link", name="Delete client…").click()
     page.get_by_role("button", name="Delete client").click()
     expect(page.get_by_text("The client is deleted.")).to_be_visible()
-    assert admin_view(live_server, "held", client_id).status_code == 404
+    assert_error(admin_view(live_server, "held", client_id), 404, "not_found")
 
 
 def no_sideways_scroll(page: Page, what: str) -> None:

@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from app.config.settings import SettingsError, load_settings
-from tests.conftest import LiveServer, start_server
 from tests.helpers import RP, dcr_path
+from tests.live import LiveServer, start_server
 
 CLAIMED = "203.0.113.7"
 # anonymous registration only from the claimed address

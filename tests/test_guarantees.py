@@ -4,6 +4,8 @@ kill -9, hot reload in every process, secrets absent from the database and the l
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import os
 import random
 import sqlite3
@@ -16,7 +18,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import LiveServer, free_port, start_server
+from tests.helpers import assert_error, error_of, wait_until
+from tests.live import LiveServer, free_port, start_server
 
 pytestmark = pytest.mark.live
 
@@ -25,11 +28,16 @@ BODY = {"client_name": "race", "redirect_uris": ["https://app.example.org/cb"]}
 
 
 async def _register_many(urls: list[str], realm: str, n: int) -> list[int]:
+    """The statuses of `n` concurrent registrations; each 403 must be the max-clients policy's
+    insufficient_scope."""
     async with httpx.AsyncClient(timeout=30) as http:
         calls = [
             http.post(urls[i % len(urls)] + DCR.format(realm=realm), json=BODY) for i in range(n)
         ]
-        return [r.status_code for r in await asyncio.gather(*calls)]
+        responses = await asyncio.gather(*calls)
+    for refused in (r for r in responses if r.status_code == 403):
+        assert error_of(refused) == "insufficient_scope", refused.text
+    return [r.status_code for r in responses]
 
 
 def _servers(
@@ -87,6 +95,7 @@ def test_every_answered_registration_survives_kill_9(
         server = start_server(tmp_path, realms_dir, database_url, port=port)
         worker = threading.Thread(target=_register_until_killed, args=(server, answered))
         worker.start()
+        # the point of the test: a kill at a random moment of a stream of registrations
         time.sleep(random.uniform(0.8, 1.6))
         server.stop(kill=True)  # SIGKILL mid-stream
         worker.join(timeout=30)
@@ -110,27 +119,35 @@ def test_realm_file_edits_reach_every_process_within_5_seconds(
 ) -> None:
     server = start_server(tmp_path, realms_dir, sqlite_url, workers=2)
     try:
-        discovery = server.url + "/realms/{}/.well-known/openid-configuration"
+        fresh = server.url + "/realms/fresh/.well-known/openid-configuration"
         with httpx.Client(timeout=5) as http:
-            assert http.get(discovery.format("fresh")).status_code == 404
-            (realms_dir / "fresh.yaml").write_text("scopes:\n  default: [openid]\n")
-            # many requests land on both workers; each must see the realm within 5 s
-            deadline = time.monotonic() + 5
-            seen = 0
-            while time.monotonic() < deadline and seen < 40:
-                seen = seen + 1 if http.get(discovery.format("fresh")).status_code == 200 else 0
-                time.sleep(0.02)
-            assert seen >= 40
-            (realms_dir / "fresh.yaml").write_text("enabled: false\n")
-            time.sleep(5)
-            assert {http.get(discovery.format("fresh")).status_code for _ in range(40)} == {404}
+
+            def everywhere(status: int) -> bool:
+                """40 answers in a row with `status`: many requests land on both workers."""
+                return all(http.get(fresh).status_code == status for _ in range(40))
+
+            assert_error(http.get(fresh), 404, "not_found")
+            for edit, status, what in [
+                ("scopes:\n  default: [openid]\n", 200, "the new realm"),
+                ("enabled: false\n", 404, "the realm disabled"),
+            ]:
+                edited = time.monotonic()
+                (realms_dir / "fresh.yaml").write_text(edit)
+                wait_until(
+                    functools.partial(everywhere, status),
+                    timeout=5,
+                    what=f"every worker to see {what}",
+                )
+                assert time.monotonic() - edited < 5, f"every worker saw {what} only after 5 s"
+            assert_error(http.get(fresh), 404, "not_found")
     finally:
         server.stop()
 
 
 def _dump(database_url: str) -> str:
     if database_url.startswith("sqlite:///"):
-        return "\n".join(sqlite3.connect(database_url.removeprefix("sqlite:///")).iterdump())
+        with contextlib.closing(sqlite3.connect(database_url.removeprefix("sqlite:///"))) as db:
+            return "\n".join(db.iterdump())
     plain = database_url.replace("postgresql+psycopg://", "postgresql://")
     return subprocess.run(
         ["pg_dump", "--data-only", plain], capture_output=True, text=True, check=True

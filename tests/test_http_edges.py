@@ -11,22 +11,22 @@ from typing import Any
 
 import httpx
 import pytest
-from starlette.applications import Starlette
 
 from app.config.settings import Settings
-from app.main import create_app
-from tests.conftest import make_settings
 from tests.helpers import (
+    ERROR_CODES,
     ISSUER,
     JSON,
     METADATA_MEMBERS,
     RP,
+    assert_error,
     bearer,
     dcr_path,
     error_of,
     post_client,
     register,
 )
+from tests.inprocess import in_process, make_settings
 
 pytestmark = pytest.mark.anyio
 
@@ -168,8 +168,7 @@ async def test_body_over_64_kib_is_413(client: httpx.AsyncClient, method: str) -
     response = await client.request(
         method, path, json=body, headers=bearer(registered["registration_access_token"])
     )
-    assert response.status_code == 413
-    error_of(response)
+    assert_error(response, 413, "invalid_request")
 
 
 async def test_streamed_body_over_64_kib_is_413(client: httpx.AsyncClient) -> None:
@@ -183,8 +182,7 @@ async def test_streamed_body_over_64_kib_is_413(client: httpx.AsyncClient) -> No
         dcr_path(), content=chunks(), headers={"Content-Type": "application/json"}
     )
     assert "content-length" not in response.request.headers
-    assert response.status_code == 413
-    error_of(response)
+    assert_error(response, 413, "invalid_request")
 
 
 async def test_lying_content_length_is_not_trusted(client: httpx.AsyncClient) -> None:
@@ -196,7 +194,8 @@ async def test_lying_content_length_is_not_trusted(client: httpx.AsyncClient) ->
         content=chunks(),
         headers={"Content-Type": "application/json", "Content-Length": "10"},
     )
-    assert response.status_code in (400, 413)
+    assert response.status_code in (400, 413), response.text
+    assert error_of(response) == "invalid_request"
 
 
 async def test_body_just_under_the_limit_is_read(client: httpx.AsyncClient) -> None:
@@ -220,8 +219,7 @@ async def test_wrong_content_type_is_415(
     client: httpx.AsyncClient, headers: dict[str, str], content: bytes
 ) -> None:
     response = await client.post(dcr_path(), content=content, headers=headers)
-    assert response.status_code == 415, response.text
-    error_of(response)
+    assert_error(response, 415, "invalid_request")
 
 
 async def test_wrong_content_type_on_put_is_415(client: httpx.AsyncClient) -> None:
@@ -231,8 +229,7 @@ async def test_wrong_content_type_on_put_is_415(client: httpx.AsyncClient) -> No
         content=b"{}",
         headers={"Content-Type": "text/plain", **bearer(registered["registration_access_token"])},
     )
-    assert response.status_code == 415
-    error_of(response)
+    assert_error(response, 415, "invalid_request")
 
 
 @pytest.mark.parametrize(
@@ -271,15 +268,14 @@ async def test_wrong_method_is_405_with_a_json_error(
     client: httpx.AsyncClient, method: str, path: str
 ) -> None:
     response = await client.request(method, path)
-    assert response.status_code == 405, response.text
-    error_of(response)
+    assert_error(response, 405, "invalid_request")
     assert response.headers.get("allow")
 
 
 async def test_405_on_a_client_uri_allows_get_put_and_delete(client: httpx.AsyncClient) -> None:
     # RFC 9110 §15.5.6: the Allow header lists the target resource's supported methods
     response = await client.post(f"{dcr_path()}/some-client", json={})
-    assert response.status_code == 405
+    assert_error(response, 405, "invalid_request")
     allowed = {method.strip() for method in response.headers["allow"].split(",")}
     assert {"GET", "PUT", "DELETE"} <= allowed
 
@@ -299,8 +295,7 @@ async def test_405_on_a_client_uri_allows_get_put_and_delete(client: httpx.Async
 )
 async def test_unknown_path_is_404_json(client: httpx.AsyncClient, path: str) -> None:
     response = await client.get(path)
-    assert response.status_code == 404
-    error_of(response)
+    assert_error(response, 404, "not_found")
 
 
 # --- hostile bodies: a 4xx JSON error or a 201, never a 500 ----------------------------------
@@ -332,7 +327,7 @@ async def assert_handled(http: httpx.AsyncClient, body: Any) -> httpx.Response:
     response = await http.post(dcr_path(), content=encode(body), headers=JSON_TYPE)
     if response.status_code != 201:
         assert 400 <= response.status_code < 500, response.text
-        error_of(response)
+        assert error_of(response) in ERROR_CODES[response.status_code], response.text
     return response
 
 
@@ -465,7 +460,7 @@ async def test_hostile_body_on_put_is_a_4xx_or_a_200(client: httpx.AsyncClient, 
     response = await client.put(path, content=encode(put_body), headers=headers)
     if response.status_code != 200:
         assert 400 <= response.status_code < 500, response.text
-        error_of(response)
+        assert error_of(response) in ERROR_CODES[response.status_code], response.text
 
 
 @pytest.mark.parametrize(
@@ -498,11 +493,8 @@ def pg_client_settings(tmp_path: Path, realms_dir: Path, pg_url: str) -> Iterato
 
 @pytest.fixture
 async def pg_client(pg_client_settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    application: Starlette = create_app(pg_client_settings, scheduler=False)
-    async with application.router.lifespan_context(application):
-        transport = httpx.ASGITransport(app=application, client=("127.0.0.1", 50000))
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
-            yield http
+    async with in_process(pg_client_settings) as http:
+        yield http
 
 
 PG_HOSTILE = [

@@ -12,8 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import LiveServer, free_port, start_server
-from tests.helpers import admin, bearer
+from tests.helpers import admin, async_wait_until, bearer
+from tests.live import LiveServer, free_port, running_server, start_server
 
 pytestmark = [pytest.mark.live, pytest.mark.anyio]
 
@@ -34,17 +34,21 @@ async def race(urls: list[str], count: int = COUNT) -> None:
         assert created.status_code == 201, created.text
         token: str = created.json()["token"]
         start = asyncio.Event()
+        waiting: list[int] = []
 
         async def register(n: int) -> httpx.Response:
             body: dict[str, Any] = {
                 "redirect_uris": ["https://rp.example.org/cb"],
                 "client_name": f"racer {n}",
             }
+            waiting.append(n)
             await start.wait()
             return await http.post(urls[n % len(urls)] + DCR, json=body, headers=bearer(token))
 
         racers = [asyncio.create_task(register(n)) for n in range(RACERS)]
-        await asyncio.sleep(0.05)
+        await async_wait_until(
+            lambda: len(waiting) == RACERS, timeout=5, what="every racer at the start"
+        )
         start.set()
         responses = await asyncio.gather(*racers)
 
@@ -64,11 +68,8 @@ async def race(urls: list[str], count: int = COUNT) -> None:
 
 @pytest.fixture
 def sqlite_two_workers(tmp_path: Path, realms_dir: Path, sqlite_url: str) -> Iterator[LiveServer]:
-    server = start_server(tmp_path, realms_dir, sqlite_url, workers=2)
-    try:
+    with running_server(tmp_path, realms_dir, sqlite_url, workers=2) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

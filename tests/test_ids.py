@@ -23,7 +23,7 @@ def test_the_timestamp_is_the_creation_time_in_milliseconds() -> None:
 
 def test_later_ids_sort_after_earlier_ones() -> None:
     first = new_client_id()
-    time.sleep(0.002)
+    time.sleep(0.002)  # the point: the next id is made in a later millisecond
     assert new_client_id() > first  # the text form sorts like the number
 
 

@@ -16,10 +16,10 @@ import jsonschema_rs
 import pytest
 
 from app.config.settings import Settings, SettingsError, load_settings
-from app.main import create_app
 from tests.helpers import (
     JSON,
     RP,
+    assert_error,
     assert_invalid_token,
     bearer,
     dcr_path,
@@ -28,6 +28,7 @@ from tests.helpers import (
     rat_of,
     updatable,
 )
+from tests.inprocess import in_process
 
 pytestmark = pytest.mark.anyio
 
@@ -61,11 +62,8 @@ async def serving(
 ) -> AsyncIterator[httpx.AsyncClient]:
     """An app whose Settings name `default_realm`, seen from `host`."""
     chosen = Settings.model_validate({**settings.model_dump(), "default_realm": default_realm})
-    app = create_app(chosen, scheduler=False)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app, client=(host, 50000))
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
-            yield http
+    async with in_process(chosen, host=host) as http:
+        yield http
 
 
 @pytest.fixture
@@ -207,7 +205,7 @@ async def test_put_with_a_read_only_member_is_400(iam: httpx.AsyncClient) -> Non
 
 async def test_missing_or_foreign_rat_is_401(iam: httpx.AsyncClient) -> None:
     mine, other = await indigo_register(iam, BARE), await indigo_register(iam, BARE)
-    assert (await iam.get(uri_path(mine))).status_code == 401
+    assert_error(await iam.get(uri_path(mine)), 401, "invalid_token")
     assert_invalid_token(await iam.get(uri_path(mine), headers=bearer(rat_of(other))))
 
 
@@ -310,6 +308,7 @@ async def test_disabled_realm_is_404_on_both_paths(settings: Settings, realms_di
         for path in (BARE, "/realms/asleep/iam/api/client-registration"):
             response = await http.post(path, json={"redirect_uris": [RP]})
             assert response.status_code == 404, (path, response.text)
+            assert error_of(response) == "not_found", path
 
 
 # --- settings -----------------------------------------------------------------------------

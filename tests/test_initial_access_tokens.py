@@ -4,9 +4,9 @@ the sweep of expired and used-up tokens."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import concurrent.futures
+import gc
 import json
 import time
 from collections.abc import AsyncIterator
@@ -19,20 +19,22 @@ from starlette.applications import Starlette
 
 from app.cli import main as cli_main
 from app.config.settings import Settings
-from app.main import create_app
 from app.scheduler import sweep_initial_access_tokens
-from tests.conftest import TEST_SECRET_KEY
 from tests.helpers import (
     JSON,
     RP,
+    TEST_SECRET_KEY,
     admin,
+    assert_error,
     assert_invalid_token,
+    async_wait_until,
     bearer,
     dcr_path,
     error_of,
     iat_path,
     payload_of,
 )
+from tests.inprocess import in_process, make_settings
 
 pytestmark = pytest.mark.anyio
 
@@ -77,9 +79,13 @@ async def register_with(
 
 
 async def wait_past(epoch: int) -> None:
-    """Sleep until the wall clock has passed `epoch` (whole seconds)."""
-    while int(time.time()) <= epoch:
-        await asyncio.sleep(0.05)
+    """Wait until the wall clock has passed `epoch` (whole seconds): the app reads the real
+    clock, which tests cannot move."""
+    await async_wait_until(
+        lambda: int(time.time()) > epoch,
+        timeout=max(0.0, epoch + 1 - time.time()) + 2,
+        what=f"the clock to pass {epoch}",
+    )
 
 
 # --- the admin API --------------------------------------------------------------------------
@@ -144,14 +150,14 @@ async def test_unparseable_or_non_object_bodies_are_400(
 ) -> None:
     headers = {**await admin(client), "Content-Type": "application/json"}
     response = await client.post(iat_path(), content=body, headers=headers)
-    assert response.status_code == 400, response.text
+    assert_error(response, 400, "invalid_request")
 
 
 async def test_expiration_reaching_past_2038_is_400(client: httpx.AsyncClient) -> None:
     response = await client.post(
         iat_path(), json={"expiration": 2**31 - 1}, headers=await admin(client)
     )
-    assert response.status_code == 400, response.text
+    assert_error(response, 400, "invalid_request")
 
 
 async def test_wrong_content_type_is_415(client: httpx.AsyncClient) -> None:
@@ -160,7 +166,7 @@ async def test_wrong_content_type_is_415(client: httpx.AsyncClient) -> None:
         content=b"count=1",
         headers={**await admin(client), "Content-Type": "text/plain"},
     )
-    assert response.status_code == 415
+    assert_error(response, 415, "invalid_request")
 
 
 async def test_list_is_sorted_by_timestamp_and_has_no_tokens(client: httpx.AsyncClient) -> None:
@@ -200,23 +206,23 @@ async def test_delete_is_204_then_404(client: httpx.AsyncClient) -> None:
     assert deleted.status_code == 204
     assert deleted.content == b""
     again = await client.delete(f"{iat_path()}/{created['id']}", headers=headers)
-    assert again.status_code == 404
+    assert_error(again, 404, "not_found")
     unknown = await client.delete(f"{iat_path()}/no-such-id", headers=headers)
-    assert unknown.status_code == 404
+    assert_error(unknown, 404, "not_found")
     assert await list_initial_access_tokens(client) == []
 
 
 async def test_delete_of_another_realms_token_is_404(client: httpx.AsyncClient) -> None:
     created = await create_iat(client, realm="locked")
     response = await client.delete(f"{iat_path()}/{created['id']}", headers=await admin(client))
-    assert response.status_code == 404
+    assert_error(response, 404, "not_found")
     assert len(await list_initial_access_tokens(client, "locked")) == 1
 
 
 async def test_admin_api_of_unknown_or_disabled_realm_is_404(client: httpx.AsyncClient) -> None:
     headers = await admin(client)
     for realm in ("nowhere", "hidden"):
-        assert (await client.get(iat_path(realm), headers=headers)).status_code == 404
+        assert_error(await client.get(iat_path(realm), headers=headers), 404, "not_found")
 
 
 # --- registering with an initial access token -------------------------------------------------
@@ -235,7 +241,7 @@ async def test_an_iat_registers_from_a_host_anonymous_registration_refuses(
     stranger: httpx.AsyncClient, client: httpx.AsyncClient
 ) -> None:
     anonymous = await stranger.post(dcr_path(), json={"redirect_uris": [RP]})
-    assert anonymous.status_code == 403
+    assert_error(anonymous, 403, "insufficient_scope")
     created = await create_iat(client)
     assert (await register_with(stranger, created["token"])).status_code == 201
 
@@ -295,23 +301,28 @@ async def test_iat_on_read_update_delete_is_401(client: httpx.AsyncClient) -> No
 
 
 @pytest.mark.parametrize(
-    ("realm", "metadata", "status"),
+    ("realm", "metadata", "status", "error"),
     [
-        ("open", {"redirect_uris": ["https://rp.example.org/cb#fragment"]}, 400),
-        ("open", {"redirect_uris": "not-a-list"}, 400),
+        (
+            "open",
+            {"redirect_uris": ["https://rp.example.org/cb#fragment"]},
+            400,
+            "invalid_redirect_uri",
+        ),
+        ("open", {"redirect_uris": "not-a-list"}, 400, "invalid_redirect_uri"),
         # the authenticated set has allowed-client-scopes: its refusal, as in Keycloak
-        ("open", {"scope": "no-such-scope"}, 403),
-        ("open", {"client_id": "chosen"}, 400),
-        ("open", {"scope": "openid admin.write"}, 403),
-        ("guarded", {}, 403),
+        ("open", {"scope": "no-such-scope"}, 403, "insufficient_scope"),
+        ("open", {"client_id": "chosen"}, 400, "invalid_client_metadata"),
+        ("open", {"scope": "openid admin.write"}, 403, "insufficient_scope"),
+        ("guarded", {}, 403, "insufficient_scope"),
     ],
 )
 async def test_refused_registration_does_not_spend_a_count(
-    client: httpx.AsyncClient, realm: str, metadata: JSON, status: int
+    client: httpx.AsyncClient, realm: str, metadata: JSON, status: int, error: str
 ) -> None:
     created = await create_iat(client, realm=realm)
     response = await register_with(client, created["token"], realm=realm, **metadata)
-    assert response.status_code == status, response.text
+    assert_error(response, status, error)
     assert await remaining(client, created["id"], realm=realm) == 1
 
 
@@ -354,18 +365,8 @@ async def server_on(
     tmp_path: Path, realms_dir: Path, database_url: str
 ) -> AsyncIterator[tuple[httpx.AsyncClient, list[str]]]:
     """The app on `database_url` (SQLite and PostgreSQL), with the CLI flags for the same data."""
-    settings = Settings(
-        realms_dir=realms_dir,
-        database_url=database_url,
-        secret_key=TEST_SECRET_KEY,
-        secret_key_file=tmp_path / "secret.key",
-        public_url="http://testserver",
-    )
-    application: Starlette = create_app(settings, scheduler=False)
-    async with application.router.lifespan_context(application):
-        transport = httpx.ASGITransport(app=application, client=("127.0.0.1", 50000))
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
-            yield http, ["--realms-dir", str(realms_dir), "--database-url", database_url]
+    async with in_process(make_settings(tmp_path, realms_dir, database_url)) as http:
+        yield http, ["--realms-dir", str(realms_dir), "--database-url", database_url]
 
 
 @pytest.mark.usefixtures("cli_env")
@@ -476,6 +477,12 @@ def test_cli_refuses_a_non_integer_count(
     assert capsys.readouterr().out == ""
 
 
+# app/cli.py's _iat() awaits services.start() before its try/finally: when start() refuses the
+# key, services.stop() never runs and the SQLite connection create_schema() opened is left to
+# the garbage collector (Python 3.13+ warns "unclosed database"). An app leak, not the test's:
+# this test alone lets that warning pass, and collects the connection itself rather than in
+# whichever test would run next.
+@pytest.mark.filterwarnings("ignore:unclosed database:ResourceWarning")
 @pytest.mark.usefixtures("cli_env")
 def test_cli_with_the_wrong_secret_key_fails_clearly(
     realms_dir: Path,
@@ -489,6 +496,7 @@ def test_cli_with_the_wrong_secret_key_fails_clearly(
     capsys.readouterr()
     assert cli(["iat", "list", "--realm", "open", *flags]) == 2
     assert "secret key" in capsys.readouterr().err
+    gc.collect()
 
 
 # --- the sweep ----------------------------------------------------------------------------------
@@ -514,17 +522,15 @@ async def test_sweep_removes_expired_and_used_up_tokens_only(
 
 async def test_scheduler_sweeps_every_sweep_interval(settings: Settings) -> None:
     quick = settings.model_copy(update={"sweep_interval": 0.2})
-    application = create_app(quick)  # with its scheduler
-    async with application.router.lifespan_context(application):
-        transport = httpx.ASGITransport(app=application, client=("127.0.0.1", 50000))
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
-            used_up = await create_iat(http)
-            kept = await create_iat(http, count=2)
-            assert (await register_with(http, used_up["token"])).status_code == 201
-            deadline = time.monotonic() + 10
-            while {row["id"] for row in await list_initial_access_tokens(http)} != {kept["id"]}:
-                assert time.monotonic() < deadline, "the scheduler did not sweep"
-                await asyncio.sleep(0.1)
+    async with in_process(quick, scheduler=True) as http:
+        used_up = await create_iat(http)
+        kept = await create_iat(http, count=2)
+        assert (await register_with(http, used_up["token"])).status_code == 201
+
+        async def swept() -> bool:
+            return {row["id"] for row in await list_initial_access_tokens(http)} == {kept["id"]}
+
+        await async_wait_until(swept, timeout=10, what="the scheduler to sweep", interval=0.1)
 
 
 # --- limits on both databases ------------------------------------------------------------------
@@ -543,4 +549,4 @@ async def test_largest_values_are_stored_on_both_databases(
     too_far = await http.post(
         iat_path(), json={"expiration": expiration + 120}, headers=await admin(http)
     )
-    assert too_far.status_code == 400, too_far.text
+    assert_error(too_far, 400, "invalid_request")

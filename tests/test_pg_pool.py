@@ -12,7 +12,8 @@ import pytest
 from app.store.database import PostgresDatabase, Tx
 from app.store.errors import ConnectionLost, DatabaseUnavailable
 from app.store.pg_pool import PgPool
-from tests.conftest import PG_ADMIN_URL
+from tests.databases import PG_ADMIN_URL
+from tests.helpers import async_wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -25,8 +26,17 @@ def _conninfo(pg_url: str) -> str:
 async def pool(pg_url: str) -> AsyncIterator[PgPool]:
     made = PgPool(_conninfo(pg_url), max_size=2, wait_timeout=0.5)
     await made.start()
-    yield made
-    await made.stop()
+    try:
+        yield made
+    finally:
+        await made.stop()
+
+
+def _state(pid: int) -> str | None:
+    """pg_stat_activity's state of a backend, None once it is gone."""
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+        row = admin.execute("SELECT state FROM pg_stat_activity WHERE pid = %s", (pid,)).fetchone()
+    return None if row is None else str(row[0])
 
 
 async def _backend_pid(pool: PgPool) -> int:
@@ -52,12 +62,15 @@ async def test_never_more_connections_than_max_size(pool: PgPool) -> None:
 
 
 async def test_an_exhausted_pool_answers_503_after_the_wait(pool: PgPool) -> None:
+    holding: list[int] = []
+
     async def hold() -> None:
         async with pool.connection() as conn:
+            holding.append(1)
             await conn.execute("SELECT pg_sleep(1.5)")
 
     holders = [asyncio.create_task(hold()) for _ in range(2)]
-    await asyncio.sleep(0.2)
+    await async_wait_until(lambda: len(holding) == 2, timeout=5, what="both connections taken")
     with pytest.raises(DatabaseUnavailable):
         async with pool.connection() as conn:
             await conn.execute("SELECT 1")  # never reached: no connection within the wait
@@ -80,7 +93,9 @@ async def test_a_cancelled_query_leaves_no_busy_connection_behind(pool: PgPool) 
             await conn.execute("SELECT pg_sleep(30)")
 
     task = asyncio.create_task(long_query())
-    await asyncio.sleep(0.3)
+    await async_wait_until(
+        lambda: used and _state(used[0]) == "active", timeout=5, what="the long query to run"
+    )
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
@@ -112,7 +127,11 @@ async def test_killed_connections_are_dropped_and_a_read_is_retried(pg_url: str)
         with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
             for dead in pids:
                 admin.execute("SELECT pg_terminate_backend(%s)", (dead,))
-        await asyncio.sleep(0.1)
+        await async_wait_until(
+            lambda: all(_state(dead) is None for dead in pids),
+            timeout=5,
+            what="the terminated backends to be gone",
+        )
         with pytest.raises(ConnectionLost):
             async with database.read() as tx:
                 await pid(tx)

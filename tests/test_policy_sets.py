@@ -20,6 +20,7 @@ from tests.helpers import (
     JSON,
     RP,
     admin_token,
+    assert_error,
     assert_invalid_token,
     bearer,
     client_path,
@@ -935,14 +936,16 @@ async def test_added_and_removed_realm_files_come_and_go_but_clients_stay(
     client: httpx.AsyncClient, app: Starlette, realms_dir: Path
 ) -> None:
     path = realms_dir / "policy_added.yaml"
-    assert (await post_client(client, {"redirect_uris": [RP]}, "policy_added")).status_code == 404
+    assert_error(
+        await post_client(client, {"redirect_uris": [RP]}, "policy_added"), 404, "not_found"
+    )
     path.write_text(SETS_ALLOWING_PHONE)
     assert reload_realms(app) == []
     registered = await register(client, "policy_added", scope="phone")
     path.unlink()
     assert reload_realms(app) == []
     gone = await get_client(client, registered, rat_of(registered))
-    assert gone.status_code == 404, gone.text
+    assert_error(gone, 404, "not_found")
     path.write_text(SETS_ALLOWING_PHONE)
     assert reload_realms(app) == []
     back = await get_client(client, registered, rat_of(registered))

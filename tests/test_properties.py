@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import os
 import string
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
@@ -37,10 +36,12 @@ from app.rules.client_metadata import (
     validate_client_metadata,
 )
 from tests.helpers import (
+    ERROR_CODES,
     JSON,
     RP,
     access_token,
     admin_token,
+    assert_error,
     basic,
     bearer,
     client_path,
@@ -50,13 +51,12 @@ from tests.helpers import (
     updatable,
 )
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.fuzz]
 
-# per HTTP test, five times as many on the pure model; REGISTRAR_PROPERTY_EXAMPLES=5000 for a
-# deeper run by hand
-EXAMPLES = int(os.environ.get("REGISTRAR_PROPERTY_EXAMPLES", "300"))
+# max_examples per HTTP test: the Hypothesis profile's (tests/profiles.py); five times as many on
+# the pure model
+EXAMPLES = settings().max_examples
 HTTP = settings(
-    max_examples=EXAMPLES,
     deadline=None,
     database=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
@@ -296,14 +296,15 @@ def test_an_accepted_redirect_uri_has_one_host_for_browsers_and_rfc_3986(text: s
 
 
 def assert_answer(response: httpx.Response, success: int, *, in_hypothesis: bool = True) -> None:
-    """A success, or a 4xx with an RFC-shaped JSON error; a 500 never gets this far."""
+    """A success, or a 4xx with an RFC-shaped JSON error whose code fits its status; a 500 never
+    gets this far."""
     if in_hypothesis:
         event(f"HTTP {response.status_code}")  # shown by pytest --hypothesis-show-statistics
     assert response.status_code == success or 400 <= response.status_code < 500, response.text
     if response.status_code >= 400:
         assert response.headers["content-type"] == "application/json", response.headers
         body = response.json()
-        assert isinstance(body.get("error"), str) and body["error"], body
+        assert body.get("error") in ERROR_CODES.get(response.status_code, ()), body
         assert isinstance(body.get("error_description"), str), body
 
 
@@ -501,7 +502,7 @@ async def test_non_ascii_basic_credentials_are_a_401(client: httpx.AsyncClient, 
         },
     )
     assert_answer(response, 200, in_hypothesis=False)
-    assert response.status_code == 401
+    assert_error(response, 401, "invalid_client")
 
 
 @pytest.mark.parametrize(

@@ -10,8 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import LiveServer, start_server
 from tests.helpers import JSON, bearer, dcr_path, updatable
+from tests.live import LiveServer, running_server
 
 pytestmark = pytest.mark.live
 
@@ -21,11 +21,8 @@ TRIALS = 3
 
 @pytest.fixture
 def server(tmp_path: Path, realms_dir: Path, database_url: str) -> Iterator[LiveServer]:
-    live = start_server(tmp_path, realms_dir, database_url, workers=2)
-    try:
+    with running_server(tmp_path, realms_dir, database_url, workers=2) as live:
         yield live
-    finally:
-        live.stop()
 
 
 async def race_puts(http: httpx.AsyncClient, registered: JSON, rat: str) -> list[httpx.Response]:

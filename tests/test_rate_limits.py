@@ -13,8 +13,8 @@ import pytest
 from starlette.applications import Starlette
 
 from app.config.realm_models import RateLimitsConfig
-from tests.conftest import LiveServer, start_server
 from tests.helpers import dcr_path
+from tests.live import LiveServer, start_server
 from tests.test_console import console, csrf_of
 
 LIMITED = """\

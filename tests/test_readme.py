@@ -13,7 +13,8 @@ import httpx
 import pytest
 
 from app.main import create_app
-from tests.conftest import LiveServer, make_settings, start_server
+from tests.inprocess import make_settings
+from tests.live import LiveServer, start_server
 
 ROOT = Path(__file__).parent.parent
 SHELL_BLOCK = re.compile(r"```sh\n(.*?)```", re.DOTALL)

@@ -11,8 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import LiveServer, start_server
 from tests.helpers import dcr_path
+from tests.live import LiveServer, start_server
 
 pytestmark = pytest.mark.anyio
 

@@ -12,8 +12,8 @@ import httpx
 import psycopg
 import pytest
 
-from tests.conftest import LiveServer, free_port, start_server
 from tests.helpers import JSON, bearer, dcr_path, token_path
+from tests.live import LiveServer, free_port, start_server
 
 pytestmark = pytest.mark.live
 

@@ -17,7 +17,6 @@ plain hypothesis test over `APIOperation.as_strategy`, the generation that integ
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -38,13 +37,15 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from tests.conftest import APP_REALMS, LiveServer, start_server
-from tests.helpers import basic
+from tests.helpers import APP_REALMS, basic
+from tests.live import LiveServer, start_server
 
-pytestmark = pytest.mark.live
+pytestmark = [pytest.mark.live, pytest.mark.fuzz]
 
-# per operation; REGISTRAR_FUZZ_EXAMPLES=1000 for a deeper run by hand
-MAX_EXAMPLES = int(os.environ.get("REGISTRAR_FUZZ_EXAMPLES", "40"))
+# per operation: an eighth of the Hypothesis profile's max_examples (tests/profiles.py), since
+# each example is a request to a real server: 40 on CI, 5 by default, 625 with
+# HYPOTHESIS_PROFILE=deep
+MAX_EXAMPLES = max(1, settings().max_examples // 8)
 CHECKS = [
     not_a_server_error,
     status_code_conformance,

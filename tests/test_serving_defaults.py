@@ -14,7 +14,7 @@ import uvicorn
 import yaml
 
 from app.cli import main
-from tests.conftest import TEST_SECRET_KEY
+from tests.helpers import TEST_SECRET_KEY
 
 ROOT = Path(__file__).parent.parent
 

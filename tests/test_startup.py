@@ -13,7 +13,7 @@ import pytest
 
 from app.auth.secret_box import SecretKeyError, load_secret_key
 from app.cli import main
-from tests.conftest import LiveServer
+from tests.live import LiveServer
 
 TIMESTAMPED = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d{4} [A-Z]+ [\w.]+: ")
 

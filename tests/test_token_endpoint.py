@@ -14,7 +14,15 @@ from jwcrypto import jwk, jws
 from starlette.applications import Starlette
 
 from app.store.queries import Store
-from tests.helpers import ISSUER, JSON, bearer, error_of, payload_of, service_token
+from tests.helpers import (
+    ISSUER,
+    JSON,
+    assert_error,
+    bearer,
+    error_of,
+    payload_of,
+    service_token,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -215,7 +223,7 @@ async def test_wrong_content_type_is_415(
     response = await client.post(
         TOKEN, content=b'{"grant_type": "client_credentials"}', headers=headers
     )
-    assert response.status_code == 415, response.text
+    assert_error(response, 415, "invalid_request")
 
 
 async def test_form_content_type_with_charset_is_accepted(client: httpx.AsyncClient) -> None:
@@ -237,10 +245,11 @@ async def test_token_endpoint_of_unknown_or_disabled_realm_is_404(
             headers=basic("admin", "admin-secret"),
         )
         assert response.status_code == 404, (realm, response.text)
+        assert error_of(response) == "not_found", realm
 
 
 async def test_get_on_token_endpoint_is_405(client: httpx.AsyncClient) -> None:
-    assert (await client.get(TOKEN)).status_code == 405
+    assert_error(await client.get(TOKEN), 405, "invalid_request")
 
 
 async def test_service_account_scope_must_be_a_realm_scope(client: httpx.AsyncClient) -> None:
@@ -317,7 +326,7 @@ async def test_registered_client_gets_a_token_with_its_scope_and_no_roles(
     assert "resource_access" not in claims
     # a registered client's token opens no admin door
     listed = await client.get("/admin/realms/open/clients", headers=bearer(body["access_token"]))
-    assert listed.status_code == 403
+    assert_error(listed, 403, "insufficient_scope")
 
 
 async def test_registered_client_may_narrow_but_not_widen_its_scope(
@@ -512,7 +521,7 @@ async def test_garbage_is_inactive(client: httpx.AsyncClient, token: str) -> Non
     )
     if token == "":
         # RFC 7662 §2.1: token is REQUIRED
-        assert response.status_code == 400
+        assert_error(response, 400, "invalid_request")
         return
     assert response.status_code == 200, response.text
     assert response.json() == {"active": False}
@@ -541,13 +550,13 @@ async def test_introspection_needs_client_authentication(client: httpx.AsyncClie
     assert anonymous.status_code == 401
     assert error_of(anonymous, strict=False) == "invalid_client"
     wrong = await client.post(INTROSPECT, data={"token": token}, headers=basic("admin", "nope"))
-    assert wrong.status_code == 401
+    assert_error(wrong, 401, "invalid_client")
     with_bearer = await client.post(INTROSPECT, data={"token": token}, headers=bearer(token))
-    assert with_bearer.status_code == 401
+    assert_error(with_bearer, 401, "invalid_client")
 
 
 async def test_introspection_wants_a_form(client: httpx.AsyncClient) -> None:
     response = await client.post(
         INTROSPECT, json={"token": "x"}, headers=basic("viewer", "viewer-secret")
     )
-    assert response.status_code == 415
+    assert_error(response, 415, "invalid_request")
