@@ -58,6 +58,7 @@ def status_claiming(
     return response.status_code
 
 
+@pytest.mark.live
 def test_forwarded_for_is_ignored_by_default(server_for: Starter) -> None:
     server = server_for(None)
     # seen as 127.0.0.1, whatever the header claims
@@ -66,12 +67,14 @@ def test_forwarded_for_is_ignored_by_default(server_for: Starter) -> None:
     assert status_claiming(server, "elsewhere", CLAIMED, header="Forwarded") == 403
 
 
+@pytest.mark.live
 def test_forwarded_for_is_believed_from_a_trusted_proxy(server_for: Starter) -> None:
     server = server_for("192.0.2.0/24, 127.0.0.1")
     assert status_claiming(server, "elsewhere", CLAIMED) == 201
     assert status_claiming(server, "open", CLAIMED) == 403
 
 
+@pytest.mark.live
 def test_forwarded_for_from_a_proxy_not_listed_is_ignored(server_for: Starter) -> None:
     server = server_for("10.0.0.0/8")
     assert status_claiming(server, "elsewhere", CLAIMED) == 403

@@ -30,7 +30,8 @@ async def initial_access_tokens(request: Request) -> Response:
         return JsonResponse(await admin.list_initial_access_tokens(realm, caller))
     body = await read_json_object(request)
     created = await admin.create_initial_access_token(realm, caller, body, now())
-    return JsonResponse(created, status_code=201, headers=NO_STORE)
+    # 200, as Keycloak answers (python-keycloak accepts nothing else)
+    return JsonResponse(created, headers=NO_STORE)
 
 
 async def initial_access_token(request: Request) -> Response:
