@@ -301,8 +301,8 @@ async def _initial_access_tokens(container: Container, args: argparse.Namespace)
     from app.store.pg_pool import shown_url
 
     admin = container.admin
-    await container.start()
     try:
+        await container.start()  # inside: a refused start still closes what it opened
         realm = container.realms.get(args.realm)
         if realm is None:
             settings = container.settings

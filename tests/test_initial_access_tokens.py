@@ -477,12 +477,6 @@ def test_cli_refuses_a_non_integer_count(
     assert capsys.readouterr().out == ""
 
 
-# app/cli.py's _iat() awaits services.start() before its try/finally: when start() refuses the
-# key, services.stop() never runs and the SQLite connection create_schema() opened is left to
-# the garbage collector (Python 3.13+ warns "unclosed database"). An app leak, not the test's:
-# this test alone lets that warning pass, and collects the connection itself rather than in
-# whichever test would run next.
-@pytest.mark.filterwarnings("ignore:unclosed database:ResourceWarning")
 @pytest.mark.usefixtures("cli_env")
 def test_cli_with_the_wrong_secret_key_fails_clearly(
     realms_dir: Path,
@@ -496,7 +490,7 @@ def test_cli_with_the_wrong_secret_key_fails_clearly(
     capsys.readouterr()
     assert cli(["iat", "list", "--realm", "open", *flags]) == 2
     assert "secret key" in capsys.readouterr().err
-    gc.collect()
+    gc.collect()  # a connection the refused start left open would warn here, not later
 
 
 # --- the sweep ----------------------------------------------------------------------------------
