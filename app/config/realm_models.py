@@ -230,6 +230,43 @@ class CorsConfig(_Frozen):
         return value
 
 
+class LoginUser(_Frozen):
+    """A local account of the realm file: signs in at the realm's login page."""
+
+    username: str = Field(min_length=1, max_length=200)
+    # argon2id (RFC 9106), as `registrar users hash-password` prints it; never the password
+    password_hash: str = Field(pattern=r"^\$argon2id\$")
+    email: str | None = None
+    name: str | None = None
+    roles: tuple[Role, ...] = ()  # realm-management roles its access tokens carry
+
+
+class LoginConfig(_Frozen):
+    users: tuple[LoginUser, ...] = ()
+
+    @field_validator("users")
+    @classmethod
+    def _unique_usernames(cls, value: tuple[LoginUser, ...]) -> tuple[LoginUser, ...]:
+        seen: set[str] = set()
+        for user in value:
+            if user.username in seen:
+                raise ValueError(f"user {user.username!r} is listed twice")
+            seen.add(user.username)
+        return value
+
+    def user(self, username: str) -> LoginUser | None:
+        return next((u for u in self.users if u.username == username), None)
+
+
+class TokensConfig(_Frozen):
+    """Lifetimes in seconds, and the algorithm of access and ID tokens (docs/reference.md §6)."""
+
+    access_token_lifespan: int = Field(default=300, ge=1)
+    code_lifespan: int = Field(default=60, ge=1)
+    refresh_token_lifespan: int = Field(default=1800, ge=1)  # idle: each use rotates it
+    signing_alg: Literal["RS256"] = "RS256"
+
+
 class CompatConfig(_Frozen):
     # serve INDIGO IAM's /iam/api/client-registration API for this realm (app/services/indigo.py)
     indigo_iam: bool = False
@@ -244,6 +281,8 @@ class RealmConfig(_Frozen):
     trusted_issuers: tuple[TrustedIssuer, ...] = ()
     compat: CompatConfig = CompatConfig()
     cors: CorsConfig = CorsConfig()
+    login: LoginConfig | None = None  # None: nobody can sign in to the realm
+    tokens: TokensConfig = TokensConfig()
 
     @model_validator(mode="before")
     @classmethod
