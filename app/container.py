@@ -15,9 +15,11 @@ from app.config.realms import RealmRegistry
 from app.config.settings import Settings
 from app.errors import NotFound
 from app.services.admin import Admin
+from app.services.authorization import Authorization
 from app.services.registration import Registrations
 from app.services.token_endpoint import TokenEndpoint
 from app.store.queries import Store
+from app.store.signin import SigninStore
 
 log = logging.getLogger("registrar")
 
@@ -36,6 +38,7 @@ class Container:
     registrations: Registrations
     admin: Admin
     tokens: TokenEndpoint
+    authorization: Authorization
     # false for a command that must not create anything: no key file, database or tables
     creates: bool = True
 
@@ -58,6 +61,7 @@ class Container:
             registrations=registrations,
             admin=Admin(store, keyring, issuer, registrations),
             tokens=TokenEndpoint(store, box, keyring, issuer),
+            authorization=Authorization(store, SigninStore(store.db), issuer),
             creates=create,
         )
 

@@ -1,0 +1,278 @@
+"""The authorization endpoint and its pages (docs/reference.md §6), black-box in-process:
+what is refused with an HTML 400 and no redirect, what goes back to the client with `error`,
+`state` and `iss` (RFC 9207), the login page, the session cookie, consent and CSRF."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.helpers import admin, clients_path, register
+from tests.signin_flow import (
+    CALLBACK,
+    PASSWORD,
+    auth_params,
+    auth_path,
+    form_of,
+    people_realms,
+    pkce,
+    post_form,
+    public_client,
+    redirect_query,
+    sign_in,
+)
+
+pytestmark = pytest.mark.anyio
+ISS = "http://testserver/realms/people"
+
+
+@pytest.fixture
+def realms_dir(tmp_path: Path) -> Path:
+    return people_realms(tmp_path)
+
+
+async def test_signing_in_gives_a_code_with_state_and_iss(client: httpx.AsyncClient) -> None:
+    registered = await public_client(client)
+    _, challenge = pkce()
+    page = await client.get(auth_path(), params=auth_params(registered["client_id"], challenge))
+    assert page.status_code == 200
+    assert 'name="username"' in page.text and 'name="password"' in page.text
+    assert page.text.count('type="submit"') == 1
+    assert "Notes App" in page.text
+    done = await post_form(client, page, username="alice", password=PASSWORD)
+    assert done.status_code == 303
+    assert done.headers["location"].startswith(CALLBACK + "?")
+    query = redirect_query(done)
+    assert query["state"] == "st-123" and query["iss"] == ISS and len(query["code"]) >= 32
+    cookie = done.headers["set-cookie"]
+    assert "registrar_session=" in cookie
+    assert "HttpOnly" in cookie and "SameSite=lax" in cookie.replace("Lax", "lax")
+    assert "Path=/realms/people/" in cookie and "Secure" not in cookie
+    # signed in: the next request goes straight back with a new code
+    again = await client.get(auth_path(), params=auth_params(registered["client_id"], challenge))
+    assert again.status_code == 302
+    assert redirect_query(again)["code"] != query["code"]
+
+
+async def test_post_to_the_authorization_endpoint_works_as_get(client: httpx.AsyncClient) -> None:
+    registered = await public_client(client)
+    _, challenge = pkce()
+    page = await client.post(auth_path(), data=auth_params(registered["client_id"], challenge))
+    assert page.status_code == 200 and 'name="password"' in page.text
+
+
+@pytest.mark.parametrize(
+    "username,password", [("alice", "wrong"), ("mallory", PASSWORD), ("mallory", "wrong")]
+)
+async def test_a_wrong_username_or_password_says_the_same(
+    client: httpx.AsyncClient, username: str, password: str
+) -> None:
+    registered = await public_client(client)
+    _, challenge = pkce()
+    page = await client.get(auth_path(), params=auth_params(registered["client_id"], challenge))
+    again = await post_form(client, page, username=username, password=password)
+    assert again.status_code == 200
+    assert "Invalid username or password." in again.text
+    assert "registrar_session" not in again.headers.get("set-cookie", "")
+    form_of(again)  # the same login form, to try again
+
+
+@pytest.mark.parametrize(
+    "redirect_uri",
+    [
+        "https://rp.example.org:8443/cb",  # another port on a non-loopback host
+        "https://rp.example.org/cb/more",  # an added path
+        "https://rp.example.org/CB",  # case change
+        "https://RP.example.org/cb",
+        "https://rp.example.org\\@evil.example/cb",  # backslash
+        "https://evil.example\\.rp.example.org/cb",
+        "https://user@rp.example.org/cb",  # userinfo
+        "https://rp.example.org@evil.example/cb",
+        "https://rp.example.org/%63b",  # percent-encoding
+        "https://rp.example.org/cb?x=1",
+        "https://rp.example.org/cb#frag",
+        "http://rp.example.org/cb",
+        "http://127.0.0.1:9/other",  # a loopback port may change, not the path
+        "http://localhost:8123/callback",  # nor the host
+        "",
+    ],
+)
+async def test_an_unregistered_redirect_uri_gets_an_html_400_and_no_redirect(
+    client: httpx.AsyncClient, redirect_uri: str
+) -> None:
+    registered = await public_client(client)
+    _, challenge = pkce()
+    params = auth_params(registered["client_id"], challenge, redirect_uri=redirect_uri)
+    page = await client.get(auth_path(), params=params)
+    assert page.status_code == 400
+    assert page.headers["content-type"].startswith("text/html")
+    assert "location" not in page.headers
+    assert "redirect_uri" in page.text
+
+
+async def test_a_loopback_redirect_may_use_another_port(client: httpx.AsyncClient) -> None:
+    registered = await public_client(client)
+    _, challenge = pkce()
+    params = auth_params(
+        registered["client_id"], challenge, redirect_uri="http://127.0.0.1:50111/callback"
+    )
+    done = await sign_in(client, params)
+    assert done.headers["location"].startswith("http://127.0.0.1:50111/callback?code=")
+
+
+@pytest.mark.parametrize("client_id", ["", "no-such-client", "x" * 300])
+async def test_an_unknown_client_gets_an_html_400(
+    client: httpx.AsyncClient, client_id: str
+) -> None:
+    page = await client.get(auth_path(), params=auth_params(client_id, pkce()[1]))
+    assert page.status_code == 400 and "location" not in page.headers
+    assert page.headers["content-type"].startswith("text/html")
+
+
+async def test_a_disabled_client_cannot_sign_anyone_in(client: httpx.AsyncClient) -> None:
+    registered = await public_client(client)
+    path = f"{clients_path('people')}/{registered['client_id']}"
+    auth = await admin(client, "people")
+    assert (await client.put(path, json={"enabled": False}, headers=auth)).status_code == 204
+    page = await client.get(auth_path(), params=auth_params(registered["client_id"], pkce()[1]))
+    assert page.status_code == 400 and "location" not in page.headers
+    assert "disabled" in page.text
+
+
+@pytest.mark.parametrize(
+    "change,error",
+    [
+        ({"response_type": "token"}, "unsupported_response_type"),
+        ({"response_type": ""}, "invalid_request"),
+        ({"code_challenge_method": "plain"}, "invalid_request"),
+        ({"code_challenge": "short"}, "invalid_request"),
+        ({"scope": "openid admin.write"}, "invalid_scope"),
+        ({"resource": "not-absolute"}, "invalid_target"),
+        ({"resource": "https://api.example.org/#x"}, "invalid_target"),
+        ({"prompt": "none login"}, "invalid_request"),
+        ({"prompt": "select_account"}, "invalid_request"),
+    ],
+)
+async def test_bad_requests_of_a_known_client_go_back_with_error_state_and_iss(
+    client: httpx.AsyncClient, change: dict[str, str], error: str
+) -> None:
+    registered = await public_client(client)
+    params = auth_params(registered["client_id"], pkce()[1], **change)
+    response = await client.get(auth_path(), params=params)
+    assert response.status_code == 302
+    assert response.headers["location"].startswith(CALLBACK + "?")
+    query = redirect_query(response)
+    assert query["error"] == error and query["error_description"]
+    assert query["state"] == "st-123" and query["iss"] == ISS
+
+
+async def test_a_public_client_must_use_pkce(client: httpx.AsyncClient) -> None:
+    registered = await public_client(client)
+    response = await client.get(auth_path(), params=auth_params(registered["client_id"], None))
+    assert redirect_query(response)["error"] == "invalid_request"
+
+
+async def test_a_repeated_parameter_is_refused(client: httpx.AsyncClient) -> None:
+    registered = await public_client(client)
+    params: list[tuple[str, str | int | float | bool | None]] = [
+        *auth_params(registered["client_id"], pkce()[1]).items(),
+        ("state", "two"),
+    ]
+    response = await client.get(auth_path(), params=params)
+    assert redirect_query(response)["error"] == "invalid_request"
+
+
+async def test_prompt_none_without_a_session_is_login_required(client: httpx.AsyncClient) -> None:
+    registered = await public_client(client)
+    params = auth_params(registered["client_id"], pkce()[1], prompt="none")
+    response = await client.get(auth_path(), params=params)
+    query = redirect_query(response)
+    assert query["error"] == "login_required"
+    assert query["state"] == "st-123" and query["iss"] == ISS
+
+
+async def test_prompt_login_asks_again_despite_a_session(client: httpx.AsyncClient) -> None:
+    registered = await public_client(client)
+    _, challenge = pkce()
+    await sign_in(client, auth_params(registered["client_id"], challenge))
+    params = auth_params(registered["client_id"], challenge, prompt="login")
+    page = await client.get(auth_path(), params=params)
+    assert page.status_code == 200 and 'name="password"' in page.text
+    done = await post_form(client, page, username="alice", password=PASSWORD)
+    assert "code" in redirect_query(done)
+    none = await client.get(auth_path(), params={**params, "prompt": "none"})
+    assert "code" in redirect_query(none)
+
+
+async def test_the_login_form_needs_its_csrf_value(client: httpx.AsyncClient) -> None:
+    registered = await public_client(client)
+    page = await client.get(auth_path(), params=auth_params(registered["client_id"], pkce()[1]))
+    action, hidden = form_of(page)
+    forged = {**hidden, "csrf": "x" * 43, "username": "alice", "password": PASSWORD}
+    refused = await client.post(action, data=forged)
+    assert refused.status_code == 400 and "location" not in refused.headers
+    missing = {k: v for k, v in forged.items() if k != "csrf"}
+    assert (await client.post(action, data=missing)).status_code == 400
+    # a browser without the cookie (another site's form)
+    client.cookies.clear()
+    assert (await client.post(action, data={**hidden, "username": "alice"})).status_code == 400
+
+
+async def test_a_realm_without_login_says_nobody_can_sign_in(client: httpx.AsyncClient) -> None:
+    registered = await register(client, "open", token_endpoint_auth_method="none", scope="openid")
+    params = auth_params(registered["client_id"], pkce()[1], scope="openid")
+    params["redirect_uri"] = registered["redirect_uris"][0]
+    page = await client.get(auth_path("open"), params=params)
+    assert page.status_code == 200
+    assert "Nobody can sign in" in page.text and 'name="password"' not in page.text
+
+
+# --- consent -------------------------------------------------------------------------------
+
+
+async def test_consent_is_asked_once_then_remembered(client: httpx.AsyncClient) -> None:
+    registered = await public_client(client, "consenting")
+    params = auth_params(registered["client_id"], pkce()[1])
+    page = await sign_in(client, params, "consenting")
+    assert page.status_code == 200
+    assert "Notes App" in page.text and "rp.example.org" in page.text
+    for scope in ("openid", "profile", "email"):
+        assert f"<code>{scope}</code>" in page.text
+    assert 'name="accept"' in page.text and 'name="cancel"' in page.text
+    done = await post_form(client, page, accept="yes")
+    query = redirect_query(done)
+    assert "code" in query and query["iss"] == "http://testserver/realms/consenting"
+    again = await client.get(auth_path("consenting"), params=params)
+    assert "code" in redirect_query(again)
+    # prompt=consent asks again; more scopes than granted ask again too
+    forced = await client.get(auth_path("consenting"), params={**params, "prompt": "consent"})
+    assert forced.status_code == 200 and 'name="accept"' in forced.text
+
+
+async def test_cancel_on_consent_is_access_denied(client: httpx.AsyncClient) -> None:
+    registered = await public_client(client, "consenting")
+    page = await sign_in(client, auth_params(registered["client_id"], pkce()[1]), "consenting")
+    done = await post_form(client, page, cancel="yes")
+    query = redirect_query(done)
+    assert query["error"] == "access_denied" and query["state"] == "st-123"
+    assert query["iss"] == "http://testserver/realms/consenting"
+
+
+async def test_the_consent_form_needs_its_csrf_value(client: httpx.AsyncClient) -> None:
+    registered = await public_client(client, "consenting")
+    page = await sign_in(client, auth_params(registered["client_id"], pkce()[1]), "consenting")
+    action, hidden = form_of(page)
+    refused = await client.post(action, data={**hidden, "csrf": "y" * 43, "accept": "yes"})
+    assert refused.status_code == 400 and "location" not in refused.headers
+    missing = {k: v for k, v in hidden.items() if k != "csrf"}
+    assert (await client.post(action, data={**missing, "accept": "yes"})).status_code == 400
+
+
+async def test_prompt_none_without_consent_is_consent_required(client: httpx.AsyncClient) -> None:
+    registered = await public_client(client, "consenting")
+    params = auth_params(registered["client_id"], pkce()[1])
+    await sign_in(client, params, "consenting")
+    response = await client.get(auth_path("consenting"), params={**params, "prompt": "none"})
+    assert redirect_query(response)["error"] == "consent_required"
