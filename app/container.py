@@ -18,6 +18,7 @@ from app.services.admin import Admin
 from app.services.authorization import Authorization
 from app.services.registration import Registrations
 from app.services.token_endpoint import TokenEndpoint
+from app.services.user_tokens import UserTokens
 from app.store.queries import Store
 from app.store.signin import SigninStore
 
@@ -39,6 +40,7 @@ class Container:
     admin: Admin
     tokens: TokenEndpoint
     authorization: Authorization
+    user_tokens: UserTokens
     # false for a command that must not create anything: no key file, database or tables
     creates: bool = True
 
@@ -51,6 +53,7 @@ class Container:
         keyring = Keyring(store, box)
         issuer = settings.issuer
         registrations = Registrations(store, box, keyring, CachingResolver(), issuer)
+        signin = SigninStore(store.db)
         return cls(
             settings=settings,
             store=store,
@@ -60,8 +63,9 @@ class Container:
             authenticator=Authenticator(keyring, issuer, store.is_revoked),
             registrations=registrations,
             admin=Admin(store, keyring, issuer, registrations),
-            tokens=TokenEndpoint(store, box, keyring, issuer),
-            authorization=Authorization(store, SigninStore(store.db), issuer),
+            tokens=TokenEndpoint(store, box, keyring, issuer, signin.family_live),
+            authorization=Authorization(store, signin, issuer),
+            user_tokens=UserTokens(store, signin, keyring, issuer),
             creates=create,
         )
 

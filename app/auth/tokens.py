@@ -139,9 +139,10 @@ def peek_claims(token: str) -> dict[str, Any] | None:
     return claims if isinstance(claims, dict) else None
 
 
-def sign_access_token(keys: RealmKeys, claims: Mapping[str, Any]) -> str:
-    """An RS256 JWT access token."""
-    token = jwt.JWT(header={"alg": "RS256", "typ": "JWT", "kid": keys.rsa_kid}, claims=dict(claims))
+def sign_access_token(keys: RealmKeys, claims: Mapping[str, Any], typ: str = "JWT") -> str:
+    """An RS256 JWT: an access token (`typ` at+jwt for a user's, RFC 9068 §2.1) or an ID
+    token."""
+    token = jwt.JWT(header={"alg": "RS256", "typ": typ, "kid": keys.rsa_kid}, claims=dict(claims))
     token.make_signed_token(keys.rsa)
     return str(token.serialize())
 

@@ -192,9 +192,8 @@ class SigninStore:
         )
         return found is not None and not found[0]
 
-    async def put_refresh(self, realm: str, new: NewRefresh, rotated_out: str | None) -> None:
-        """Store a refresh token; with `rotated_out`, extend its family's life in the same
-        transaction."""
+    async def put_refresh(self, realm: str, new: NewRefresh) -> None:
+        """Store a refresh token, and extend its family's life to its expiry, together."""
         async with self.db.write() as tx:
             await tx.run(
                 f"INSERT INTO refresh_token (token_digest, realm, {_REFRESH_COLUMNS}) "
