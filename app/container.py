@@ -64,7 +64,7 @@ class Container:
             registrations=registrations,
             admin=Admin(store, keyring, issuer, registrations),
             tokens=TokenEndpoint(store, box, keyring, issuer, signin.family_live),
-            authorization=Authorization(store, signin, issuer),
+            authorization=Authorization(store, signin, keyring, issuer),
             user_tokens=UserTokens(store, signin, keyring, issuer),
             creates=create,
         )

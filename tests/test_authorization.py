@@ -276,3 +276,111 @@ async def test_prompt_none_without_consent_is_consent_required(client: httpx.Asy
     await sign_in(client, params, "consenting")
     response = await client.get(auth_path("consenting"), params={**params, "prompt": "none"})
     assert redirect_query(response)["error"] == "consent_required"
+
+
+# --- logout --------------------------------------------------------------------------------
+
+LOGOUT = "/realms/people/protocol/openid-connect/logout"
+AFTER = "https://rp.example.org/signed-out"
+
+
+async def test_logout_ends_the_session_and_goes_back_to_a_registered_uri(
+    client: httpx.AsyncClient,
+) -> None:
+    registered = await public_client(client, post_logout_redirect_uris=[AFTER])
+    params = auth_params(registered["client_id"], pkce()[1])
+    await sign_in(client, params)
+    signed_in = await client.get(auth_path(), params={**params, "prompt": "none"})
+    assert "code" in redirect_query(signed_in)
+    out = await client.get(
+        LOGOUT,
+        params={
+            "client_id": registered["client_id"],
+            "post_logout_redirect_uri": AFTER,
+            "state": "bye",
+        },
+    )
+    assert out.status_code == 302 and out.headers["location"] == AFTER + "?state=bye"
+    assert "registrar_session=" in out.headers["set-cookie"]
+    after = await client.get(auth_path(), params={**params, "prompt": "none"})
+    assert redirect_query(after)["error"] == "login_required"
+
+
+async def test_logout_without_a_redirect_shows_a_page(client: httpx.AsyncClient) -> None:
+    registered = await public_client(client)
+    params = auth_params(registered["client_id"], pkce()[1])
+    await sign_in(client, params)
+    out = await client.get(LOGOUT)
+    assert out.status_code == 200 and "signed out" in out.text
+    after = await client.get(auth_path(), params={**params, "prompt": "none"})
+    assert redirect_query(after)["error"] == "login_required"
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"post_logout_redirect_uri": AFTER},  # no client named
+        {"post_logout_redirect_uri": "https://evil.example/", "client_id": "{client}"},
+        {"post_logout_redirect_uri": AFTER + "/x", "client_id": "{client}"},
+        {"post_logout_redirect_uri": AFTER, "client_id": "nobody"},
+        {"post_logout_redirect_uri": AFTER, "id_token_hint": "not.a.token"},
+    ],
+)
+async def test_logout_to_an_unregistered_uri_is_an_html_400(
+    client: httpx.AsyncClient, params: dict[str, str]
+) -> None:
+    registered = await public_client(client, post_logout_redirect_uris=[AFTER])
+    query = {k: v.replace("{client}", registered["client_id"]) for k, v in params.items()}
+    out = await client.get(LOGOUT, params=query)
+    assert out.status_code == 400 and "location" not in out.headers
+    assert out.headers["content-type"].startswith("text/html")
+
+
+async def test_logout_names_the_client_by_its_id_token(client: httpx.AsyncClient) -> None:
+    registered = await public_client(client, post_logout_redirect_uris=[AFTER])
+    verifier, challenge = pkce()
+    done = await sign_in(client, auth_params(registered["client_id"], challenge))
+    code = redirect_query(done)["code"]
+    tokens = await client.post(
+        "/realms/people/protocol/openid-connect/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": CALLBACK,
+            "client_id": registered["client_id"],
+            "code_verifier": verifier,
+        },
+    )
+    hint = tokens.json()["id_token"]
+    out = await client.get(
+        LOGOUT, params={"id_token_hint": hint, "post_logout_redirect_uri": AFTER}
+    )
+    assert out.status_code == 302 and out.headers["location"] == AFTER
+
+
+# --- discovery -----------------------------------------------------------------------------
+
+
+async def test_discovery_names_the_sign_in_endpoints(client: httpx.AsyncClient) -> None:
+    body = (await client.get("/realms/people/.well-known/openid-configuration")).json()
+    oidc = f"{ISS}/protocol/openid-connect"
+    assert body["authorization_endpoint"] == f"{oidc}/auth"
+    assert body["userinfo_endpoint"] == f"{oidc}/userinfo"
+    assert body["revocation_endpoint"] == f"{oidc}/revoke"
+    assert body["end_session_endpoint"] == f"{oidc}/logout"
+    assert body["response_types_supported"] == ["code"]
+    assert body["response_modes_supported"] == ["query"]
+    assert body["code_challenge_methods_supported"] == ["S256"]
+    assert body["subject_types_supported"] == ["public"]
+    assert body["id_token_signing_alg_values_supported"] == ["RS256"]
+    assert {"sub", "nonce", "auth_time", "email", "name"} <= set(body["claims_supported"])
+    assert body["authorization_response_iss_parameter_supported"] is True
+    assert {"authorization_code", "refresh_token", "client_credentials"} == set(
+        body["grant_types_supported"]
+    )
+    assert "none" in body["token_endpoint_auth_methods_supported"]
+    for name in ("authorization_endpoint", "userinfo_endpoint", "end_session_endpoint"):
+        answer = await client.get(body[name].removeprefix("http://testserver"))
+        assert answer.status_code != 404, name
+    revoke = await client.post(body["revocation_endpoint"].removeprefix("http://testserver"))
+    assert revoke.status_code != 404

@@ -13,9 +13,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
+from app.auth.keyring import Keyring
 from app.auth.passwords import verify_password
 from app.auth.secret_values import token_digest
+from app.auth.tokens import verify_own_access_token
 from app.config.realm_models import RealmConfig
+from app.errors import InvalidToken
 from app.rules.authorization_request import (
     prompt_problem,
     redirect_uri_matches,
@@ -78,9 +81,12 @@ def with_query(uri: str, params: dict[str, str | None]) -> str:
 
 
 class Authorization:
-    def __init__(self, store: Store, signin: SigninStore, issuer: Callable[[str], str]) -> None:
+    def __init__(
+        self, store: Store, signin: SigninStore, keyring: Keyring, issuer: Callable[[str], str]
+    ) -> None:
         self._store = store
         self._signin = signin
+        self._keyring = keyring
         self._issuer = issuer
 
     def error_url(
@@ -224,6 +230,46 @@ class Authorization:
     async def sign_out(self, realm: RealmConfig, session_id: str | None) -> None:
         if session_id and len(session_id) <= 200:
             await self._signin.delete_session(realm.name, token_digest(session_id))
+
+    async def logout_target(
+        self,
+        realm: RealmConfig,
+        client_id: str | None,
+        id_token_hint: str | None,
+        post_logout_redirect_uri: str | None,
+        state: str | None,
+    ) -> str | None:
+        """Where to send the user after logout (OIDC RP-Initiated Logout 1.0 §2-3), or None;
+        BadAuthorizationRequest for a redirect URI not registered by the client named."""
+        hinted = None
+        if id_token_hint:
+            try:
+                claims = verify_own_access_token(await self._keyring.get(realm.name), id_token_hint)
+            except InvalidToken as exc:
+                raise BadAuthorizationRequest(
+                    "The id_token_hint is not a token of this realm."
+                ) from exc
+            # an expired ID token still names its client (RP-Initiated Logout §2)
+            if claims.get("iss") != self._issuer(realm.name):
+                raise BadAuthorizationRequest("The id_token_hint is not a token of this realm.")
+            hinted = str(claims.get("azp") or claims.get("aud") or "")
+        if client_id and hinted and client_id != hinted:
+            raise BadAuthorizationRequest("client_id and id_token_hint name different clients.")
+        if not post_logout_redirect_uri:
+            return None
+        named = client_id or hinted
+        if not named:
+            raise BadAuthorizationRequest(
+                "post_logout_redirect_uri needs client_id or id_token_hint to name the client."
+            )
+        row = await self._store.get_client(realm.name, named) if is_key(named) else None
+        registered = row.metadata().get("post_logout_redirect_uris", []) if row else []
+        # RP-Initiated Logout §3: "The value MUST have been previously registered with the OP"
+        if row is None or not row.enabled or post_logout_redirect_uri not in registered:
+            raise BadAuthorizationRequest(
+                "The post_logout_redirect_uri is not registered for this client."
+            )
+        return with_query(post_logout_redirect_uri, {"state": state})
 
     # --- consent and the code ------------------------------------------------------------------
 

@@ -266,8 +266,38 @@ async def consent(request: Request) -> Response:
     return await _continue(request, realm, auth, session, fresh_login=True, consented=True)
 
 
+async def logout(request: Request) -> Response:
+    """End the realm's sign-in session (OIDC RP-Initiated Logout 1.0), then go back to the
+    client's registered post_logout_redirect_uri, or show that the user is signed out."""
+    realm = realm_of(request)
+    query = dict(parse_qsl(request.url.query, keep_blank_values=True))
+    flow = container_of(request).authorization
+    try:
+        target = await flow.logout_target(
+            realm,
+            query.get("client_id"),
+            query.get("id_token_hint"),
+            query.get("post_logout_redirect_uri"),
+            query.get("state"),
+        )
+    except BadAuthorizationRequest as exc:
+        return _problem(realm, exc.description)
+    await flow.sign_out(realm, request.cookies.get(SESSION_COOKIE))
+    response: Response = (
+        _redirect(request, target)
+        if target
+        else _render("signed_out.html", realm=realm.name, page_title="Signed out")
+    )
+    response.delete_cookie(
+        SESSION_COOKIE, path=_cookie_path(realm), secure=_secure(request), httponly=True,
+        samesite="lax",
+    )  # fmt: skip
+    return response
+
+
 ROUTES: list[BaseRoute] = [
     Route(OIDC + "/auth", authorize, methods=["GET", "POST"]),
     Route(OIDC + "/auth/login", login, methods=["POST"]),
     Route(OIDC + "/auth/consent", consent, methods=["POST"]),
+    Route(OIDC + "/logout", logout, methods=["GET"]),
 ]
