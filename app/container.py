@@ -41,6 +41,7 @@ class Container:
     tokens: TokenEndpoint
     authorization: Authorization
     user_tokens: UserTokens
+    signin_store: SigninStore
     # false for a command that must not create anything: no key file, database or tables
     creates: bool = True
 
@@ -66,6 +67,7 @@ class Container:
             tokens=TokenEndpoint(store, box, keyring, issuer, signin.family_live),
             authorization=Authorization(store, signin, keyring, issuer),
             user_tokens=UserTokens(store, signin, keyring, issuer),
+            signin_store=signin,
             creates=create,
         )
 

@@ -26,6 +26,8 @@ async def sweep_initial_access_tokens(container: Container) -> int:
         log.info("removed %d expired or used-up initial access tokens", removed)
     # revocations of tokens that have expired anyway are no longer needed
     await container.store.sweep_revoked_tokens(now)
+    # expired sign-in sessions, codes, refresh tokens and grant families (docs/reference.md §6)
+    await container.signin_store.sweep(now)
     return removed
 
 

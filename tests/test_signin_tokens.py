@@ -4,14 +4,17 @@ tokens: replay, another client, a wrong verifier or redirect URI, a rotated-out 
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from starlette.applications import Starlette
 
 from app.main import create_app
+from app.scheduler import sweep_initial_access_tokens
 from tests.conftest import make_settings
 from tests.helpers import admin, basic, clients_path, jws_parts, payload_of
 from tests.signin_flow import (
@@ -312,3 +315,31 @@ async def test_the_flow_and_its_replays_on_postgresql(pg_client: httpx.AsyncClie
     page = await post_form(pg_client, page, username="alice", password=PASSWORD)
     done = await post_form(pg_client, page, accept="yes")
     assert "code" in redirect_query(done)
+
+
+@pytest.mark.parametrize("name", ["revoke", "userinfo"])
+async def test_browser_applications_may_revoke_and_read_userinfo(
+    client: httpx.AsyncClient, name: str
+) -> None:
+    """A public client in a browser calls these itself: CORS for the realm's allowed origins
+    (tests/app_realms/open.yaml allows https://app.example.org)."""
+    answer = await client.options(
+        oidc_path(name, "open"),
+        headers={
+            "Origin": "https://app.example.org",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization",
+        },
+    )
+    assert answer.status_code == 204
+    assert answer.headers["access-control-allow-origin"] == "https://app.example.org"
+
+
+async def test_the_sweep_forgets_what_expired(client: httpx.AsyncClient, app: Starlette) -> None:
+    client_id, body = await tokens_for(client)
+    container = app.state.container
+    later = int(time.time()) + 2 * 86400
+    assert await container.signin_store.sweep(later) >= 4  # session, code, refresh, family
+    assert await container.signin_store.sweep(later) == 0
+    await sweep_initial_access_tokens(container)  # the scheduled job runs it too
+    assert (await refresh(client, client_id, body["refresh_token"])).status_code == 400

@@ -59,6 +59,7 @@ class NewRefresh:
     expires_at: int
 
 
+CODE_MEMORY = 86400  # seconds a used or expired code is remembered
 _CODE_COLUMNS = (
     "client_id, redirect_uri, code_challenge, scope, nonce, resource_json, username, "
     "auth_time, expires_at, used_at, family_id"
