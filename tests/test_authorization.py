@@ -9,6 +9,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from app.auth import passwords
+from app.main import create_app
+from tests.conftest import make_settings
 from tests.helpers import admin, clients_path, register
 from tests.signin_flow import (
     CALLBACK,
@@ -384,3 +387,50 @@ async def test_discovery_names_the_sign_in_endpoints(client: httpx.AsyncClient) 
         assert answer.status_code != 404, name
     revoke = await client.post(body["revocation_endpoint"].removeprefix("http://testserver"))
     assert revoke.status_code != 404
+
+
+# --- cookie and password check details ---------------------------------------------------
+
+
+async def test_the_session_cookie_is_secure_behind_an_https_public_url(
+    tmp_path: Path, realms_dir: Path, sqlite_url: str
+) -> None:
+    settings = make_settings(tmp_path, realms_dir, sqlite_url).model_copy(
+        update={"public_url": "https://login.example.org"}
+    )
+    application = create_app(settings, scheduler=False)
+    async with application.router.lifespan_context(application):
+        transport = httpx.ASGITransport(app=application, client=("127.0.0.1", 50000))
+        async with httpx.AsyncClient(
+            transport=transport, base_url="https://login.example.org"
+        ) as http:
+            registered = await public_client(http)
+            done = await sign_in(http, auth_params(registered["client_id"], pkce()[1]))
+            assert redirect_query(done)["iss"] == "https://login.example.org/realms/people"
+            cookies = done.headers.get_list("set-cookie")
+            session = next(c for c in cookies if c.startswith("registrar_session="))
+            assert "Secure" in session and "HttpOnly" in session
+
+
+async def test_an_unknown_user_costs_one_argon2_check_like_a_known_one(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Same work either way, so the time taken does not tell a wrong username from a wrong
+    password."""
+    calls: list[str] = []
+    real = passwords._HASHER
+
+    class Counting:
+        def hash(self, password: str) -> str:
+            return real.hash(password)
+
+        def verify(self, hashed: str, password: str) -> bool:
+            calls.append(hashed)
+            return real.verify(hashed, password)
+
+    monkeypatch.setattr(passwords, "_HASHER", Counting())
+    registered = await public_client(client)
+    for username in ("alice", "mallory"):
+        page = await client.get(auth_path(), params=auth_params(registered["client_id"], pkce()[1]))
+        await post_form(client, page, username=username, password="wrong")
+    assert len(calls) == 2 and all(h.startswith("$argon2id$") for h in calls)
