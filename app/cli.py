@@ -163,9 +163,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def hash_password_command() -> int:
     """Print the argon2id hash of the password on stdin; the password is never echoed."""
+    import getpass
+
     from app.auth.passwords import hash_password
 
-    password = sys.stdin.readline().rstrip("\r\n")
+    # at a terminal, asked for without echo; else the first line of the input
+    if sys.stdin.isatty():
+        password = getpass.getpass("Password: ")
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
     if not password:
         print("registrar: no password on stdin", file=sys.stderr)
         return 2
