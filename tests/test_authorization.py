@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import anyio
 import httpx
 import pytest
 
@@ -434,3 +435,28 @@ async def test_an_unknown_user_costs_one_argon2_check_like_a_known_one(
         page = await client.get(auth_path(), params=auth_params(registered["client_id"], pkce()[1]))
         await post_form(client, page, username=username, password="wrong")
     assert len(calls) == 2 and all(h.startswith("$argon2id$") for h in calls)
+
+
+async def test_max_age_asks_again_for_an_older_sign_in(client: httpx.AsyncClient) -> None:
+    registered = await public_client(client)
+    params = auth_params(registered["client_id"], pkce()[1])
+    await sign_in(client, params)
+    recent = await client.get(auth_path(), params={**params, "max_age": "3600"})
+    assert "code" in redirect_query(recent)
+    # the clock moves on past max_age=0 within a second at most; wait for it
+    await anyio.sleep(1.1)
+    old = await client.get(auth_path(), params={**params, "max_age": "0", "prompt": "none"})
+    assert redirect_query(old)["error"] == "login_required"
+    page = await client.get(auth_path(), params={**params, "max_age": "0"})
+    assert page.status_code == 200 and 'name="password"' in page.text
+    done = await post_form(client, page, username="alice", password=PASSWORD)
+    assert "code" in redirect_query(done)
+    bad = await client.get(auth_path(), params={**params, "max_age": "-1"})
+    assert redirect_query(bad)["error"] == "invalid_request"
+
+
+async def test_login_hint_fills_in_the_username(client: httpx.AsyncClient) -> None:
+    registered = await public_client(client)
+    params = auth_params(registered["client_id"], pkce()[1], login_hint="alice")
+    page = await client.get(auth_path(), params=params)
+    assert 'name="username" value="alice"' in page.text

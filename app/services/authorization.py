@@ -64,7 +64,9 @@ class AuthorizationRequest:
     prompt: frozenset[str]
     resources: tuple[str, ...]
     consent_required: bool
-    params: tuple[tuple[str, str], ...]  # as received, for the forms that carry the request on
+    params: tuple[tuple[str, str], ...]  # as received, for the forms that carry it on
+    max_age: int | None = None  # OIDC Core §3.1.2.1: seconds a sign-in may be old
+    login_hint: str | None = None  # the username to offer on the login page
 
     @property
     def redirect_host(self) -> str:
@@ -181,6 +183,12 @@ class Authorization:
         problem = prompt_problem(prompt)
         if problem:
             raise refuse("invalid_request", problem)
+        max_age_text = single("max_age")
+        max_age = None
+        if max_age_text is not None:
+            if not max_age_text.isascii() or not max_age_text.isdigit() or len(max_age_text) > 9:
+                raise refuse("invalid_request", "max_age must be a whole number of seconds")
+            max_age = int(max_age_text)
         return AuthorizationRequest(
             client_id=client_id,
             client_name=str(metadata.get("client_name") or client_id),
@@ -193,12 +201,24 @@ class Authorization:
             resources=resources,
             consent_required=row.consent_required,
             params=tuple(pairs),
+            max_age=max_age,
+            login_hint=(single("login_hint") or "")[:200] or None,
         )
 
     def refuse(
         self, realm: RealmConfig, request: AuthorizationRequest, error: str, description: str
     ) -> str:
         return self.error_url(realm, request.redirect_uri, error, description, request.state)
+
+    def needs_login(
+        self, request: AuthorizationRequest, session: SessionRow | None, now: int
+    ) -> bool:
+        """Whether the user must enter their password now: nobody signed in, prompt=login,
+        or a sign-in older than max_age (OIDC Core §3.1.2.1: "the OP MUST attempt to actively
+        re-authenticate the End-User")."""
+        if session is None or "login" in request.prompt:
+            return True
+        return request.max_age is not None and now - session.auth_time > request.max_age
 
     # --- sessions ------------------------------------------------------------------------------
 

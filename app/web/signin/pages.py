@@ -158,7 +158,7 @@ def _login_page(
     can = realm.login is not None and bool(realm.login.users)
     return _page(
         request, realm, "login.html", auth, page_title="Sign in", can_sign_in=can, error=error,
-        username=username,
+        username=username or auth.login_hint,
     )  # fmt: skip
 
 
@@ -173,7 +173,7 @@ async def _continue(
 ) -> Response:
     """The next step of a judged request: login, consent, or the code."""
     flow = container_of(request).authorization
-    if session is None or ("login" in auth.prompt and not fresh_login):
+    if session is None or (not fresh_login and flow.needs_login(auth, session, now())):
         if "none" in auth.prompt:
             # OIDC Core §3.1.2.6: login_required when prompt=none and nobody is signed in
             url = flow.refuse(realm, auth, "login_required", "Nobody is signed in")
