@@ -264,7 +264,8 @@ class TokensConfig(_Frozen):
     access_token_lifespan: int = Field(default=300, ge=1)
     code_lifespan: int = Field(default=60, ge=1)
     refresh_token_lifespan: int = Field(default=1800, ge=1)  # idle: each use rotates it
-    signing_alg: Literal["RS256"] = "RS256"
+    # access and ID tokens, client_credentials tokens too; RS256 is Keycloak's default
+    signing_alg: Literal["RS256", "ES256", "EdDSA"] = "RS256"
 
 
 class CompatConfig(_Frozen):

@@ -180,7 +180,8 @@ class TokenEndpoint:
             claims["scope"] = scope
         if client.roles:
             claims["resource_access"] = {"realm-management": {"roles": list(client.roles)}}
-        token = sign_access_token(await self._keyring.get(realm.name), claims)
+        keys = await self._keyring.get(realm.name)
+        token = sign_access_token(keys, claims, alg=realm.tokens.signing_alg)
         reply: dict[str, Any] = {
             "access_token": token,
             "token_type": "Bearer",

@@ -176,7 +176,9 @@ class UserTokens:
             claims["scope"] = scope
         # RFC 9068 §2.1: "Resource servers MUST verify that the "typ" header value is "at+jwt""
         reply: dict[str, Any] = {
-            "access_token": sign_access_token(keys, claims, typ="at+jwt"),
+            "access_token": sign_access_token(
+                keys, claims, typ="at+jwt", alg=realm.tokens.signing_alg
+            ),
             "token_type": "Bearer",
             "expires_in": lifespan,
             "scope": scope,
@@ -196,7 +198,7 @@ class UserTokens:
                 # OIDC Core §3.1.3.6: the nonce of the authentication request, unchanged
                 id_claims["nonce"] = nonce
             id_claims.update(_profile(user, scope))
-            reply["id_token"] = sign_access_token(keys, id_claims)
+            reply["id_token"] = sign_access_token(keys, id_claims, alg=realm.tokens.signing_alg)
         if refresh:
             token = secrets.token_urlsafe(32)
             await self._signin.put_refresh(
