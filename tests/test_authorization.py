@@ -157,6 +157,9 @@ async def test_a_disabled_client_cannot_sign_anyone_in(client: httpx.AsyncClient
         ({"resource": "https://api.example.org/#x"}, "invalid_target"),
         ({"prompt": "none login"}, "invalid_request"),
         ({"prompt": "select_account"}, "invalid_request"),
+        ({"response_mode": "form_post"}, "invalid_request"),
+        ({"request": "eyJhbGciOiJub25lIn0.e30."}, "request_not_supported"),
+        ({"request_uri": "https://rp.example.org/req"}, "request_uri_not_supported"),
     ],
 )
 async def test_bad_requests_of_a_known_client_go_back_with_error_state_and_iss(

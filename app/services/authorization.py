@@ -151,6 +151,13 @@ class Authorization:
             if not response_type:
                 raise refuse("invalid_request", "response_type is required")
             raise refuse("unsupported_response_type", "Only response_type=code is supported")
+        if single("response_mode") not in (None, "query"):
+            raise refuse("invalid_request", "Only response_mode=query is supported")
+        # OIDC Core §6.1, §6.2: a server that does not support request objects says so
+        if "request" in params:
+            raise refuse("request_not_supported", "Request objects are not supported")
+        if "request_uri" in params:
+            raise refuse("request_uri_not_supported", "request_uri is not supported")
         if "authorization_code" not in metadata.get("grant_types", ("authorization_code",)):
             raise refuse("unauthorized_client", "The client is not registered for the code flow")
         public = metadata.get("token_endpoint_auth_method") == "none"
