@@ -12,8 +12,10 @@ import importlib.metadata
 import ipaddress
 import logging
 import os
+import shutil
 import socket
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -180,6 +182,22 @@ def hash_password_command() -> int:
 
 
 def serve(settings: Settings) -> int:
+    # every worker writes its metrics here and /metrics adds them up: set before any module
+    # that counts is imported (app.metrics), so every process inherits it
+    made = None
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        made = tempfile.mkdtemp(prefix="registrar-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = made
+    try:
+        return _serve(settings)
+    finally:
+        if made is not None:  # the counts die with the server, as a process's would
+            os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+            shutil.rmtree(made, ignore_errors=True)
+
+
+def _serve(settings: Settings) -> int:
+
     import uvicorn
 
     from app.container import Container
@@ -209,8 +227,9 @@ def serve(settings: Settings) -> int:
         # uvicorn's own loggers propagate to the root logger configure_logging set up, so
         # every line has the same format and a timestamp
         log_config=None,
-        # off by default, as in Keycloak (http-access-log-enabled); REGISTRAR_ACCESS_LOG=true
-        access_log=settings.access_log,
+        # the access lines are the app's own (app/web/request_ids.py: with the request id, in
+        # the chosen format); off by default, as in Keycloak (http-access-log-enabled)
+        access_log=False,
         timeout_graceful_shutdown=10,
         # connection limits (docs/reference.md §1 and README "Limits")
         # the app answers past max_connections requests in flight with a JSON 503; uvicorn's

@@ -16,6 +16,9 @@ from app.config.settings import Settings
 from app.errors import NotFound
 from app.services.admin import Admin
 from app.services.authorization import Authorization
+from app.services.client_expiry import ClientUses
+from app.services.events import EventLog
+from app.services.rate_limits import RateLimiter
 from app.services.registration import Registrations
 from app.services.token_endpoint import TokenEndpoint
 from app.services.user_tokens import UserTokens
@@ -39,6 +42,9 @@ class Container:
     registrations: Registrations
     admin: Admin
     tokens: TokenEndpoint
+    limiter: RateLimiter
+    events: EventLog
+    uses: ClientUses
     authorization: Authorization
     user_tokens: UserTokens
     signin_store: SigninStore
@@ -53,7 +59,12 @@ class Container:
         store = Store.for_url(settings.database_url, settings.database_pool_size, create)
         keyring = Keyring(store, box)
         issuer = settings.issuer
-        registrations = Registrations(store, box, keyring, CachingResolver(), issuer)
+        limiter = RateLimiter(store)
+        events = EventLog(store)
+        uses = ClientUses(store, events)
+        registrations = Registrations(
+            store, box, keyring, CachingResolver(), issuer, limiter, events, uses
+        )
         signin = SigninStore(store.db)
         return cls(
             settings=settings,
@@ -64,7 +75,12 @@ class Container:
             authenticator=Authenticator(keyring, issuer, store.is_revoked),
             registrations=registrations,
             admin=Admin(store, keyring, issuer, registrations),
-            tokens=TokenEndpoint(store, box, keyring, issuer, signin.family_live),
+            tokens=TokenEndpoint(
+                store, box, keyring, issuer, uses, limiter, family_live=signin.family_live
+            ),
+            limiter=limiter,
+            events=events,
+            uses=uses,
             authorization=Authorization(store, signin, keyring, issuer),
             user_tokens=UserTokens(store, signin, keyring, issuer),
             signin_store=signin,
@@ -80,9 +96,15 @@ class Container:
         await self.store.start()
         await self.check_secret_key()
         self.realms.reload()  # the registry logs each FILE:LINE error itself
+        await self.events.start()
+        await self.uses.start()
 
     async def stop(self) -> None:
-        await self.store.stop()
+        try:
+            await self.uses.stop()  # what is still in memory is written first
+            await self.events.stop()
+        finally:
+            await self.store.stop()
 
     async def check_secret_key(self) -> None:
         """A wrong key is a clear start-up error (docs/reference.md §4), not garbage later."""

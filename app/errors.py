@@ -19,6 +19,7 @@ RegistrarError
 ├── UriTooLong                    414                           (RFC 9110 §15.5.15)
 ├── UnsupportedMediaType          415
 ├── HeadersTooLarge               431                           (RFC 6585 §5)
+├── TooManyRequests               429 too_many_requests, Retry-After (RFC 6585 §4)
 └── ServiceUnavailable            503 temporarily_unavailable, Retry-After
     └── ServerBusy                503, too many requests in flight
 
@@ -150,6 +151,20 @@ class HeadersTooLarge(RegistrarError):
     """The request headers are larger than the server accepts."""
 
     status_code = 431
+
+
+class TooManyRequests(RegistrarError):
+    """A realm's rate limit is reached (RFC 6585 §4); Retry-After says when to try again."""
+
+    status_code = 429
+    error = "too_many_requests"
+
+    def __init__(self, description: str, retry_after: int) -> None:
+        super().__init__(description)
+        self.retry_after = max(1, retry_after)
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
 
 
 class RequestTimeout(RegistrarError):

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import contextlib
-import logging
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
 
+from app import logs
 from app.config.settings import Settings, load_settings
 from app.container import Container
 from app.scheduler import start_scheduler
@@ -39,6 +39,7 @@ def create_app(settings: Settings, *, scheduler: bool = True) -> Starlette:
         limits=RequestLimits(settings.max_header_bytes, settings.max_url_bytes),
         max_in_flight=settings.max_connections,
         realms=container.realms,
+        access_log=settings.access_log,
     )
     # a path with a stray trailing slash gets a JSON 404 / 405, not a 307 with an empty body
     app.router.redirect_slashes = False
@@ -53,14 +54,5 @@ def create_app_from_environ() -> Starlette:
     return create_app(settings)
 
 
-# one format for registrar's, uvicorn's and every library's lines: a timestamp first
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-LOG_DATE_FORMAT = "%Y-%m-%dT%H:%M:%S%z"
-
-
 def configure_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level.upper(), format=LOG_FORMAT, datefmt=LOG_DATE_FORMAT
-    )
-    # every scheduler run would otherwise log twice a second at INFO
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    logs.configure(settings.log_level, json_lines=settings.log_format == "json")

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from app.container import Container
+from app.services.rate_limits import LONGEST_WINDOW
 
 log = logging.getLogger("registrar.scheduler")
 
@@ -26,6 +27,11 @@ async def sweep_initial_access_tokens(container: Container) -> int:
         log.info("removed %d expired or used-up initial access tokens", removed)
     # revocations of tokens that have expired anyway are no longer needed
     await container.store.sweep_revoked_tokens(now)
+    await container.store.sweep_rate_counters(now - LONGEST_WINDOW)
+    realms = [r for name in container.realms.names() if (r := container.realms.get(name))]
+    await container.events.sweep(realms, now)
+    for realm in realms:  # clients unused for the realm's client_expiry.unused_after
+        await container.uses.expire(realm, now)
     # expired sign-in sessions, codes, refresh tokens and grant families (docs/reference.md §6)
     await container.signin_store.sweep(now)
     return removed

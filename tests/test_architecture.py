@@ -23,6 +23,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("app.auth",),
     ("app.store",),
     ("app.config",),
+    ("app.logs", "app.metrics"),
     ("app.errors", "app.jsonio"),
 )
 # third-party libraries and the only packages that may import them
@@ -42,6 +43,7 @@ OWNERS: dict[str, tuple[str, ...]] = {
     "argon2": ("app.auth",),  # password hashes of local users
     "cryptography": ("app.auth",),
     "orjson": ("app.jsonio",),
+    "prometheus_client": ("app.metrics",),
     "urllib.request": ("app.auth",),  # the JWKS of trusted issuers
     # host names of the trusted-hosts policy; the port check before serving
     "socket": ("app.auth", "app.cli"),

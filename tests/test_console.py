@@ -258,7 +258,8 @@ async def test_viewer_sees_a_masked_secret_and_no_manage_actions(
     tokens = await client.get(console() + "/tokens")
     assert "Create a token" not in tokens.text
     refused = await client.post(
-        f"{console()}/clients/{registered['client_id']}/delete", data={"csrf": csrf}
+        f"{console()}/clients/{registered['client_id']}/delete",
+        data={"csrf": csrf, "confirm": "yes"},
     )
     assert refused.status_code == 403
     assert (await client.post(console() + "/tokens", data={"csrf": csrf})).status_code == 403
@@ -388,7 +389,7 @@ async def test_initial_access_token_delete(client: httpx.AsyncClient) -> None:
     token_id = re.search(r'<td data-label="Id" class="id">([^<]+)<', created.text)
     assert token_id
     deleted = await client.post(
-        f"{console()}/tokens/{token_id.group(1)}/delete", data={"csrf": csrf}
+        f"{console()}/tokens/{token_id.group(1)}/delete", data={"csrf": csrf, "confirm": "yes"}
     )
     assert deleted.status_code == 303
     listed = await client.get(deleted.headers["location"])
@@ -416,7 +417,8 @@ async def test_client_delete_from_the_console(client: httpx.AsyncClient) -> None
     registered = await register(client, client_name="doomed")
     csrf = await signed_in(client)
     response = await client.post(
-        f"{console()}/clients/{registered['client_id']}/delete", data={"csrf": csrf}
+        f"{console()}/clients/{registered['client_id']}/delete",
+        data={"csrf": csrf, "confirm": "yes"},
     )
     assert response.status_code == 303
     token = await admin_token(client)

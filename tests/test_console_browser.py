@@ -161,12 +161,73 @@ def test_admin_approves_a_held_client_then_deletes_it(
     page = new_page(browser, live_server)
     sign_in(page, "held", "admin", "admin-secret")
     expect(page.get_by_role("cell", name="disabled")).to_be_visible()
-    page.get_by_role("link", name="Waiting for approval").click()
+    page.get_by_role("table").get_by_role("link", name="Waiting for approval").click()
     page.get_by_role("button", name="Enable client (approve)").click()
     expect(page.get_by_role("status").first).to_have_text("The client is enabled.")
     assert admin_view(live_server, "held", client_id).json()["enabled"] is True
     shoot(page, tmp_path, "console-client-approved")
 
+    page.get_by_role("link", name="Delete client…").click()
     page.get_by_role("button", name="Delete client").click()
     expect(page.get_by_text("The client is deleted.")).to_be_visible()
     assert admin_view(live_server, "held", client_id).status_code == 404
+
+
+def no_sideways_scroll(page: Page, what: str) -> None:
+    wide = page.evaluate("document.documentElement.scrollWidth")
+    width = page.viewport_size["width"] if page.viewport_size else 0
+    assert wide <= width, f"{what} scrolls sideways at {width} px ({wide} px)"
+
+
+def test_admin_edits_a_client_then_confirms_a_deletion_on_a_phone(
+    browser: Browser, live_server: LiveServer, tmp_path: Path
+) -> None:
+    """Issue 14: the edit form at 1280 px (a refusal shown with the input kept, then saved),
+    and a deletion confirmed, after a cancel, at 375 px."""
+    client_id = register_anonymously(live_server, "open", "Before the edit")
+    page = new_page(browser, live_server)
+    sign_in(page, "open", "admin", "admin-secret")
+    page.get_by_role("link", name="Before the edit").click()
+    edit = page.locator(f'form[action$="/clients/{client_id}/edit"]')
+    edit.get_by_label("Client name").fill("After the edit")
+    edit.get_by_label("Redirect URIs").fill("https://app.example.org/cb\nnot a uri")
+    edit.get_by_label("phone").check()
+    page.get_by_role("button", name="Save changes").click()
+    expect(page.get_by_role("alert")).to_contain_text(
+        "Redirect URIs: line 2 is not an absolute URI"
+    )
+    expect(edit.get_by_label("Client name")).to_have_value("After the edit")
+    expect(edit.get_by_label("phone")).to_be_checked()
+    shoot(page, tmp_path, "console-edit-refused")
+    edit.get_by_label("Redirect URIs").fill(
+        "https://app.example.org/cb\nhttps://app.example.org/silent"
+    )
+    edit.get_by_label("Enabled").uncheck()
+    page.get_by_role("button", name="Save changes").click()
+    expect(page.get_by_text("The client is saved.")).to_be_visible()
+    expect(page.get_by_role("heading", name="After the edit")).to_be_visible()
+    shown = admin_view(live_server, "open", client_id).json()
+    assert shown["name"] == "After the edit"
+    assert shown["redirectUris"] == ["https://app.example.org/cb", "https://app.example.org/silent"]
+    assert shown["enabled"] is False
+    no_sideways_scroll(page, "the client page")
+    shoot(page, tmp_path, "console-client-edited")
+
+    phone = new_page(browser, live_server, PHONE)
+    sign_in(phone, "open", "admin", "admin-secret")
+    phone.goto(f"/realms/open/console/clients/{client_id}")
+    no_sideways_scroll(phone, "the client page")
+    phone.get_by_role("link", name="Delete client…").click()
+    expect(phone.get_by_role("heading", name="Delete client After the edit?")).to_be_visible()
+    no_sideways_scroll(phone, "the confirmation page")
+    shoot(phone, tmp_path, "console-confirm-delete-375")
+    phone.get_by_role("link", name="Cancel, keep it").click()
+    expect(phone.get_by_role("heading", name="After the edit")).to_be_visible()
+    assert admin_view(live_server, "open", client_id).status_code == 200
+    phone.get_by_role("link", name="Delete client…").click()
+    phone.get_by_role("button", name="Delete client").click()
+    expect(phone.get_by_text("The client is deleted.")).to_be_visible()
+    assert admin_view(live_server, "open", client_id).status_code == 404
+    phone.get_by_role("link", name="Policies").click()
+    expect(phone.get_by_role("heading", name="Registration policies")).to_be_visible()
+    no_sideways_scroll(phone, "the policies page")

@@ -27,7 +27,10 @@ async def test_newest_first_with_a_total(client: httpx.AsyncClient) -> None:
     await signed_in(client)
     page = await client.get(console() + "/clients")
     assert page.status_code == 200
-    assert names_on(page) == ["third", "second", "first"]
+    # creation order is (created_at, client_id): the admin API lists it oldest first
+    oldest_first = await client.get(clients_path(), headers=await admin(client))
+    assert names_on(page) == [c["name"] for c in reversed(oldest_first.json())]
+    assert set(names_on(page)) == {"first", "second", "third"}
     assert "3 clients" in page.text
     assert "Page 1 of 1" in page.text
     assert 'rel="next"' not in page.text and 'rel="prev"' not in page.text
@@ -68,5 +71,8 @@ async def test_page_x_of_y_and_nothing_past_the_end(client: httpx.AsyncClient) -
     beyond = await client.get(console() + "/clients?page=99")
     assert beyond.status_code == 200
     assert "Page 2 of 2" in beyond.text
-    assert names_on(beyond) == ["client-02", "client-01", "client-00"]
+    # the rest (clients of one second sort by id, so which three is not asked)
+    rest = names_on(beyond)
+    assert len(rest) == 3
+    assert set(rest) | set(names_on(first)) == {f"client-{n:02}" for n in range(23)}
     assert 'rel="next"' not in beyond.text and 'rel="prev"' in beyond.text

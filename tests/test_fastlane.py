@@ -59,7 +59,8 @@ def is_hot(method: str, path: str) -> bool:
 
 
 def comparable(response: httpx.Response) -> tuple[int, dict[str, str], object]:
-    headers = {k: v for k, v in response.headers.items() if k not in ("content-length", "location")}
+    varying = ("content-length", "location", "x-request-id")
+    headers = {k: v for k, v in response.headers.items() if k not in varying}
     try:
         body: object = response.json()
     except ValueError:

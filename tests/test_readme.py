@@ -82,3 +82,17 @@ async def test_the_indigo_example_realm_accepts_this_machine(tmp_path: Path) -> 
             answer = await http.post("/iam/api/client-registration", json=body)
     assert answer.status_code == 201, answer.text
     assert answer.json()["dynamically_registered"] is True
+
+
+def test_the_operations_realm_loads(tmp_path: Path) -> None:
+    """The Operations section's realm file, as printed, is a valid realm using every setting."""
+    from app.config.realms import load_realm
+
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## Operations") :]
+    block = section.split("```yaml\n# realms/public.yaml\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "public.yaml").write_text(block)
+    realm = load_realm(tmp_path / "public.yaml", {})
+    assert realm.cors.allowed_origins == ("https://app.example.org",)
+    assert realm.rate_limits.limit("token") == (600, 60)
+    assert realm.events.enabled and realm.client_expiry.unused_seconds == 90 * 86400

@@ -175,7 +175,7 @@ LOAD_ERRORS = [
     pytest.param(
         "service_accounts:\n  - client_id: bot\n    secret: s\n    roles: [admin]\n",
         4,
-        "roles[0]: expected one of: manage-clients, view-clients or create-client",
+        "roles[0]: expected one of: manage-clients, view-clients, create-client or view-events",
         id="role",
     ),
     pytest.param(

@@ -122,14 +122,17 @@ class Live:
             case.headers["Authorization"] = authorization
 
     def note(self, case: schemathesis.Case[Any], response: schemathesis.Response) -> None:
-        """Keep the RAT a successful PUT rotated (a deleted client stays listed: what hypothesis
-        draws from must not change between runs)."""
+        """Keep the RAT a successful PUT or an admin's regeneration made (a deleted client
+        stays listed: what hypothesis draws from must not change between runs)."""
         client_id = case.path_parameters.get("client_id", "")
         if response.status_code != 200 or client_id not in self.rats:
             return
         rat = response.json().get("registration_access_token")  # None for an admin's PUT
         if case.operation.path.startswith(DCR) and rat:
             self.rats[client_id] = rat
+        regenerated = response.json().get("registrationAccessToken")  # the admin's regeneration
+        if case.operation.path.endswith("/registration-access-token") and regenerated:
+            self.rats[client_id] = regenerated
 
 
 def _token(http: httpx.Client, account: str) -> str:

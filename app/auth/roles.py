@@ -13,11 +13,13 @@ from app.errors import InsufficientScope, InvalidToken, MissingToken
 MANAGE_CLIENTS = "manage-clients"
 VIEW_CLIENTS = "view-clients"
 CREATE_CLIENT = "create-client"
+VIEW_EVENTS = "view-events"
 
 # one of these roles permits the action (Keycloak's realm-management semantics)
 TO_CREATE_CLIENTS = frozenset({CREATE_CLIENT, MANAGE_CLIENTS})
 TO_VIEW_CLIENTS = frozenset({VIEW_CLIENTS, MANAGE_CLIENTS})
 TO_MANAGE_CLIENTS = frozenset({MANAGE_CLIENTS})
+TO_VIEW_EVENTS = frozenset({VIEW_EVENTS, MANAGE_CLIENTS})
 EVERY_ROLE = frozenset({MANAGE_CLIENTS, VIEW_CLIENTS, CREATE_CLIENT})
 
 # the command line acts on the database directly: whoever runs it administers every realm

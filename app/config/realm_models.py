@@ -38,7 +38,7 @@ DEFAULT_PROTOCOL_MAPPER_TYPES: tuple[str, ...] = (
 DEFAULT_SCOPES: tuple[str, ...] = ("openid", "profile", "email")
 DEFAULT_OPTIONAL_SCOPES: tuple[str, ...] = ("address", "phone", "offline_access")
 
-Role = Literal["manage-clients", "view-clients", "create-client"]
+Role = Literal["manage-clients", "view-clients", "create-client", "view-events"]
 
 
 class _Frozen(BaseModel):
@@ -268,6 +268,77 @@ class TokensConfig(_Frozen):
     signing_alg: Literal["RS256", "ES256", "EdDSA"] = "RS256"
 
 
+_RATE = re.compile(r"^\s*([1-9][0-9]{0,8})\s*/\s*(second|minute|hour|day)\s*$")
+_PER = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+
+
+class RateLimitsConfig(_Frozen):
+    # "N/second|minute|hour|day", across every process sharing the database (app/services/
+    # rate_limits.py); absent: no limit
+    anonymous_registration: str | None = None  # per client address
+    token: str | None = None  # per client
+    sign_in: str | None = None  # per client address and account
+
+    @field_validator("anonymous_registration", "token", "sign_in")
+    @classmethod
+    def _rate(cls, value: str | None) -> str | None:
+        if value is not None and _RATE.match(value) is None:
+            raise ValueError(f"{value!r} is not a rate like 20/minute (second, minute, hour, day)")
+        return value
+
+    def limit(self, kind: str) -> tuple[int, int] | None:
+        """(requests, window in seconds) of `kind`, or None when it has no limit."""
+        value = getattr(self, kind)
+        if value is None:
+            return None
+        match = _RATE.match(value)
+        assert match is not None  # checked at load
+        return int(match.group(1)), _PER[match.group(2)]
+
+
+_DURATION = re.compile(r"^\s*([1-9][0-9]{0,6})\s*([smhd])\s*$")
+_UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+class EventsConfig(_Frozen):
+    # record what happens to the realm's clients under Keycloak's event names (app/services/
+    # events.py), kept for `retention` ("30d", "12h", "90m", "3600s")
+    enabled: bool = False
+    retention: str = "30d"
+
+    @field_validator("retention")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        if _DURATION.match(value) is None:
+            raise ValueError(f"{value!r} is not a duration like 30d, 12h, 90m or 3600s")
+        return value
+
+    @property
+    def retention_seconds(self) -> int:
+        match = _DURATION.match(self.retention)
+        assert match is not None  # checked at load
+        return int(match.group(1)) * _UNIT[match.group(2)]
+
+
+class ClientExpiryConfig(_Frozen):
+    # a registered client unused this long (no token, no registration read or update) is deleted
+    # by the scheduler ("90d", "12h"); dry_run: only logged and recorded as events
+    unused_after: str | None = None
+    dry_run: bool = False
+
+    @field_validator("unused_after")
+    @classmethod
+    def _duration(cls, value: str | None) -> str | None:
+        if value is not None and _DURATION.match(value) is None:
+            raise ValueError(f"{value!r} is not a duration like 90d, 12h, 90m or 3600s")
+        return value
+
+    @property
+    def unused_seconds(self) -> int | None:
+        match = _DURATION.match(self.unused_after) if self.unused_after else None
+        return int(match.group(1)) * _UNIT[match.group(2)] if match else None
+
+
 class CompatConfig(_Frozen):
     # serve INDIGO IAM's /iam/api/client-registration API for this realm (app/services/indigo.py)
     indigo_iam: bool = False
@@ -282,6 +353,9 @@ class RealmConfig(_Frozen):
     trusted_issuers: tuple[TrustedIssuer, ...] = ()
     compat: CompatConfig = CompatConfig()
     cors: CorsConfig = CorsConfig()
+    rate_limits: RateLimitsConfig = RateLimitsConfig()
+    events: EventsConfig = EventsConfig()
+    client_expiry: ClientExpiryConfig = ClientExpiryConfig()
     login: LoginConfig | None = None  # None: nobody can sign in to the realm
     tokens: TokensConfig = TokensConfig()
 

@@ -7,7 +7,7 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -39,6 +39,7 @@ ENV_NAMES = {
     "database_pool_size": "REGISTRAR_DATABASE_POOL_SIZE",
     "trusted_proxies": "REGISTRAR_TRUSTED_PROXIES",
     "access_log": "REGISTRAR_ACCESS_LOG",
+    "log_format": "REGISTRAR_LOG_FORMAT",
 }
 CONFIG_ENV = "REGISTRAR_CONFIG"
 
@@ -81,6 +82,8 @@ class Settings(BaseModel):
     trusted_proxies: str = ""
     # one line per request (uvicorn's access log); off by default, as in Keycloak
     access_log: bool = False
+    # text: "TIME LEVEL LOGGER: message"; json: one JSON object per line (app/logs.py)
+    log_format: Literal["text", "json"] = "text"
 
     @field_validator("database_url")
     @classmethod

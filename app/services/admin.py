@@ -307,4 +307,7 @@ def client_representation(row: ClientRow) -> dict[str, Any]:
         "serviceAccountsEnabled": "client_credentials" in metadata.get("grant_types", []),
         "registrationAuth": row.registration_auth,
         "createdTimestamp": row.created_at * 1000,
+        # the last token, registration read or update, in ms (0: never; tracked by realms
+        # with client_expiry)
+        "lastUsedTimestamp": row.last_used_at * 1000,
     }

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import time
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 from app.auth.callers import Caller, RegistrationAuth
 from app.auth.hosts import CachingResolver
@@ -14,14 +15,24 @@ from app.auth.roles import (
     TO_CREATE_CLIENTS,
     TO_MANAGE_CLIENTS,
     TO_VIEW_CLIENTS,
+    require_admin,
     require_role,
 )
 from app.auth.secret_box import SecretBox
 from app.auth.secret_values import new_client_secret, same_secret, token_digest
 from app.auth.tokens import REGISTRATION_ACCESS_TOKEN, sign_internal, token_claims
 from app.config.realm_models import MaxClients, RealmConfig
-from app.errors import InvalidClientMetadata, InvalidToken, MissingToken, NotFound, PolicyRefused
+from app.errors import (
+    InvalidClientMetadata,
+    InvalidRequest,
+    InvalidToken,
+    MissingToken,
+    NotFound,
+    PolicyRefused,
+    RegistrarError,
+)
 from app.jsonio import dumps
+from app.metrics import POLICY_REFUSALS, REGISTRATIONS
 from app.rules.client_metadata import validate_client_metadata
 from app.rules.policies import (
     Candidate,
@@ -33,6 +44,9 @@ from app.rules.policies import (
     names_to_resolve,
     policy_set,
 )
+from app.services.client_expiry import ClientUses
+from app.services.events import EventLog
+from app.services.rate_limits import RateLimiter
 from app.store.errors import RealmFull, SpendFailed
 from app.store.ids import new_client_id
 from app.store.queries import ClientRow, ClientUpdate, Store
@@ -46,6 +60,7 @@ READ_ONLY_ON_PUT = (
     "client_secret_expires_at",
     "client_id_issued_at",
 )
+T = TypeVar("T")
 SECRET_METHODS = frozenset({"client_secret_basic", "client_secret_post", "client_secret_jwt"})
 
 
@@ -60,8 +75,14 @@ class Registrations:
         keyring: Keyring,
         resolve: CachingResolver,
         issuer: Callable[[str], str],
+        limiter: RateLimiter | None = None,
+        events: EventLog | None = None,
+        uses: ClientUses | None = None,
     ) -> None:
         self._store = store
+        self._uses = uses
+        self._limiter = limiter
+        self._events = events
         self._box = box
         self._keyring = keyring
         self._resolve = resolve
@@ -70,11 +91,72 @@ class Registrations:
     async def register(
         self, realm: RealmConfig, caller: Caller, body: Mapping[str, Any], now: int
     ) -> dict[str, Any]:
+        """RFC 7591 §3.1 (event CLIENT_REGISTER)."""
+        work = self._register(realm, caller, body, now)
+        return await self._recorded(realm, "CLIENT_REGISTER", caller, None, work)
+
+    async def read(self, realm: RealmConfig, client_id: str, caller: Caller) -> dict[str, Any]:
+        """RFC 7592 §2.1 (event CLIENT_INFO); a use of the client (client_expiry)."""
+        if self._uses is not None and caller.kind == "registration_access_token":
+            self._uses.note(realm, client_id, int(time.time()))
+        work = self._read(realm, client_id, caller)
+        return await self._recorded(realm, "CLIENT_INFO", caller, client_id, work)
+
+    async def update(
+        self,
+        realm: RealmConfig,
+        client_id: str,
+        caller: Caller,
+        body: Mapping[str, Any],
+        now: int,
+    ) -> dict[str, Any]:
+        """RFC 7592 §2.2 (event CLIENT_UPDATE); a use of the client (client_expiry)."""
+        if self._uses is not None and caller.kind == "registration_access_token":
+            self._uses.note(realm, client_id, now)
+        work = self._update(realm, client_id, caller, body, now)
+        return await self._recorded(realm, "CLIENT_UPDATE", caller, client_id, work)
+
+    async def remove(self, realm: RealmConfig, client_id: str, caller: Caller) -> None:
+        """RFC 7592 §2.3 (event CLIENT_DELETE)."""
+        work = self._remove(realm, client_id, caller)
+        await self._recorded(realm, "CLIENT_DELETE", caller, client_id, work)
+
+    async def _recorded(
+        self,
+        realm: RealmConfig,
+        kind: str,
+        caller: Caller,
+        client_id: str | None,
+        work: Awaitable[T],
+    ) -> T:
+        """Run `work` and record its event, or its _ERROR twin with the error code."""
+        try:
+            done = await work
+        except RegistrarError as exc:
+            if self._events is not None:
+                self._events.record(realm, f"{kind}_ERROR", caller, client_id, exc.error)
+            if isinstance(exc, PolicyRefused):
+                POLICY_REFUSALS.labels(realm.name, exc.policy).inc()
+            if kind == "CLIENT_REGISTER":
+                REGISTRATIONS.labels(realm.name, exc.error).inc()
+            raise
+        if kind == "CLIENT_REGISTER":
+            REGISTRATIONS.labels(realm.name, "created").inc()
+        if self._events is not None:
+            shown = done.get("client_id") if isinstance(done, dict) else client_id
+            self._events.record(realm, kind, caller, str(shown) if shown else client_id)
+        return done
+
+    async def _register(
+        self, realm: RealmConfig, caller: Caller, body: Mapping[str, Any], now: int
+    ) -> dict[str, Any]:
         """RFC 7591 §3.1: validate, run the policies, store, answer with the full registration."""
         if caller.kind == "registration_access_token":
             raise InvalidToken("A registration access token cannot register a new client")
         if caller.kind == "bearer":
             self.check_may_register(caller)
+        if caller.kind == "anonymous" and self._limiter is not None:
+            await self._limiter.check(realm, "anonymous_registration", caller.host, now)
         if "client_id" in body:
             raise InvalidClientMetadata("client_id is assigned by the server and must not be sent")
         counted = None
@@ -112,7 +194,7 @@ class Registrations:
             ) from exc
         return self.client_response(row, candidate.metadata, secret, rat)
 
-    async def read(self, realm: RealmConfig, client_id: str, caller: Caller) -> dict[str, Any]:
+    async def _read(self, realm: RealmConfig, client_id: str, caller: Caller) -> dict[str, Any]:
         """RFC 7592 §2.1: a GET does not rotate the RAT; the answer carries the token presented."""
         row, caller = await self._authorized_client(realm, client_id, caller, TO_VIEW_CLIENTS)
         candidate = Candidate(metadata=row.metadata(), enabled=row.enabled)
@@ -143,7 +225,7 @@ class Registrations:
         config["confidential-port"] = 0
         return config
 
-    async def update(
+    async def _update(
         self,
         realm: RealmConfig,
         client_id: str,
@@ -163,6 +245,7 @@ class Registrations:
         )
         candidate = await self._checked_candidate(realm, "update", stored, caller, body)
         secret = self._unseal_secret(row)
+        keep_secret = secret is not None and _needs_secret(candidate.metadata)
         if not _needs_secret(candidate.metadata):
             secret = None
         elif secret is None:
@@ -178,7 +261,8 @@ class Registrations:
             realm=row.realm,
             metadata_json=dumps(dict(candidate.metadata)).decode(),
             secret_sealed=self._box.seal(secret, row.client_id) if secret else None,
-            rat_digest=token_digest(rat) if rat else row.rat_digest,
+            keep_secret=keep_secret,
+            rat_digest=token_digest(rat) if rat else None,  # None: keep the stored one
             requires_consent=candidate.consent_required,
             limits_scope=not candidate.full_scope_allowed,
             updated_at=now,
@@ -189,7 +273,7 @@ class Registrations:
         shown_rat = rat if rotate else (caller.token if by_rat else None)
         return self.client_response(row, candidate.metadata, secret, shown_rat)
 
-    async def remove(self, realm: RealmConfig, client_id: str, caller: Caller) -> None:
+    async def _remove(self, realm: RealmConfig, client_id: str, caller: Caller) -> None:
         """RFC 7592 §2.3: the client id, its secret and its RAT stop working at once."""
         row, caller = await self._authorized_client(realm, client_id, caller, TO_MANAGE_CLIENTS)
         candidate = Candidate(metadata=row.metadata(), enabled=row.enabled)
@@ -198,6 +282,37 @@ class Registrations:
         expected = token_digest(caller.token) if by_rat else None
         if not await self._store.delete_client(realm.name, client_id, expected):
             await self._refuse_lost_race(realm, client_id, expected)
+
+    async def regenerate_secret(
+        self, realm: RealmConfig, client_id: str, caller: Caller, now: int
+    ) -> str:
+        """Keycloak's "Regenerate secret" (manage-clients): a new secret, the old one refused
+        from now on. A public client has no secret to regenerate (400)."""
+        require_admin(caller, TO_MANAGE_CLIENTS)
+        row = await self._store.get_client(realm.name, client_id)
+        if row is None:
+            raise NotFound(f"Client '{client_id[:64]}' not found")
+        secret = new_client_secret()
+        sealed = self._box.seal(secret, client_id)
+        if not await self._store.set_client_secret(realm.name, client_id, sealed, now):
+            if await self._store.get_client(realm.name, client_id) is None:
+                raise NotFound(f"Client '{client_id[:64]}' not found")
+            raise InvalidRequest("The client is public: it has no secret to regenerate")
+        return secret
+
+    async def regenerate_registration_access_token(
+        self, realm: RealmConfig, client_id: str, caller: Caller, now: int
+    ) -> str:
+        """Keycloak's "Regenerate registration access token" (manage-clients): a new RAT, the
+        old one refused from now on (RFC 7592 §2: the server may rotate it at any time)."""
+        require_admin(caller, TO_MANAGE_CLIENTS)
+        row = await self._store.get_client(realm.name, client_id)
+        if row is None:
+            raise NotFound(f"Client '{client_id[:64]}' not found")
+        rat = await self._new_rat(realm, _registration_auth(row), now)
+        if not await self._store.set_client_rat(realm.name, client_id, token_digest(rat), now):
+            raise NotFound(f"Client '{client_id[:64]}' not found")
+        return rat
 
     async def _refuse_lost_race(
         self, realm: RealmConfig, client_id: str, expected_rat_digest: str | None

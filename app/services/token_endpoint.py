@@ -28,6 +28,8 @@ from app.errors import (
     UnauthorizedClient,
     UnsupportedGrantType,
 )
+from app.services.client_expiry import ClientUses
+from app.services.rate_limits import RateLimiter
 from app.store.queries import Store, is_key
 
 ACCESS_TOKEN_SECONDS = 300
@@ -61,6 +63,15 @@ def client_credentials_from(authorization: str | None, form: Mapping[str, str]) 
     raise InvalidClient("Client authentication is required")
 
 
+def claimed_client_id(authorization: str | None, form: Mapping[str, str]) -> str:
+    """The client id a token request claims (Basic, or the form's client_id), before anything
+    is checked: what the realm's `token` rate limit counts."""
+    try:
+        return client_credentials_from(authorization, form)[0]
+    except (InvalidClient, InvalidRequest):
+        return form.get("client_id", "")
+
+
 def _basic_credentials(credentials: str) -> tuple[str, str]:
     try:
         decoded = base64.b64decode(credentials, validate=True).decode("utf-8")
@@ -83,9 +94,13 @@ class TokenEndpoint:
         box: SecretBox,
         keyring: Keyring,
         issuer: Callable[[str], str],
+        uses: ClientUses | None = None,
+        limiter: RateLimiter | None = None,
         family_live: Callable[[str, str], Awaitable[bool]] | None = None,
     ) -> None:
         self._store = store
+        self._uses = uses
+        self._limiter = limiter
         self._box = box
         self._keyring = keyring
         self._issuer = issuer
@@ -117,6 +132,11 @@ class TokenEndpoint:
             raise InvalidClient("Invalid client credentials")
         client_id, secret = client_credentials_from(authorization, form)
         return await self.authenticate_client(realm, client_id, secret)
+
+    async def count_request(self, realm: RealmConfig, client_id: str, now: int) -> None:
+        """A token request of `client_id`, right or wrong: 429 past the realm's `token` rate."""
+        if self._limiter is not None:
+            await self._limiter.check(realm, "token", client_id, now)
 
     async def authenticate_client(
         self, realm: RealmConfig, client_id: str, secret: str
@@ -182,6 +202,8 @@ class TokenEndpoint:
             claims["resource_access"] = {"realm-management": {"roles": list(client.roles)}}
         keys = await self._keyring.get(realm.name)
         token = sign_access_token(keys, claims, alg=realm.tokens.signing_alg)
+        if self._uses is not None and not client.service_account:
+            self._uses.note(realm, client.client_id, now)  # a use (client_expiry)
         reply: dict[str, Any] = {
             "access_token": token,
             "token_type": "Bearer",

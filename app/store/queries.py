@@ -42,6 +42,7 @@ class ClientRow:
     # access tokens of this client issued at or before this second are inactive (epoch seconds;
     # set when an admin disables the client, so re-enabling does not revive them)
     tokens_valid_after: int = 0
+    last_used_at: int = 0  # epoch seconds; 0: never used (a token, a registration read or PUT)
 
     def metadata(self) -> dict[str, Any]:
         """The client's registered metadata (RFC 7591 §2), decoded."""
@@ -62,13 +63,46 @@ class ClientUpdate:
     realm: str
     metadata_json: str
     secret_sealed: str | None
-    rat_digest: str
+    # keep the stored secret if there is one (else write secret_sealed): an update that does not
+    # change the secret must not write back the one it read, which an admin may have
+    # regenerated since
+    keep_secret: bool
+    # None keeps the stored RAT: an update that does not rotate it must not write back the one
+    # it read, which an admin may have regenerated since (Store.set_client_rat)
+    rat_digest: str | None
     requires_consent: bool  # set consent_required; False leaves it as stored
     limits_scope: bool  # clear full_scope_allowed; False leaves it as stored
     updated_at: int
     # with a digest (a RAT's update), compare-and-swap on the stored RAT digest, and only while
     # the client is enabled; without (an admin), unconditional
     expected_rat_digest: str | None
+
+
+@dataclass(frozen=True)
+class EventRow:
+    realm: str
+    time: int  # epoch milliseconds
+    type: str
+    client_id: str | None
+    user_id: str | None
+    ip_address: str | None
+    error: str | None
+    details_json: str | None
+
+
+@dataclass(frozen=True)
+class EventQuery:
+    """Keycloak's event filters: types, client, a time range (epoch ms, inclusive), a page."""
+
+    types: tuple[str, ...] = ()
+    client_id: str | None = None
+    time_from: int | None = None
+    time_to: int | None = None
+    first: int = 0
+    limit: int = 100
+
+
+EVENT_COLUMNS = "realm, time, type, client_id, user_id, ip_address, error, details_json"
 
 
 @dataclass(frozen=True)
@@ -86,7 +120,7 @@ CLIENT_COLUMNS = (
     "enabled, consent_required, full_scope_allowed, created_at, updated_at"
 )
 # read: the inserted columns and those the store sets later (a new client's take their defaults)
-CLIENT_READ_COLUMNS = f"{CLIENT_COLUMNS}, tokens_valid_after"
+CLIENT_READ_COLUMNS = f"{CLIENT_COLUMNS}, tokens_valid_after, last_used_at"
 INITIAL_ACCESS_TOKEN_COLUMNS = "id, realm, created_at, expires_at, count, remaining"
 INSERT_CLIENT = f"INSERT INTO client ({CLIENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 # k uses of a live token, only if k remain; of racing callers the row lock decides
@@ -109,20 +143,25 @@ SPEND_AND_INSERT_PG = (
 # ClientUpdate: with a digest, compare-and-swap on the stored RAT digest while the client is
 # enabled; without (an admin), unconditional
 REPLACE_CLIENT = (
-    "UPDATE client SET metadata_json = ?, secret_sealed = ?, rat_digest = ?, "
+    "UPDATE client SET metadata_json = ?, "
+    "secret_sealed = CASE WHEN ? AND secret_sealed IS NOT NULL THEN secret_sealed ELSE ? END, "
+    "rat_digest = COALESCE(?, rat_digest), "
     "consent_required = (consent_required OR ?), "
     "full_scope_allowed = (full_scope_allowed AND NOT ?), updated_at = ? "
     "WHERE client_id = ? AND realm = ? AND (? IS NULL OR (rat_digest = ? AND enabled))"
 )
 # PostgreSQL: REPLACE_CLIENT for several clients of one realm (distinct ids) in one statement
 REPLACE_CLIENTS_PG = (
-    "UPDATE client AS c SET metadata_json = v.metadata_json, secret_sealed = v.secret_sealed, "
-    "rat_digest = v.rat_digest, consent_required = (c.consent_required OR v.requires_consent), "
+    "UPDATE client AS c SET metadata_json = v.metadata_json, "
+    "secret_sealed = CASE WHEN v.keep_secret AND c.secret_sealed IS NOT NULL "
+    "THEN c.secret_sealed ELSE v.secret_sealed END, "
+    "rat_digest = COALESCE(v.rat_digest, c.rat_digest), "
+    "consent_required = (c.consent_required OR v.requires_consent), "
     "full_scope_allowed = (c.full_scope_allowed AND NOT v.limits_scope), "
     "updated_at = v.updated_at "
     "FROM unnest(?::text[], ?::text[], ?::text[], ?::boolean[], ?::boolean[], "
-    "?::integer[], ?::text[], ?::text[]) AS v(metadata_json, secret_sealed, rat_digest, "
-    "requires_consent, limits_scope, updated_at, client_id, expected) "
+    "?::integer[], ?::text[], ?::text[], ?::boolean[]) AS v(metadata_json, secret_sealed, "
+    "rat_digest, requires_consent, limits_scope, updated_at, client_id, expected, keep_secret) "
     "WHERE c.client_id = v.client_id AND c.realm = ? "
     "AND (v.expected IS NULL OR (c.rat_digest = v.expected AND c.enabled)) RETURNING c.client_id"
 )
@@ -180,6 +219,7 @@ def _client(row: tuple[Any, ...]) -> ClientRow:
     return ClientRow(
         row[0], row[1], row[2], row[3], row[4], row[5],
         bool(row[6]), bool(row[7]), bool(row[8]), int(row[9]), int(row[10]), int(row[11]),
+        int(row[12]),
     )  # fmt: skip
 
 
@@ -193,9 +233,18 @@ def _client_params(row: ClientRow) -> tuple[Any, ...]:
 
 def _replace_params(update: ClientUpdate) -> tuple[Any, ...]:
     return (
+        update.metadata_json, update.keep_secret, update.secret_sealed, update.rat_digest,
+        update.requires_consent, update.limits_scope, update.updated_at, update.client_id,
+        update.realm, update.expected_rat_digest, update.expected_rat_digest,
+    )  # fmt: skip
+
+
+def _replace_columns(update: ClientUpdate) -> tuple[Any, ...]:
+    """One row of REPLACE_CLIENTS_PG's arrays, in the order of its `v(...)` columns."""
+    return (
         update.metadata_json, update.secret_sealed, update.rat_digest, update.requires_consent,
-        update.limits_scope, update.updated_at, update.client_id, update.realm,
-        update.expected_rat_digest, update.expected_rat_digest,
+        update.limits_scope, update.updated_at, update.client_id, update.expected_rat_digest,
+        update.keep_secret,
     )  # fmt: skip
 
 
@@ -390,7 +439,7 @@ class Store:
 
     async def _replace_many_pg(self, realm: str, updates: list[ClientUpdate]) -> set[str]:
         """Update clients of distinct ids in one statement; the ids that were changed."""
-        arrays = ((*_replace_params(one)[:7], one.expected_rat_digest) for one in updates)
+        arrays = (_replace_columns(one) for one in updates)
         columns = map(list, zip(*arrays, strict=True))
         rows = await self.db.write_returning(REPLACE_CLIENTS_PG, (*columns, realm))
         return {str(row[0]) for row in rows}
@@ -408,6 +457,28 @@ class Store:
             sql += " AND rat_digest = ? AND enabled"
             params.append(expected_rat_digest)
         return await self.db.write_one(sql, params) == 1
+
+    async def set_client_rat(self, realm: str, client_id: str, rat_digest: str, now: int) -> bool:
+        """An admin's new registration access token: one statement, so of it and a client's own
+        rotating update (a compare-and-swap on the old digest) the row lock orders the two and
+        exactly one RAT is left valid."""
+        if not is_key(client_id):
+            return False
+        sql = "UPDATE client SET rat_digest = ?, updated_at = ? WHERE client_id = ? AND realm = ?"
+        return await self.db.write_one(sql, (rat_digest, now, client_id, realm)) == 1
+
+    async def set_client_secret(
+        self, realm: str, client_id: str, secret_sealed: str, now: int
+    ) -> bool:
+        """An admin's new client secret, only while the client has one (an update may have
+        made it public meanwhile)."""
+        if not is_key(client_id):
+            return False
+        sql = (
+            "UPDATE client SET secret_sealed = ?, updated_at = ? "
+            "WHERE client_id = ? AND realm = ? AND secret_sealed IS NOT NULL"
+        )
+        return await self.db.write_one(sql, (secret_sealed, now, client_id, realm)) == 1
 
     async def set_client_enabled(self, realm: str, client_id: str, enabled: bool, now: int) -> bool:
         """An admin's enable or disable; a disable also makes the client's access tokens issued
@@ -527,3 +598,92 @@ class Store:
     async def sweep_revoked_tokens(self, now: int) -> int:
         """Forget revocations of tokens that have expired anyway; idempotent."""
         return await self.db.write_one("DELETE FROM revoked_token WHERE expires_at <= ?", (now,))
+
+    # --- rate limits ---------------------------------------------------------------------------
+
+    async def count_hit(self, key: str, window_start: int) -> int:
+        """Count one request under `key` in the window starting at `window_start` (a new window
+        starts over) and return the window's count: one statement, so every process agrees."""
+        rows = await self.db.write_returning(
+            "INSERT INTO rate_counter (key, window_start, hits) VALUES (?, ?, 1) "
+            "ON CONFLICT (key) DO UPDATE SET "
+            "hits = CASE WHEN rate_counter.window_start = excluded.window_start "
+            "THEN rate_counter.hits + 1 ELSE 1 END, window_start = excluded.window_start "
+            "RETURNING hits",
+            (key, window_start),
+        )
+        return int(rows[0][0]) if rows else 1
+
+    async def sweep_rate_counters(self, before: int) -> int:
+        """Forget windows that started before `before` (idempotent)."""
+        return await self.db.write_one("DELETE FROM rate_counter WHERE window_start < ?", (before,))
+
+    # --- events ----------------------------------------------------------------------------
+
+    async def insert_events(self, rows: list[EventRow]) -> None:
+        if rows:
+            async with self.db.write() as tx:
+                await tx.many(
+                    f"INSERT INTO event ({EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        (r.realm, r.time, r.type, r.client_id, r.user_id, r.ip_address, r.error,
+                         r.details_json)
+                        for r in rows
+                    ],
+                )  # fmt: skip
+
+    async def list_events(self, realm: str, query: EventQuery) -> list[EventRow]:
+        """The realm's events matching `query`, newest first."""
+        conditions: list[str] = ["realm = ?"]
+        params: list[Any] = [realm]
+        if query.types:
+            conditions.append(f"type IN ({', '.join('?' for _ in query.types)})")
+            params += list(query.types)
+        if query.client_id is not None:
+            conditions.append("client_id = ?")
+            params.append(query.client_id)
+        if query.time_from is not None:
+            conditions.append("time >= ?")
+            params.append(query.time_from)
+        if query.time_to is not None:
+            conditions.append("time <= ?")
+            params.append(query.time_to)
+        where = " AND ".join(conditions)
+        rows = await self.db.read_retrying(
+            lambda tx: tx.all(
+                f"SELECT {EVENT_COLUMNS} FROM event WHERE {where} "
+                "ORDER BY time DESC, id DESC LIMIT ? OFFSET ?",
+                (*params, query.limit, query.first),
+            )
+        )
+        return [EventRow(*row) for row in rows]
+
+    async def sweep_events(self, realm: str, before_ms: int) -> int:
+        """Forget the realm's events older than `before_ms` (its retention); idempotent."""
+        return await self.db.write_one(
+            "DELETE FROM event WHERE realm = ? AND time < ?", (realm, before_ms)
+        )
+
+    # --- use and expiry of clients -----------------------------------------------------------
+
+    async def record_uses(self, uses: list[tuple[str, str, int]]) -> None:
+        """Note (realm, client_id, when) uses in one transaction; a later use wins."""
+        if uses:
+            async with self.db.write() as tx:
+                await tx.many(
+                    "UPDATE client SET last_used_at = ? "
+                    "WHERE client_id = ? AND realm = ? AND last_used_at < ?",
+                    [(when, client_id, realm, when) for realm, client_id, when in uses],
+                )
+
+    async def unused_clients(self, realm: str, before: int, limit: int) -> list[ClientRow]:
+        """Clients of the realm neither used nor created since `before`, oldest first."""
+        last = "CASE WHEN last_used_at > created_at THEN last_used_at ELSE created_at END"
+        rows = await self.db.read_retrying(
+            lambda tx: tx.all(
+                f"SELECT {CLIENT_READ_COLUMNS} FROM client WHERE realm = ? AND {last} < ? "
+                "ORDER BY created_at LIMIT ?",
+                (realm, before, limit),
+            )
+        )
+        return [_client(row) for row in rows]

@@ -27,6 +27,8 @@ class Client(SQLModel, table=True):
     updated_at: int
     # an admin's disable: the client's access tokens issued up to this second stay inactive
     tokens_valid_after: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    # the last token issued, registration read or update (epoch seconds; 0: never used)
+    last_used_at: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
 
 class InitialAccessToken(SQLModel, table=True):
@@ -59,6 +61,33 @@ class RevokedToken(SQLModel, table=True):
     jti: str = Field(primary_key=True, max_length=64)
     realm: str = Field(max_length=64)
     expires_at: int = Field(index=True)
+
+
+class RateCounter(SQLModel, table=True):
+    """Requests of one rate limit's key in its current window, shared by every process."""
+
+    __tablename__ = "rate_counter"
+
+    key: str = Field(primary_key=True, max_length=64)  # SHA-256 of realm, limit and subject
+    window_start: int = Field(index=True)
+    hits: int
+
+
+class Event(SQLModel, table=True):
+    """What happened to a realm's clients, under Keycloak's event names; never a secret."""
+
+    __tablename__ = "event"
+    __table_args__ = (Index("ix_event_realm_time", "realm", "time"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    realm: str = Field(max_length=64)
+    time: int  # epoch milliseconds, as Keycloak's
+    type: str = Field(max_length=40)
+    client_id: str | None = Field(default=None, max_length=64)
+    user_id: str | None = Field(default=None, max_length=255)
+    ip_address: str | None = Field(default=None, max_length=64)
+    error: str | None = Field(default=None, max_length=64)
+    details_json: str | None = None
 
 
 class SigninSession(SQLModel, table=True):
@@ -149,6 +178,7 @@ TABLES = SQLModel.metadata
 # earlier version gets these at start (add_missing_columns). The default fills existing rows.
 ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("client", "tokens_valid_after", "INTEGER NOT NULL DEFAULT 0"),
+    ("client", "last_used_at", "INTEGER NOT NULL DEFAULT 0"),
 )
 
 

@@ -24,6 +24,7 @@ from app.config.realms import RealmRegistry
 from app.errors import ServerBusy
 from app.web.cors import CorsLayer
 from app.web.errors import HANDLED, error_response, refuse
+from app.web.request_ids import RequestIdLayer
 from app.web.request_limits import RequestLimits, RequestLimitsMiddleware
 from app.web.requests import Endpoint
 from app.web.routes.registration import DCR, create_client, read_client
@@ -93,13 +94,15 @@ class Registrar(Starlette):
         limits: RequestLimits,
         max_in_flight: int,
         realms: RealmRegistry,
+        access_log: bool = False,
         **kwargs: Any,
     ) -> None:
         middleware = [Middleware(RequestLimitsMiddleware, limits=limits)]
         super().__init__(middleware=middleware, **kwargs)
         self.limits = limits
-        # CORS around the fast lane and the router alike, inside the in-flight cap
-        self.capped = InFlightCap(CorsLayer(self._route, realms), max_in_flight)
+        # request ids and CORS around the fast lane and the router alike, inside the cap
+        layers = RequestIdLayer(CorsLayer(self._route, realms), access_log)
+        self.capped = InFlightCap(layers, max_in_flight)
         # the fixed segments of the hot templates, to skip every other path at once
         self._prefix = DCR.split("{", 1)[0]
 

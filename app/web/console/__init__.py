@@ -7,9 +7,10 @@ the API's.
 
 from starlette.routing import BaseRoute, Route
 
-from app.web.console import pages
+from app.web.console import client_pages, pages
 
 CONSOLE = "/realms/{realm}/console"
+CLIENT = "/clients/{client_id}"
 
 ROUTES: list[BaseRoute] = [
     Route(CONSOLE, pages.bare_console, methods=["GET"]),
@@ -17,12 +18,19 @@ ROUTES: list[BaseRoute] = [
     Route(CONSOLE + "/signin", pages.signin, methods=["GET", "POST"]),
     Route(CONSOLE + "/signout", pages.signout, methods=["POST"]),
     Route(CONSOLE + "/clients", pages.clients, methods=["GET"]),
-    Route(CONSOLE + "/clients/{client_id}", pages.client_detail, methods=["GET"]),
-    Route(CONSOLE + "/clients/{client_id}/enabled", pages.client_enabled, methods=["POST"]),
-    Route(CONSOLE + "/clients/{client_id}/delete", pages.client_delete, methods=["POST"]),
+    Route(CONSOLE + "/clients/{client_id}", client_pages.client_detail, methods=["GET"]),
+    Route(CONSOLE + CLIENT + "/edit", client_pages.client_edit, methods=["GET", "POST"]),
+    Route(CONSOLE + CLIENT + "/enabled", client_pages.client_enabled, methods=["POST"]),
+    Route(CONSOLE + CLIENT + "/client-secret", client_pages.client_secret, methods=["POST"]),
+    Route(
+        CONSOLE + CLIENT + "/registration-access-token", client_pages.client_rat, methods=["POST"]
+    ),
+    Route(CONSOLE + CLIENT + "/delete", client_pages.client_delete, methods=["GET", "POST"]),
     Route(CONSOLE + "/tokens", pages.tokens, methods=["GET", "POST"]),
-    Route(CONSOLE + "/tokens/{id}/delete", pages.token_delete, methods=["POST"]),
+    Route(CONSOLE + "/tokens/{id}/delete", pages.token_delete, methods=["GET", "POST"]),
     Route(CONSOLE + "/new", pages.new_client, methods=["GET", "POST"]),
+    Route(CONSOLE + "/policies", pages.policies, methods=["GET"]),
+    Route(CONSOLE + "/events", pages.events, methods=["GET"]),
 ]
 
 __all__ = ["ROUTES"]

@@ -16,13 +16,13 @@ from starlette.responses import HTMLResponse, RedirectResponse
 _ENV = Environment(loader=PackageLoader("app.web.console", "templates"), autoescape=True)
 
 
-def _utc(seconds: int | float | None) -> str:
+def utc(seconds: int | float | None) -> str:
     if not seconds:
         return "never"
     return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(seconds))
 
 
-_ENV.filters["utc"] = _utc
+_ENV.filters["utc"] = utc
 
 
 def page_headers(nonce: str) -> dict[str, str]:

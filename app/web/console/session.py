@@ -67,7 +67,11 @@ async def sign_in(
 ) -> tuple[str, int]:
     """The realm's access token for a service account with a console role, and its lifetime
     in seconds (the session cookie lives no longer than the token it carries)."""
-    tokens = container_of(request).tokens
+    container = container_of(request)
+    tokens = container.tokens
+    # per address and account: guessing one account's secret, or many accounts', is slowed
+    subject = f"{host_of(request)} {client_id}"
+    await container.limiter.check(realm, "sign_in", subject, now())
     try:
         client = await tokens.authenticate_client(realm, client_id, secret)
     except InvalidClient as exc:
@@ -90,7 +94,11 @@ async def sign_out(request: Request, realm: RealmConfig, session: Caller) -> Non
 
 async def session_of(request: Request, realm: RealmConfig) -> Caller | None:
     """The signed-in bearer, or None when the cookie is missing, expired or not this realm's."""
-    token = request.cookies.get(SESSION_COOKIE)
+    return await session_of_token(request, realm, request.cookies.get(SESSION_COOKIE, ""))
+
+
+async def session_of_token(request: Request, realm: RealmConfig, token: str) -> Caller | None:
+    """The bearer of a session token, or None when it is no (longer a) console session."""
     if not token or len(token) > 8192:
         return None
     authenticator = container_of(request).authenticator

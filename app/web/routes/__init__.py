@@ -6,7 +6,7 @@ app.web.requests, so importing it from here would be a cycle.
 
 from starlette.routing import BaseRoute
 
-from app.web.routes import admin, indigo, openapi, registration, signin, token
+from app.web.routes import admin, indigo, metrics, openapi, registration, signin, token
 
 ROUTES: list[BaseRoute] = [
     *registration.ROUTES,
@@ -15,6 +15,7 @@ ROUTES: list[BaseRoute] = [
     *admin.ROUTES,
     *openapi.ROUTES,
     *indigo.ROUTES,
+    *metrics.ROUTES,
 ]
 
 __all__ = ["ROUTES"]

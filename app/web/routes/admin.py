@@ -1,4 +1,5 @@
-"""Admin endpoints: /admin/realms/{realm}/clients-initial-access and /clients (Keycloak's paths).
+"""Admin endpoints: /admin/realms/{realm}/clients-initial-access and /clients (Keycloak's paths),
+with a client's "Regenerate secret" and "Regenerate registration access token".
 
 Each endpoint verifies the caller's token (401), reads the request, and hands both to the admin
 service, which checks the caller's roles (403) and does the work.
@@ -59,14 +60,51 @@ async def client(request: Request) -> Response:
     return Response(status_code=204)
 
 
+async def client_secret(request: Request) -> Response:
+    """Keycloak's POST …/clients/{id}/client-secret: 200 {"type": "secret", "value": …}."""
+    container, realm = container_of(request), realm_of(request)
+    caller = await caller_of(request, realm)
+    client_id = request.path_params["client_id"]
+    secret = await container.registrations.regenerate_secret(realm, client_id, caller, now())
+    return JsonResponse({"type": "secret", "value": secret}, headers=NO_STORE)
+
+
+async def registration_access_token(request: Request) -> Response:
+    """Keycloak's POST …/clients/{id}/registration-access-token: 200 with the client's
+    ClientRepresentation and its new `registrationAccessToken`."""
+    container, realm = container_of(request), realm_of(request)
+    caller = await caller_of(request, realm)
+    client_id = request.path_params["client_id"]
+    registrations = container.registrations
+    rat = await registrations.regenerate_registration_access_token(realm, client_id, caller, now())
+    shown = await container.admin.get_client(realm, caller, client_id)
+    return JsonResponse({**shown, "registrationAccessToken": rat}, headers=NO_STORE)
+
+
+async def events(request: Request) -> Response:
+    """Keycloak's GET /admin/realms/{realm}/events"""
+    container, realm = container_of(request), realm_of(request)
+    caller = await caller_of(request, realm)
+    params = request.query_params
+    query = {**params, "type": params.getlist("type")}
+    return JsonResponse(await container.events.list_events(realm, caller, query))
+
+
 ADMIN = "/admin/realms/{realm}"
 
 ROUTES: list[BaseRoute] = [
     Route(ADMIN + "/clients-initial-access", initial_access_tokens, methods=["GET", "POST"]),
     Route(ADMIN + "/clients-initial-access/", initial_access_tokens, methods=["GET", "POST"]),
     Route(ADMIN + "/clients-initial-access/{id}", initial_access_token, methods=["DELETE"]),
+    Route(ADMIN + "/events", events, methods=["GET"]),
     Route(ADMIN + "/clients", clients, methods=["GET"]),
     # Keycloak's admin client asks for the list with a trailing slash (clients.find())
     Route(ADMIN + "/clients/", clients, methods=["GET"]),
     Route(ADMIN + "/clients/{client_id}", client, methods=["GET", "PUT", "DELETE"]),
+    Route(ADMIN + "/clients/{client_id}/client-secret", client_secret, methods=["POST"]),
+    Route(
+        ADMIN + "/clients/{client_id}/registration-access-token",
+        registration_access_token,
+        methods=["POST"],
+    ),
 ]

@@ -9,7 +9,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from app.errors import InvalidRequest, UnauthorizedClient
-from app.services.token_endpoint import client_credentials_from
+from app.services.token_endpoint import claimed_client_id, client_credentials_from
 from app.web.requests import NO_STORE, JsonResponse, container_of, now, read_body, realm_of
 
 FORM = ("application/x-www-form-urlencoded",)
@@ -34,7 +34,9 @@ async def read_form(request: Request) -> dict[str, str]:
 async def token(request: Request) -> Response:
     tokens, realm = container_of(request).tokens, realm_of(request)
     form = await read_form(request)
-    client = await tokens.authenticate_request(realm, request.headers.get("authorization"), form)
+    authorization = request.headers.get("authorization")
+    await tokens.count_request(realm, claimed_client_id(authorization, form), now())
+    client = await tokens.authenticate_request(realm, authorization, form)
     grant_type, users = form.get("grant_type"), container_of(request).user_tokens
     if grant_type == "authorization_code":
         reply = await users.authorization_code(realm, client, form, now())

@@ -1,0 +1,81 @@
+"""Prometheus metrics (GET /metrics): request durations by route and status, registrations by
+realm and outcome, policy refusals by policy, rate-limit refusals. With several workers every
+process writes its counts to PROMETHEUS_MULTIPROC_DIR (set by `registrar serve`) and /metrics
+adds them up; in a single process the default registry serves them."""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+REQUESTS = Histogram(
+    "registrar_request_duration_seconds",
+    "Time to answer a request, by route and status",
+    ["route", "status"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+)
+REGISTRATIONS = Counter(
+    "registrar_client_registrations_total",
+    "Registration requests (RFC 7591 and the other registration paths), by realm and outcome",
+    ["realm", "outcome"],
+)
+POLICY_REFUSALS = Counter(
+    "registrar_policy_refusals_total", "Requests a registration policy refused", ["realm", "policy"]
+)
+RATE_LIMITED = Counter(
+    "registrar_rate_limited_total", "Requests refused by a rate limit", ["realm", "limit"]
+)
+
+
+def exposition() -> bytes:
+    """Every worker's metrics together in the text format (all of this process's without
+    multiprocess mode)."""
+    if os.environ.get(MULTIPROCESS_DIR):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return bytes(generate_latest(registry))
+    return bytes(generate_latest(REGISTRY))
+
+
+def route_of(path: str) -> str:
+    """A route label with the ids taken out, so labels stay few (realm names stay out too)."""
+    parts = path.split("/")
+    if len(parts) > 2 and parts[1] == "realms":
+        rest = "/".join(parts[3:])
+        if rest.startswith("clients-registrations/openid-connect"):
+            return "registration" if rest.count("/") == 1 else "registration_client"
+        if rest.startswith("clients-registrations/install/"):
+            return "adapter_config"
+        if rest.startswith("protocol/openid-connect/"):
+            return rest.removeprefix("protocol/openid-connect/").replace("/", "_")
+        if rest.startswith(".well-known/"):
+            return "discovery"
+        if rest.startswith("console"):
+            return "console"
+        if rest.startswith("iam/api/client-registration"):
+            return "indigo"
+        return "other"
+    if path.startswith("/admin/realms/"):
+        return "admin_" + (parts[4] if len(parts) > 4 else "realm").replace("-", "_")
+    if path.startswith("/.well-known/"):
+        return "discovery"
+    if path.startswith("/iam/api/client-registration"):
+        return "indigo"
+    return {
+        "/health": "health",
+        "/metrics": "metrics",
+        "/openapi.json": "openapi",
+        "/": "landing",
+    }.get(path, "other")
