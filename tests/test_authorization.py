@@ -463,3 +463,29 @@ async def test_login_hint_fills_in_the_username(client: httpx.AsyncClient) -> No
     params = auth_params(registered["client_id"], pkce()[1], login_hint="alice")
     page = await client.get(auth_path(), params=params)
     assert 'name="username" value="alice"' in page.text
+
+
+async def test_login_attempts_are_rate_limited_per_address_and_account(
+    tmp_path: Path, realms_dir: Path, sqlite_url: str
+) -> None:
+    """rate_limits.sign_in slows password guessing: the third try within the window is a 429
+    page, right password or not; another account is counted apart."""
+    (realms_dir / "people.yaml").write_text(
+        (realms_dir / "people.yaml").read_text() + "rate_limits:\n  sign_in: 2/day\n"
+    )
+    application = create_app(make_settings(tmp_path, realms_dir, sqlite_url), scheduler=False)
+    async with application.router.lifespan_context(application):
+        transport = httpx.ASGITransport(app=application, client=("127.0.0.1", 50000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            registered = await public_client(http)
+            params = auth_params(registered["client_id"], pkce()[1])
+            page = await http.get(auth_path(), params=params)
+            for _ in range(2):
+                wrong = await post_form(http, page, username="alice", password="guess")
+                assert wrong.status_code == 200
+            limited = await post_form(http, page, username="alice", password=PASSWORD)
+            assert limited.status_code == 429 and int(limited.headers["retry-after"]) >= 1
+            assert "Too many requests" in limited.text
+            assert "registrar_session" not in limited.headers.get("set-cookie", "")
+            bob = await post_form(http, page, username="bob", password=PASSWORD)
+            assert "code" in redirect_query(bob)

@@ -19,7 +19,7 @@ from starlette.routing import BaseRoute, Route
 
 from app.auth.secret_values import same_secret
 from app.config.realm_models import RealmConfig
-from app.errors import InvalidRequest
+from app.errors import InvalidRequest, TooManyRequests
 from app.services.authorization import (
     AuthorizationRequest,
     BadAuthorizationRequest,
@@ -27,7 +27,7 @@ from app.services.authorization import (
     LoginFailed,
     SessionRow,
 )
-from app.web.requests import container_of, now, read_body, realm_of
+from app.web.requests import container_of, host_of, now, read_body, realm_of
 
 SESSION_COOKIE = "registrar_session"
 CSRF_COOKIE = "registrar_csrf"
@@ -237,8 +237,17 @@ async def login(request: Request) -> Response:
     form, auth = await _submitted(request, realm)
     if isinstance(auth, Response):
         return auth
-    flow = container_of(request).authorization
+    container = container_of(request)
+    flow = container.authorization
     username = form.get("username", "")[:200]
+    try:
+        # the realm's rate_limits.sign_in, per address and account: password guessing slowed
+        await container.limiter.check(realm, "sign_in", f"{host_of(request)} {username}", now())
+    except TooManyRequests as exc:
+        page = _login_page(request, realm, auth, error=exc.description, username=username)
+        page.status_code = 429
+        page.headers.update(exc.headers())
+        return page
     try:
         session_id, session = await flow.sign_in(realm, username, form.get("password", ""), now())
     except LoginFailed as exc:
