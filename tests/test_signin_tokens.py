@@ -343,3 +343,21 @@ async def test_the_sweep_forgets_what_expired(client: httpx.AsyncClient, app: St
     assert await container.signin_store.sweep(later) == 0
     await sweep_initial_access_tokens(container)  # the scheduled job runs it too
     assert (await refresh(client, client_id, body["refresh_token"])).status_code == 400
+
+
+async def test_a_public_clients_token_requests_count_against_its_rate(
+    tmp_path: Path, realms_dir: Path, sqlite_url: str
+) -> None:
+    """rate_limits.token counts per client id, a public client's (client_id alone) too."""
+    (realms_dir / "people.yaml").write_text(
+        (realms_dir / "people.yaml").read_text() + "rate_limits:\n  token: 1/day\n"
+    )
+    application = create_app(make_settings(tmp_path, realms_dir, sqlite_url), scheduler=False)
+    async with application.router.lifespan_context(application):
+        transport = httpx.ASGITransport(app=application, client=("127.0.0.1", 50000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            registered = await public_client(http)
+            first = await exchange(http, registered["client_id"], "made-up", "v" * 43)
+            assert first.status_code == 400
+            second = await exchange(http, registered["client_id"], "made-up", "v" * 43)
+            assert second.status_code == 429 and second.json()["error"] == "too_many_requests"
