@@ -110,6 +110,15 @@ def build_parser() -> argparse.ArgumentParser:
     _common(remove)
     remove.add_argument("--realm", required=True)
     remove.add_argument("id")
+
+    users = commands.add_parser("users", help="local users of realm files")
+    user_commands = users.add_subparsers(dest="users_command", required=True, metavar="COMMAND")
+    user_commands.add_parser(
+        "hash-password",
+        help="read a password on stdin, print its argon2id hash for a realm file",
+        description="Read a password on stdin (one line), print its argon2id hash "
+        "(the password_hash of a user under login.users).",
+    )
     return parser
 
 
@@ -134,6 +143,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:  # a bare `registrar`: say what it can do
         parser.print_help()
         return 0
+    if args.command == "users":
+        return hash_password_command()
     try:
         settings = _settings(args)
         if args.command == "serve":
@@ -150,6 +161,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RegistrarError as exc:
         print(f"registrar: {exc.description}", file=sys.stderr)
         return 1
+
+
+def hash_password_command() -> int:
+    """Print the argon2id hash of the password on stdin; the password is never echoed."""
+    import getpass
+
+    from app.auth.passwords import hash_password
+
+    # at a terminal, asked for without echo; else the first line of the input
+    if sys.stdin.isatty():
+        password = getpass.getpass("Password: ")
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        print("registrar: no password on stdin", file=sys.stderr)
+        return 2
+    print(hash_password(password))
+    return 0
 
 
 def serve(settings: Settings) -> int:

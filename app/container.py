@@ -15,12 +15,15 @@ from app.config.realms import RealmRegistry
 from app.config.settings import Settings
 from app.errors import NotFound
 from app.services.admin import Admin
+from app.services.authorization import Authorization
 from app.services.client_expiry import ClientUses
 from app.services.events import EventLog
 from app.services.rate_limits import RateLimiter
 from app.services.registration import Registrations
 from app.services.token_endpoint import TokenEndpoint
+from app.services.user_tokens import UserTokens
 from app.store.queries import Store
+from app.store.signin import SigninStore
 
 log = logging.getLogger("registrar")
 
@@ -42,6 +45,9 @@ class Container:
     limiter: RateLimiter
     events: EventLog
     uses: ClientUses
+    authorization: Authorization
+    user_tokens: UserTokens
+    signin_store: SigninStore
     # false for a command that must not create anything: no key file, database or tables
     creates: bool = True
 
@@ -59,6 +65,7 @@ class Container:
         registrations = Registrations(
             store, box, keyring, CachingResolver(), issuer, limiter, events, uses
         )
+        signin = SigninStore(store.db)
         return cls(
             settings=settings,
             store=store,
@@ -68,10 +75,15 @@ class Container:
             authenticator=Authenticator(keyring, issuer, store.is_revoked),
             registrations=registrations,
             admin=Admin(store, keyring, issuer, registrations),
-            tokens=TokenEndpoint(store, box, keyring, issuer, uses, limiter),
+            tokens=TokenEndpoint(
+                store, box, keyring, issuer, uses, limiter, family_live=signin.family_live
+            ),
             limiter=limiter,
             events=events,
             uses=uses,
+            authorization=Authorization(store, signin, keyring, issuer),
+            user_tokens=UserTokens(store, signin, keyring, issuer),
+            signin_store=signin,
             creates=create,
         )
 

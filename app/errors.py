@@ -7,6 +7,7 @@ RegistrarError
 ├── UnsupportedGrantType          400 unsupported_grant_type    (RFC 6749 §5.2)
 ├── UnauthorizedClient            400 unauthorized_client       (RFC 6749 §5.2)
 ├── InvalidScope                  400 invalid_scope             (RFC 6749 §5.2)
+├── InvalidGrant                  400 invalid_grant             (RFC 6749 §5.2)
 ├── InvalidClient                 401 invalid_client            (RFC 6749 §5.2)
 ├── InvalidToken                  401 invalid_token             (RFC 6750 §3.1)
 │   └── MissingToken              401, a challenge without error (RFC 6750 §3.1)
@@ -73,6 +74,13 @@ class UnauthorizedClient(RegistrarError):
 
 class InvalidScope(RegistrarError):
     error = "invalid_scope"
+
+
+class InvalidGrant(RegistrarError):
+    """RFC 6749 §5.2: the code or refresh token is invalid, expired, revoked, used, or was
+    issued to another client or for another redirect URI."""
+
+    error = "invalid_grant"
 
 
 class InvalidClient(RegistrarError):

@@ -11,7 +11,7 @@ from app import logs
 from app.config.settings import Settings, load_settings
 from app.container import Container
 from app.scheduler import start_scheduler
-from app.web import console, landing
+from app.web import console, landing, signin
 from app.web.errors import HANDLED, error_response
 from app.web.fastlane import Registrar
 from app.web.request_limits import RequestLimits
@@ -33,7 +33,7 @@ def create_app(settings: Settings, *, scheduler: bool = True) -> Starlette:
             await container.stop()
 
     app = Registrar(
-        routes=[*ROUTES, *console.ROUTES, *landing.ROUTES],
+        routes=[*ROUTES, *console.ROUTES, *signin.ROUTES, *landing.ROUTES],
         lifespan=lifespan,
         exception_handlers=dict.fromkeys(HANDLED, error_response),
         limits=RequestLimits(settings.max_header_bytes, settings.max_url_bytes),

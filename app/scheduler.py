@@ -32,6 +32,8 @@ async def sweep_initial_access_tokens(container: Container) -> int:
     await container.events.sweep(realms, now)
     for realm in realms:  # clients unused for the realm's client_expiry.unused_after
         await container.uses.expire(realm, now)
+    # expired sign-in sessions, codes, refresh tokens and grant families (docs/reference.md §6)
+    await container.signin_store.sweep(now)
     return removed
 
 

@@ -40,6 +40,7 @@ OWNERS: dict[str, tuple[str, ...]] = {
     "yaml": ("app.config",),
     "pydantic": ("app.config",),
     "jwcrypto": ("app.auth",),
+    "argon2": ("app.auth",),  # password hashes of local users
     "cryptography": ("app.auth",),
     "orjson": ("app.jsonio",),
     "prometheus_client": ("app.metrics",),

@@ -64,6 +64,7 @@ async def test_discovery_names_the_realms_endpoints(client: httpx.AsyncClient, p
     assert set(body["token_endpoint_auth_methods_supported"]) == {
         "client_secret_basic",
         "client_secret_post",
+        "none",  # public clients of the code flow (docs/reference.md §6)
     }
 
 

@@ -188,7 +188,7 @@ async def test_missing_grant_type_is_400_invalid_request(client: httpx.AsyncClie
     assert error_of(response, strict=False) == "invalid_request"
 
 
-@pytest.mark.parametrize("grant_type", ["password", "authorization_code", "refresh_token", "x"])
+@pytest.mark.parametrize("grant_type", ["password", "implicit", "x"])
 async def test_unsupported_grant_is_400_unsupported_grant_type(
     client: httpx.AsyncClient, grant_type: str
 ) -> None:
@@ -197,6 +197,18 @@ async def test_unsupported_grant_is_400_unsupported_grant_type(
     )
     assert response.status_code == 400, response.text
     assert error_of(response, strict=False) == "unsupported_grant_type"
+
+
+@pytest.mark.parametrize("grant_type", ["authorization_code", "refresh_token"])
+async def test_a_service_account_has_no_user_grants(
+    client: httpx.AsyncClient, grant_type: str
+) -> None:
+    """The code and refresh grants serve signed-in users (tests/test_signin_tokens.py)."""
+    response = await client.post(
+        TOKEN, data={"grant_type": grant_type}, headers=basic("admin", "admin-secret")
+    )
+    assert response.status_code == 400, response.text
+    assert error_of(response, strict=False) == "unauthorized_client"
 
 
 async def test_repeated_parameter_is_400(client: httpx.AsyncClient) -> None:

@@ -1,12 +1,14 @@
-"""Realm keys and tokens: internal HS256 JWS (Keycloak's RAT and IAT), RS256 access tokens.
+"""Realm keys and tokens: internal HS256 JWS (Keycloak's RAT and IAT), signed access and ID tokens.
 
 Registration and initial access tokens are compact JWS signed with the realm's HMAC key, as
 Keycloak signs its internal tokens; they are verified with the standard library's hmac (cheap on
-the hot path). Access tokens are RS256 JWTs made and checked with jwcrypto.
+the hot path). Access and ID tokens are JWTs (RS256, ES256 or EdDSA, as the realm says) made
+and checked with jwcrypto.
 """
 
 from __future__ import annotations
 
+import functools
 import hmac
 import json
 import secrets
@@ -15,6 +17,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from jwcrypto import jwk, jws, jwt
 from jwcrypto.common import JWException
 
@@ -27,9 +32,27 @@ INITIAL_ACCESS_TOKEN = "InitialAccessToken"
 MAX_TOKEN_LENGTH = 8192
 
 
+# the order of the P-256 group (SEC 2 §2.4.2)
+_P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+
+
+def _derived(secret: bytes, alg: str, length: int) -> bytes:
+    """Key material for `alg`, derived from the realm's sealed secret with HKDF (RFC 5869)."""
+    info = b"registrar realm signing key " + alg.encode("ascii")
+    return HKDF(algorithm=hashes.SHA256(), length=length, salt=None, info=info).derive(secret)
+
+
+def _with_thumbprint_kid(key: jwk.JWK) -> jwk.JWK:
+    # RFC 7638 thumbprint as the kid: the same key gets the same kid in every process
+    return jwk.JWK(**{**json.loads(key.export_private()), "kid": key.thumbprint()})
+
+
 @dataclass(frozen=True)
 class RealmKeys:
-    """One realm's signing keys; `hmac_key` signs internal tokens, `rsa` signs access tokens."""
+    """One realm's signing keys; `hmac_key` signs internal tokens, `rsa` signs access tokens.
+
+    The ES256 and EdDSA keys (a realm's `tokens.signing_alg`) are derived from `hmac_key`, so
+    every process has the same ones without storing more."""
 
     hmac_kid: str
     hmac_key: bytes
@@ -39,10 +62,30 @@ class RealmKeys:
     def rsa_kid(self) -> str:
         return str(self.rsa.get("kid"))
 
+    @functools.cached_property
+    def ec(self) -> jwk.JWK:
+        # 48 bytes reduced modulo n-1, plus 1: a scalar in [1, n-1] with negligible bias
+        # (FIPS 186-5 A.2.1)
+        seed = int.from_bytes(_derived(self.hmac_key, "ES256", 48), "big")
+        private = ec.derive_private_key(seed % (_P256_ORDER - 1) + 1, ec.SECP256R1())
+        return _with_thumbprint_kid(jwk.JWK.from_pyca(private))
+
+    @functools.cached_property
+    def okp(self) -> jwk.JWK:
+        seed = _derived(self.hmac_key, "EdDSA", 32)  # RFC 8032 §5.1.5: a 32-byte private key
+        private = ed25519.Ed25519PrivateKey.from_private_bytes(seed)
+        return _with_thumbprint_kid(jwk.JWK.from_pyca(private))
+
+    def signing_key(self, alg: str) -> jwk.JWK:
+        return {"RS256": self.rsa, "ES256": self.ec, "EdDSA": self.okp}[alg]
+
     def public_jwks(self) -> dict[str, Any]:
-        public: dict[str, Any] = json.loads(self.rsa.export_public())
-        public.update({"use": "sig", "alg": "RS256"})
-        return {"keys": [public]}
+        keys = []
+        for alg in SIGNING_ALGS:
+            public: dict[str, Any] = json.loads(self.signing_key(alg).export_public())
+            public.update({"use": "sig", "alg": alg})
+            keys.append(public)
+        return {"keys": keys}
 
     def to_private_json(self) -> str:
         """Everything needed to rebuild the keys; callers encrypt it before storing."""
@@ -139,10 +182,18 @@ def peek_claims(token: str) -> dict[str, Any] | None:
     return claims if isinstance(claims, dict) else None
 
 
-def sign_access_token(keys: RealmKeys, claims: Mapping[str, Any]) -> str:
-    """An RS256 JWT access token."""
-    token = jwt.JWT(header={"alg": "RS256", "typ": "JWT", "kid": keys.rsa_kid}, claims=dict(claims))
-    token.make_signed_token(keys.rsa)
+SIGNING_ALGS = ("RS256", "ES256", "EdDSA")  # RS256 first: the key older clients pick
+
+
+def sign_access_token(
+    keys: RealmKeys, claims: Mapping[str, Any], typ: str = "JWT", alg: str = "RS256"
+) -> str:
+    """A signed JWT: an access token (`typ` at+jwt for a user's, RFC 9068 §2.1) or an ID
+    token, with the realm's key for `alg`."""
+    key = keys.signing_key(alg)
+    header = {"alg": alg, "typ": typ, "kid": str(key.get("kid"))}
+    token = jwt.JWT(header=header, claims=dict(claims))
+    token.make_signed_token(key)
     return str(token.serialize())
 
 
@@ -176,12 +227,13 @@ def verify_rs256(key_set: jwk.JWKSet, token: str) -> dict[str, Any]:
 
 
 _ASYMMETRIC_ALGS = frozenset(
-    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"}
+    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
 )
 
 
 def verify_own_access_token(keys: RealmKeys, token: str) -> dict[str, Any]:
     """Verify an access token this realm signed (signature only; callers check times)."""
     key_set = jwk.JWKSet()
-    key_set.add(keys.rsa)
+    for alg in SIGNING_ALGS:
+        key_set.add(keys.signing_key(alg))
     return verify_rs256(key_set, token)

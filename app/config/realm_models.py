@@ -230,6 +230,44 @@ class CorsConfig(_Frozen):
         return value
 
 
+class LoginUser(_Frozen):
+    """A local account of the realm file: signs in at the realm's login page."""
+
+    username: str = Field(min_length=1, max_length=200)
+    # argon2id (RFC 9106), as `registrar users hash-password` prints it; never the password
+    password_hash: str = Field(pattern=r"^\$argon2id\$")
+    email: str | None = None
+    name: str | None = None
+    roles: tuple[Role, ...] = ()  # realm-management roles its access tokens carry
+
+
+class LoginConfig(_Frozen):
+    users: tuple[LoginUser, ...] = ()
+
+    @field_validator("users")
+    @classmethod
+    def _unique_usernames(cls, value: tuple[LoginUser, ...]) -> tuple[LoginUser, ...]:
+        seen: set[str] = set()
+        for user in value:
+            if user.username in seen:
+                raise ValueError(f"user {user.username!r} is listed twice")
+            seen.add(user.username)
+        return value
+
+    def user(self, username: str) -> LoginUser | None:
+        return next((u for u in self.users if u.username == username), None)
+
+
+class TokensConfig(_Frozen):
+    """Lifetimes in seconds, and the algorithm of access and ID tokens (docs/reference.md §6)."""
+
+    access_token_lifespan: int = Field(default=300, ge=1)
+    code_lifespan: int = Field(default=60, ge=1)
+    refresh_token_lifespan: int = Field(default=1800, ge=1)  # idle: each use rotates it
+    # access and ID tokens, client_credentials tokens too; RS256 is Keycloak's default
+    signing_alg: Literal["RS256", "ES256", "EdDSA"] = "RS256"
+
+
 _RATE = re.compile(r"^\s*([1-9][0-9]{0,8})\s*/\s*(second|minute|hour|day)\s*$")
 _PER = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 
@@ -318,6 +356,8 @@ class RealmConfig(_Frozen):
     rate_limits: RateLimitsConfig = RateLimitsConfig()
     events: EventsConfig = EventsConfig()
     client_expiry: ClientExpiryConfig = ClientExpiryConfig()
+    login: LoginConfig | None = None  # None: nobody can sign in to the realm
+    tokens: TokensConfig = TokensConfig()
 
     @model_validator(mode="before")
     @classmethod

@@ -1,6 +1,7 @@
 """Which requests CORS applies to, and which origin a realm lets in (Fetch standard, CORS
-protocol): the realm's registration, token, discovery and JWKS endpoints, for the origins of its
-`cors.allowed_origins`. Pure: the web layer (app/web/cors.py) answers and marks responses."""
+protocol): the realm's registration, token, revocation, userinfo, discovery and JWKS
+endpoints, for the origins of its `cors.allowed_origins`. Pure: the web layer (app/web/cors.py)
+answers and marks responses."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ _REALM_PATHS = (
     ("clients-registrations",),
     ("iam", "api", "client-registration"),
     ("protocol", "openid-connect", "token"),
+    # a browser application (a public client) revokes its tokens and reads userinfo itself
+    ("protocol", "openid-connect", "revoke"),
+    ("protocol", "openid-connect", "userinfo"),
     ("protocol", "openid-connect", "certs"),
     (".well-known", "openid-configuration"),
 )

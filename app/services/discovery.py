@@ -7,6 +7,11 @@ from typing import Any
 from app.config.realm_models import RealmConfig
 
 TOKEN_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+# the claims an ID token or userinfo may carry (docs/reference.md §6)
+CLAIMS = [
+    "iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "azp", "sid",
+    "preferred_username", "name", "email",
+]  # fmt: skip
 
 
 def server_metadata(issuer: str, realm: RealmConfig) -> dict[str, Any]:
@@ -16,13 +21,26 @@ def server_metadata(issuer: str, realm: RealmConfig) -> dict[str, Any]:
         # RFC 8414 §3.3: "The "issuer" value returned MUST be identical to the authorization
         # server's issuer identifier value into which the well-known URI string was inserted"
         "issuer": issuer,
+        "authorization_endpoint": f"{oidc}/auth",
         "token_endpoint": f"{oidc}/token",
         "introspection_endpoint": f"{oidc}/token/introspect",
+        "userinfo_endpoint": f"{oidc}/userinfo",
+        "revocation_endpoint": f"{oidc}/revoke",
+        "end_session_endpoint": f"{oidc}/logout",
         "jwks_uri": f"{oidc}/certs",
         "registration_endpoint": f"{issuer}/clients-registrations/openid-connect",
         "scopes_supported": list(realm.all_scopes),
-        "response_types_supported": [],
-        "grant_types_supported": ["client_credentials"],
-        "token_endpoint_auth_methods_supported": TOKEN_AUTH_METHODS,
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "code_challenge_methods_supported": ["S256"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": [realm.tokens.signing_alg],
+        "claims_supported": CLAIMS,
+        # RFC 9207 §3: every authorization response carries `iss`
+        "authorization_response_iss_parameter_supported": True,
+        # `none`: public clients identify themselves by client_id (RFC 7591 §2)
+        "token_endpoint_auth_methods_supported": [*TOKEN_AUTH_METHODS, "none"],
         "introspection_endpoint_auth_methods_supported": TOKEN_AUTH_METHODS,
+        "revocation_endpoint_auth_methods_supported": [*TOKEN_AUTH_METHODS, "none"],
     }

@@ -8,7 +8,7 @@ registered scope and no admin roles.
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_plus
@@ -30,7 +30,7 @@ from app.errors import (
 )
 from app.services.client_expiry import ClientUses
 from app.services.rate_limits import RateLimiter
-from app.store.queries import Store
+from app.store.queries import Store, is_key
 
 ACCESS_TOKEN_SECONDS = 300
 
@@ -43,6 +43,7 @@ class AuthenticatedClient:
     grant_types: tuple[str, ...]
     service_account: bool
     tokens_valid_after: int = 0  # a registered client's: its tokens with iat <= this are inactive
+    public: bool = False  # token_endpoint_auth_method none: identified by client_id alone
 
 
 def client_credentials_from(authorization: str | None, form: Mapping[str, str]) -> tuple[str, str]:
@@ -60,6 +61,15 @@ def client_credentials_from(authorization: str | None, form: Mapping[str, str]) 
     if form.get("client_id") and form.get("client_secret"):
         return form["client_id"], form["client_secret"]
     raise InvalidClient("Client authentication is required")
+
+
+def claimed_client_id(authorization: str | None, form: Mapping[str, str]) -> str:
+    """The client id a token request claims (Basic, or the form's client_id), before anything
+    is checked: what the realm's `token` rate limit counts."""
+    try:
+        return client_credentials_from(authorization, form)[0]
+    except (InvalidClient, InvalidRequest):
+        return form.get("client_id", "")
 
 
 def _basic_credentials(credentials: str) -> tuple[str, str]:
@@ -86,6 +96,7 @@ class TokenEndpoint:
         issuer: Callable[[str], str],
         uses: ClientUses | None = None,
         limiter: RateLimiter | None = None,
+        family_live: Callable[[str, str], Awaitable[bool]] | None = None,
     ) -> None:
         self._store = store
         self._uses = uses
@@ -93,6 +104,34 @@ class TokenEndpoint:
         self._box = box
         self._keyring = keyring
         self._issuer = issuer
+        # whether a user's grant family (the `sid` of its access tokens) is still live
+        self._family_live = family_live
+
+    async def authenticate_request(
+        self, realm: RealmConfig, authorization: str | None, form: Mapping[str, str]
+    ) -> AuthenticatedClient:
+        """The client of a token or revocation request: a public client by its client_id alone
+        (RFC 6749 §3.2.1: "A client MAY use the "client_id" request parameter to identify
+        itself when sending requests to the token endpoint"), any other by its credentials."""
+        has_basic = (authorization or "").strip().lower().startswith("basic ")
+        client_id = form.get("client_id")
+        if not has_basic and client_id and "client_secret" not in form:
+            row = await self._store.get_client(realm.name, client_id) if is_key(client_id) else None
+            if row is not None and row.enabled:
+                metadata = row.metadata()
+                if metadata.get("token_endpoint_auth_method") == "none":
+                    return AuthenticatedClient(
+                        client_id,
+                        (),
+                        metadata.get("scope"),
+                        tuple(metadata.get("grant_types", ())),
+                        False,
+                        row.tokens_valid_after,
+                        public=True,
+                    )
+            raise InvalidClient("Invalid client credentials")
+        client_id, secret = client_credentials_from(authorization, form)
+        return await self.authenticate_client(realm, client_id, secret)
 
     async def count_request(self, realm: RealmConfig, client_id: str, now: int) -> None:
         """A token request of `client_id`, right or wrong: 429 past the realm's `token` rate."""
@@ -161,7 +200,8 @@ class TokenEndpoint:
             claims["scope"] = scope
         if client.roles:
             claims["resource_access"] = {"realm-management": {"roles": list(client.roles)}}
-        token = sign_access_token(await self._keyring.get(realm.name), claims)
+        keys = await self._keyring.get(realm.name)
+        token = sign_access_token(keys, claims, alg=realm.tokens.signing_alg)
         if self._uses is not None and not client.service_account:
             self._uses.note(realm, client.client_id, now)  # a use (client_expiry)
         reply: dict[str, Any] = {
@@ -191,8 +231,15 @@ class TokenEndpoint:
             return {"active": False}
         if await self._store.is_revoked(realm.name, str(claims.get("jti", ""))):
             return {"active": False}
+        family = claims.get("sid")
+        if family is not None and not (
+            self._family_live and await self._family_live(realm.name, str(family))
+        ):
+            return {
+                "active": False
+            }  # a user's token whose grant was revoked (docs/reference.md §6)
         reply = {"active": True, "token_type": "Bearer"}
-        for name in ("client_id", "scope", "exp", "iat", "sub", "iss", "aud", "jti"):
+        for name in ("client_id", "scope", "exp", "iat", "sub", "iss", "aud", "jti", "username"):
             if name in claims:
                 reply[name] = claims[name]
         return reply

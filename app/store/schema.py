@@ -90,6 +90,80 @@ class Event(SQLModel, table=True):
     details_json: str | None = None
 
 
+class SigninSession(SQLModel, table=True):
+    """A user's sign-in session at a realm (the cookie holds the id; this, its SHA-256)."""
+
+    __tablename__ = "signin_session"
+
+    id_digest: str = Field(primary_key=True, max_length=64)
+    realm: str = Field(max_length=64)
+    username: str = Field(max_length=200)
+    auth_time: int
+    expires_at: int = Field(index=True)
+
+
+class SigninConsent(SQLModel, table=True):
+    """The scopes a user granted a client (space-separated), remembered for the next sign-in."""
+
+    __tablename__ = "signin_consent"
+
+    realm: str = Field(primary_key=True, max_length=64)
+    username: str = Field(primary_key=True, max_length=200)
+    client_id: str = Field(primary_key=True, max_length=64)
+    scope: str
+
+
+class AuthorizationCode(SQLModel, table=True):
+    """An authorization code (RFC 6749 §4.1.2), by its SHA-256; kept past its use so a second
+    use is recognised and revokes the grant family the first one started."""
+
+    __tablename__ = "authorization_code"
+
+    code_digest: str = Field(primary_key=True, max_length=64)
+    realm: str = Field(max_length=64)
+    client_id: str = Field(max_length=64)
+    redirect_uri: str
+    code_challenge: str | None = None
+    scope: str
+    nonce: str | None = None
+    resource_json: str  # the RFC 8707 resource values, a JSON list
+    username: str = Field(max_length=200)
+    auth_time: int
+    expires_at: int = Field(index=True)
+    used_at: int = 0  # 0: not yet redeemed
+    family_id: str | None = Field(default=None, max_length=64)  # set by the redemption
+
+
+class GrantFamily(SQLModel, table=True):
+    """Everything one authorization code led to: its refresh tokens and access tokens (`sid`)."""
+
+    __tablename__ = "grant_family"
+
+    family_id: str = Field(primary_key=True, max_length=64)
+    realm: str = Field(max_length=64)
+    client_id: str = Field(max_length=64)
+    username: str = Field(max_length=200)
+    revoked: bool = False
+    expires_at: int = Field(index=True)  # after its last refresh token's expiry
+
+
+class RefreshToken(SQLModel, table=True):
+    """A refresh token by its SHA-256; `rotated` once it was exchanged (RFC 9700 §4.14.2)."""
+
+    __tablename__ = "refresh_token"
+
+    token_digest: str = Field(primary_key=True, max_length=64)
+    realm: str = Field(max_length=64)
+    family_id: str = Field(index=True, max_length=64)
+    client_id: str = Field(max_length=64)
+    username: str = Field(max_length=200)
+    scope: str
+    resource_json: str
+    auth_time: int
+    expires_at: int = Field(index=True)
+    rotated: bool = False
+
+
 class MetaValue(SQLModel, table=True):
     __tablename__ = "registrar_meta"
 

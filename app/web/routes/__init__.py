@@ -6,11 +6,12 @@ app.web.requests, so importing it from here would be a cycle.
 
 from starlette.routing import BaseRoute
 
-from app.web.routes import admin, indigo, metrics, openapi, registration, token
+from app.web.routes import admin, indigo, metrics, openapi, registration, signin, token
 
 ROUTES: list[BaseRoute] = [
     *registration.ROUTES,
     *token.ROUTES,
+    *signin.ROUTES,
     *admin.ROUTES,
     *openapi.ROUTES,
     *indigo.ROUTES,

@@ -8,8 +8,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from app.errors import InvalidRequest
-from app.services.token_endpoint import client_credentials_from
+from app.errors import InvalidRequest, UnauthorizedClient
+from app.services.token_endpoint import claimed_client_id, client_credentials_from
 from app.web.requests import NO_STORE, JsonResponse, container_of, now, read_body, realm_of
 
 FORM = ("application/x-www-form-urlencoded",)
@@ -34,10 +34,18 @@ async def read_form(request: Request) -> dict[str, str]:
 async def token(request: Request) -> Response:
     tokens, realm = container_of(request).tokens, realm_of(request)
     form = await read_form(request)
-    client_id, secret = client_credentials_from(request.headers.get("authorization"), form)
-    await tokens.count_request(realm, client_id, now())
-    client = await tokens.authenticate_client(realm, client_id, secret)
-    reply = await tokens.issue_token(realm, client, form, now())
+    authorization = request.headers.get("authorization")
+    await tokens.count_request(realm, claimed_client_id(authorization, form), now())
+    client = await tokens.authenticate_request(realm, authorization, form)
+    grant_type, users = form.get("grant_type"), container_of(request).user_tokens
+    if grant_type == "authorization_code":
+        reply = await users.authorization_code(realm, client, form, now())
+    elif grant_type == "refresh_token":
+        reply = await users.refresh(realm, client, form, now())
+    elif client.public:
+        raise UnauthorizedClient("A public client cannot use this grant type")
+    else:
+        reply = await tokens.issue_token(realm, client, form, now())
     # RFC 6749 §5.1: "The authorization server MUST include the HTTP "Cache-Control" response
     # header field [RFC2616] with a value of "no-store" in any response containing tokens"
     return JsonResponse(reply, headers=NO_STORE)

@@ -1,0 +1,251 @@
+"""The queries of signing users in: sessions, consents, authorization codes, grant families and
+refresh tokens. Every token is stored as its SHA-256 digest only (docs/reference.md §6).
+
+One use of a code and one rotation of a refresh token are conditional UPDATEs: of two racing
+redemptions exactly one changes the row, so the other is seen as a replay.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from app.store.database import Database
+
+
+@dataclass(frozen=True)
+class SessionRow:
+    username: str
+    auth_time: int
+    expires_at: int
+
+
+@dataclass(frozen=True)
+class CodeRow:
+    client_id: str
+    redirect_uri: str
+    code_challenge: str | None
+    scope: str
+    nonce: str | None
+    resource_json: str
+    username: str
+    auth_time: int
+    expires_at: int
+    used_at: int
+    family_id: str | None
+
+
+@dataclass(frozen=True)
+class RefreshRow:
+    family_id: str
+    client_id: str
+    username: str
+    scope: str
+    resource_json: str
+    auth_time: int
+    expires_at: int
+    rotated: bool
+
+
+@dataclass(frozen=True)
+class NewRefresh:
+    digest: str
+    family_id: str
+    client_id: str
+    username: str
+    scope: str
+    resource_json: str
+    auth_time: int
+    expires_at: int
+
+
+CODE_MEMORY = 86400  # seconds a used or expired code is remembered
+_CODE_COLUMNS = (
+    "client_id, redirect_uri, code_challenge, scope, nonce, resource_json, username, "
+    "auth_time, expires_at, used_at, family_id"
+)
+_REFRESH_COLUMNS = (
+    "family_id, client_id, username, scope, resource_json, auth_time, expires_at, rotated"
+)
+
+
+class SigninStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # --- sessions -----------------------------------------------------------------------------
+
+    async def put_session(
+        self, realm: str, digest: str, username: str, auth_time: int, expires_at: int
+    ) -> None:
+        await self.db.write_one(
+            "INSERT INTO signin_session (id_digest, realm, username, auth_time, expires_at) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (digest, realm, username, auth_time, expires_at),
+        )
+
+    async def get_session(self, realm: str, digest: str, now: int) -> SessionRow | None:
+        found = await self.db.read_retrying(
+            lambda tx: tx.one(
+                "SELECT username, auth_time, expires_at FROM signin_session "
+                "WHERE id_digest = ? AND realm = ? AND expires_at > ?",
+                (digest, realm, now),
+            )
+        )
+        return SessionRow(str(found[0]), int(found[1]), int(found[2])) if found else None
+
+    async def delete_session(self, realm: str, digest: str) -> None:
+        await self.db.write_one(
+            "DELETE FROM signin_session WHERE id_digest = ? AND realm = ?", (digest, realm)
+        )
+
+    # --- consents -----------------------------------------------------------------------------
+
+    async def granted_scope(self, realm: str, username: str, client_id: str) -> set[str]:
+        found = await self.db.read_retrying(
+            lambda tx: tx.one(
+                "SELECT scope FROM signin_consent WHERE realm = ? AND username = ? "
+                "AND client_id = ?",
+                (realm, username, client_id),
+            )
+        )
+        return set(str(found[0]).split()) if found else set()
+
+    async def grant(self, realm: str, username: str, client_id: str, scopes: set[str]) -> None:
+        async with self.db.write() as tx:
+            found = await tx.one(
+                "SELECT scope FROM signin_consent WHERE realm = ? AND username = ? "
+                "AND client_id = ?",
+                (realm, username, client_id),
+            )
+            if found is None:
+                await tx.run(
+                    "INSERT INTO signin_consent (realm, username, client_id, scope) "
+                    "VALUES (?, ?, ?, ?)",
+                    (realm, username, client_id, " ".join(sorted(scopes))),
+                )
+            else:
+                merged = " ".join(sorted(scopes | set(str(found[0]).split())))
+                await tx.run(
+                    "UPDATE signin_consent SET scope = ? WHERE realm = ? AND username = ? "
+                    "AND client_id = ?",
+                    (merged, realm, username, client_id),
+                )
+
+    # --- authorization codes ------------------------------------------------------------------
+
+    async def put_code(self, realm: str, digest: str, code: CodeRow) -> None:
+        await self.db.write_one(
+            f"INSERT INTO authorization_code (code_digest, realm, {_CODE_COLUMNS}) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                digest, realm, code.client_id, code.redirect_uri, code.code_challenge,
+                code.scope, code.nonce, code.resource_json, code.username, code.auth_time,
+                code.expires_at, code.used_at, code.family_id,
+            ),
+        )  # fmt: skip
+
+    async def redeem_code(
+        self, realm: str, digest: str, family_id: str, now: int
+    ) -> tuple[CodeRow | None, bool]:
+        """The code's row and whether this call redeemed it (the first use, before expiry);
+        a replay gets the row with the family id its first use recorded, and False."""
+        async with self.db.write() as tx:
+            won = await tx.run(
+                "UPDATE authorization_code SET used_at = ?, family_id = ? "
+                "WHERE code_digest = ? AND realm = ? AND used_at = 0",
+                (now, family_id, digest, realm),
+            )
+            found = await tx.one(
+                f"SELECT {_CODE_COLUMNS} FROM authorization_code "
+                "WHERE code_digest = ? AND realm = ?",
+                (digest, realm),
+            )
+        if found is None:
+            return None, False
+        return _code(found), won == 1
+
+    # --- grant families and refresh tokens ----------------------------------------------------
+
+    async def put_family(
+        self, realm: str, family_id: str, client_id: str, username: str, expires_at: int
+    ) -> None:
+        await self.db.write_one(
+            "INSERT INTO grant_family (family_id, realm, client_id, username, revoked, "
+            "expires_at) VALUES (?, ?, ?, ?, ?, ?)",
+            (family_id, realm, client_id, username, False, expires_at),
+        )
+
+    async def revoke_family(self, realm: str, family_id: str) -> None:
+        await self.db.write_one(
+            "UPDATE grant_family SET revoked = ? WHERE family_id = ? AND realm = ?",
+            (True, family_id, realm),
+        )
+
+    async def family_live(self, realm: str, family_id: str) -> bool:
+        if len(family_id) > 64 or "\x00" in family_id:
+            return False
+        found = await self.db.read_retrying(
+            lambda tx: tx.one(
+                "SELECT revoked FROM grant_family WHERE family_id = ? AND realm = ?",
+                (family_id, realm),
+            )
+        )
+        return found is not None and not found[0]
+
+    async def put_refresh(self, realm: str, new: NewRefresh) -> None:
+        """Store a refresh token, and extend its family's life to its expiry, together."""
+        async with self.db.write() as tx:
+            await tx.run(
+                f"INSERT INTO refresh_token (token_digest, realm, {_REFRESH_COLUMNS}) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    new.digest, realm, new.family_id, new.client_id, new.username, new.scope,
+                    new.resource_json, new.auth_time, new.expires_at, False,
+                ),
+            )  # fmt: skip
+            await tx.run(
+                "UPDATE grant_family SET expires_at = ? WHERE family_id = ? AND realm = ? "
+                "AND expires_at < ?",
+                (new.expires_at, new.family_id, realm, new.expires_at),
+            )
+
+    async def get_refresh(self, realm: str, digest: str) -> RefreshRow | None:
+        found = await self.db.read_retrying(
+            lambda tx: tx.one(
+                f"SELECT {_REFRESH_COLUMNS} FROM refresh_token "
+                "WHERE token_digest = ? AND realm = ?",
+                (digest, realm),
+            )
+        )
+        return _refresh(found) if found else None
+
+    async def rotate_refresh(self, realm: str, digest: str) -> bool:
+        """Mark a refresh token used; True only for the one call that did."""
+        won = await self.db.write_one(
+            "UPDATE refresh_token SET rotated = ? WHERE token_digest = ? AND realm = ? "
+            "AND NOT rotated",
+            (True, digest, realm),
+        )
+        return won == 1
+
+    async def sweep(self, now: int) -> int:
+        """Forget expired sessions, codes, refresh tokens and families; idempotent."""
+        removed = 0
+        for table in ("signin_session", "authorization_code", "refresh_token", "grant_family"):
+            removed += await self.db.write_one(f"DELETE FROM {table} WHERE expires_at <= ?", (now,))
+        return removed
+
+
+def _code(row: tuple[Any, ...]) -> CodeRow:
+    return CodeRow(
+        str(row[0]), str(row[1]), row[2], str(row[3]), row[4], str(row[5]), str(row[6]),
+        int(row[7]), int(row[8]), int(row[9]), row[10],
+    )  # fmt: skip
+
+
+def _refresh(row: tuple[Any, ...]) -> RefreshRow:
+    return RefreshRow(
+        str(row[0]), str(row[1]), str(row[2]), str(row[3]), str(row[4]), int(row[5]),
+        int(row[6]), bool(row[7]),
+    )  # fmt: skip
