@@ -17,7 +17,7 @@ from tests.live import LiveServer, start_server
 from tests.signin_flow import PASSWORD, people_realms, pkce
 from tests.test_console_browser import browser, new_page
 
-pytestmark = pytest.mark.live
+pytestmark = [pytest.mark.live, pytest.mark.browser]
 __all__ = ["browser"]  # the module-scoped Chromium fixture, shared with the console's tests
 CALLBACK = "http://127.0.0.1:47123/callback"
 
