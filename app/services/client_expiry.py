@@ -5,12 +5,11 @@ or with `dry_run` only logs them and records the events."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 
 from app.config.realm_models import RealmConfig
 from app.services.events import EventLog
+from app.services.periodic import PeriodicFlush
 from app.store.queries import Store
 
 FLUSH_SECONDS = 1.0
@@ -20,12 +19,13 @@ BATCH = 1000  # clients deleted per realm and sweep, at most
 log = logging.getLogger("registrar.expiry")
 
 
-class ClientUses:
+class ClientUses(PeriodicFlush):
+    interval = FLUSH_SECONDS
+
     def __init__(self, store: Store, events: EventLog) -> None:
         self._store = store
         self._events = events
         self._pending: dict[tuple[str, str], int] = {}
-        self._flusher: asyncio.Task[None] | None = None
 
     def note(self, realm: RealmConfig, client_id: str, now: int) -> None:
         """A use of the client now; only realms that expire clients keep track."""
@@ -39,24 +39,6 @@ class ClientUses:
         pending, self._pending = self._pending, {}
         uses = [(realm, client_id, when) for (realm, client_id), when in pending.items()]
         await self._store.record_uses(uses)
-
-    async def start(self) -> None:
-        self._flusher = asyncio.create_task(self._flush_every())
-
-    async def stop(self) -> None:
-        if self._flusher is not None:
-            self._flusher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._flusher
-        await self.flush()
-
-    async def _flush_every(self) -> None:
-        while True:  # until stop() cancels it
-            await asyncio.sleep(FLUSH_SECONDS)
-            try:
-                await self.flush()
-            except Exception:
-                log.exception("writing client uses failed; retrying")
 
     async def expire(self, realm: RealmConfig, now: int) -> int:
         """Delete (or, dry run, only report) the realm's clients unused for `unused_after`;

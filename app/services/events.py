@@ -6,8 +6,6 @@ the names, ids, address and error code given here."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import datetime
 import logging
 import time
@@ -20,6 +18,7 @@ from app.config.realm_models import RealmConfig
 from app.errors import InvalidRequest
 from app.jsonio import dumps, loads
 from app.rules.numbers import whole_number
+from app.services.periodic import PeriodicFlush
 from app.store.queries import EventQuery, EventRow, Store
 
 FLUSH_SECONDS = 0.5
@@ -30,11 +29,12 @@ MAX_PAGE = 1000
 log = logging.getLogger("registrar.events")
 
 
-class EventLog:
+class EventLog(PeriodicFlush):
+    interval = FLUSH_SECONDS
+
     def __init__(self, store: Store) -> None:
         self._store = store
         self._buffer: list[EventRow] = []
-        self._flusher: asyncio.Task[None] | None = None
 
     def record(
         self,
@@ -65,16 +65,6 @@ class EventLog:
             )
         )
 
-    async def start(self) -> None:
-        self._flusher = asyncio.create_task(self._flush_every())
-
-    async def stop(self) -> None:
-        if self._flusher is not None:
-            self._flusher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._flusher
-        await self.flush()
-
     async def flush(self) -> None:
         rows, self._buffer = self._buffer, []
         try:
@@ -82,14 +72,6 @@ class EventLog:
         except Exception:  # the database away: keep them for the next flush
             self._buffer[:0] = rows[-MAX_BUFFER:]
             raise
-
-    async def _flush_every(self) -> None:
-        while True:  # until stop() cancels it
-            await asyncio.sleep(FLUSH_SECONDS)
-            try:
-                await self.flush()
-            except Exception:
-                log.exception("writing events failed; retrying")
 
     async def list_events(
         self, realm: RealmConfig, caller: Caller, query: Mapping[str, Any]
