@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
 
 from app.auth.bearer import TrustedKeys, verify_bearer
 from app.auth.callers import Caller, VerifiedTokens, identify
@@ -31,7 +30,7 @@ class Authenticator:
         Registration and initial access tokens are checked on the event loop (an HMAC, no I/O
         once the realm's keys are cached); an external bearer may need its issuer's keys
         fetched over the network, so it is checked in a worker thread."""
-        return replace(await self._identify(realm, token, now), host=host)
+        return (await self._identify(realm, token, now)).at(host)
 
     async def _identify(self, realm: RealmConfig, token: str | None, now: int) -> Caller:
         if token is not None:

@@ -45,6 +45,20 @@ class Caller:
     # set for a RAT acting on its client: how that client registered
     registered_as: RegistrationAuth | None = None
 
+    def at(self, host: str) -> Caller:
+        """This caller, seen from `host` (dataclasses.replace costs ten times more: hot path)."""
+        return Caller(
+            self.kind, self.token, self.jti, self.roles, self.subject, self.expires_at, host,
+            self.issuer, self.registered_as,
+        )  # fmt: skip
+
+    def acting_as(self, registered_as: RegistrationAuth) -> Caller:
+        """This caller (a RAT) under the policy set its client registered under."""
+        return Caller(
+            self.kind, self.token, self.jti, self.roles, self.subject, self.expires_at, self.host,
+            self.issuer, registered_as,
+        )  # fmt: skip
+
     @property
     def auth(self) -> RegistrationAuth:
         """Which registration policy set governs this caller.

@@ -8,6 +8,7 @@ matches a caller against a wildcard by reverse DNS, which this module does not d
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
@@ -281,6 +282,7 @@ def _norm(hostname: str) -> str:
     return ascii_host(hostname).rstrip(".")
 
 
+@functools.lru_cache(maxsize=4096)  # pure; trusted-hosts entries are parsed on every request
 def _ip(text: str) -> _IP | None:
     try:
         address = ipaddress.ip_address(text.strip("[]"))

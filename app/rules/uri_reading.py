@@ -17,6 +17,7 @@ neither a domain name nor an IP address (`*`, `*.example.org`: wildcards are no 
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from dataclasses import dataclass
@@ -58,6 +59,7 @@ class ClientUri:
     userinfo: bool  # "user@" or "user:password@" before the host
 
 
+@functools.lru_cache(maxsize=4096)  # pure, and a client sends its URIs again on every PUT
 def read_client_uri(text: str) -> ClientUri | None:
     """The browser's reading of an absolute URI; None when text is not an absolute URI at all.
 

@@ -403,7 +403,7 @@ class Registrations:
             raise InvalidToken("Registration access token is not valid for this client")
         if not row.enabled:
             raise InvalidToken("The client is disabled")
-        return row, replace(caller, registered_as=_registration_auth(row))
+        return row, caller.acting_as(_registration_auth(row))
 
     def _check_update_body(self, row: ClientRow, body: Mapping[str, Any]) -> None:
         # RFC 7592 §2.2: "The client MUST include its "client_id" field in the request, and it
