@@ -6,16 +6,17 @@ the names, ids, address and error code given here."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from app.auth.callers import Caller
 from app.auth.roles import TO_VIEW_EVENTS, require_admin
 from app.config.realm_models import RealmConfig
-from app.errors import InvalidRequest
+from app.errors import InvalidRequest, RegistrarError
 from app.jsonio import dumps, loads
 from app.rules.numbers import whole_number
 from app.services.periodic import PeriodicFlush
@@ -64,6 +65,19 @@ class EventLog(PeriodicFlush):
                 details_json=dumps(dict(details)).decode() if details else None,
             )
         )
+
+    @contextlib.contextmanager
+    def recording(
+        self, realm: RealmConfig, kind: str, caller: Caller | None, client_id: str | None
+    ) -> Iterator[None]:
+        """Record `kind` when the block succeeds, its _ERROR twin (with the code) when it
+        raises an API error."""
+        try:
+            yield
+        except RegistrarError as exc:
+            self.record(realm, f"{kind}_ERROR", caller, client_id, exc.error)
+            raise
+        self.record(realm, kind, caller, client_id)
 
     async def flush(self) -> None:
         rows, self._buffer = self._buffer, []

@@ -544,8 +544,18 @@ async def policies(page: Page) -> Response:
 
 
 EVENT_KINDS = tuple(
-    f"CLIENT_{step}{error}"
-    for step in ("REGISTER", "INFO", "UPDATE", "DELETE")
+    f"{step}{error}"
+    for step in (
+        "CLIENT_REGISTER",
+        "CLIENT_INFO",
+        "CLIENT_UPDATE",
+        "CLIENT_DELETE",
+        "CLIENT_LOGIN",
+        "CODE_TO_TOKEN",
+        "REFRESH_TOKEN",
+        "INTROSPECT_TOKEN",
+        "REVOKE_GRANT",
+    )
     for error in ("", "_ERROR")
 )
 

@@ -8,9 +8,18 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from app.auth.callers import Caller
 from app.errors import InvalidRequest, UnauthorizedClient
 from app.services.token_endpoint import claimed_client_id, client_credentials_from
-from app.web.requests import NO_STORE, JsonResponse, container_of, now, read_body, realm_of
+from app.web.requests import (
+    NO_STORE,
+    JsonResponse,
+    container_of,
+    host_of,
+    now,
+    read_body,
+    realm_of,
+)
 
 FORM = ("application/x-www-form-urlencoded",)
 
@@ -31,34 +40,46 @@ async def read_form(request: Request) -> dict[str, str]:
     return form
 
 
+# Keycloak's event of each grant (CLIENT_LOGIN: a client's own token, client_credentials)
+GRANT_EVENTS = {"authorization_code": "CODE_TO_TOKEN", "refresh_token": "REFRESH_TOKEN"}
+
+
 async def token(request: Request) -> Response:
-    tokens, realm = container_of(request).tokens, realm_of(request)
+    container, realm = container_of(request), realm_of(request)
+    tokens = container.tokens
     form = await read_form(request)
     authorization = request.headers.get("authorization")
-    await tokens.count_request(realm, claimed_client_id(authorization, form), now())
-    client = await tokens.authenticate_request(realm, authorization, form)
-    grant_type, users = form.get("grant_type"), container_of(request).user_tokens
-    if grant_type == "authorization_code":
-        reply = await users.authorization_code(realm, client, form, now())
-    elif grant_type == "refresh_token":
-        reply = await users.refresh(realm, client, form, now())
-    elif client.public:
-        raise UnauthorizedClient("A public client cannot use this grant type")
-    else:
-        reply = await tokens.issue_token(realm, client, form, now())
+    claimed = claimed_client_id(authorization, form)
+    grant_type, users = form.get("grant_type"), container.user_tokens
+    event = GRANT_EVENTS.get(grant_type or "", "CLIENT_LOGIN")
+    with container.events.recording(
+        realm, event, Caller("anonymous", host=host_of(request)), claimed
+    ):
+        await tokens.count_request(realm, claimed, now())
+        client = await tokens.authenticate_request(realm, authorization, form)
+        if grant_type == "authorization_code":
+            reply = await users.authorization_code(realm, client, form, now())
+        elif grant_type == "refresh_token":
+            reply = await users.refresh(realm, client, form, now())
+        elif client.public:
+            raise UnauthorizedClient("A public client cannot use this grant type")
+        else:
+            reply = await tokens.issue_token(realm, client, form, now())
     # RFC 6749 §5.1: "The authorization server MUST include the HTTP "Cache-Control" response
     # header field [RFC2616] with a value of "no-store" in any response containing tokens"
     return JsonResponse(reply, headers=NO_STORE)
 
 
 async def introspect(request: Request) -> Response:
-    tokens, realm = container_of(request).tokens, realm_of(request)
+    container, realm = container_of(request), realm_of(request)
     form = await read_form(request)
     client_id, secret = client_credentials_from(request.headers.get("authorization"), form)
-    # RFC 7662 §2.1: "the endpoint MUST also require some form of authorization to access this
-    # endpoint": a service account or a registered confidential client of this realm
-    await tokens.authenticate_client(realm, client_id, secret)
-    reply = await tokens.introspect(realm, form.get("token"), now())
+    caller = Caller("anonymous", host=host_of(request))
+    with container.events.recording(realm, "INTROSPECT_TOKEN", caller, client_id):
+        # RFC 7662 §2.1: "the endpoint MUST also require some form of authorization to access
+        # this endpoint": a service account or a registered confidential client of this realm
+        await container.tokens.authenticate_client(realm, client_id, secret)
+        reply = await container.tokens.introspect(realm, form.get("token"), now())
     return JsonResponse(reply, headers=NO_STORE)
 
 
