@@ -1,5 +1,5 @@
-"""Admin views of registered clients (CONTRACT.md §3): Keycloak's ClientRepresentation, paging by
-`first` and `max`, and enabling or disabling a client with PUT {"enabled": bool}."""
+"""Admin views of registered clients (docs/reference.md §3): Keycloak's ClientRepresentation,
+paging by `first` and `max`, and enabling or disabling a client with PUT {"enabled": bool}."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Bearer access tokens (RFC 6750) and Keycloak's realm-management roles (CONTRACT.md §3):
+"""Bearer access tokens (RFC 6750) and Keycloak's realm-management roles (docs/reference.md §3):
 the role matrix of every registration and admin operation, forged and broken tokens, and
 trusted external issuers whose keys this test serves itself."""
 

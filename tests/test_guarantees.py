@@ -1,4 +1,4 @@
-"""CONTRACT §4 against real server processes: max-clients under a race, durability across
+"""docs/reference.md §4 against real server processes: max-clients under a race, durability across
 kill -9, hot reload in every process, secrets absent from the database and the logs."""
 
 from __future__ import annotations

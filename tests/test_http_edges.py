@@ -1,5 +1,6 @@
-"""HTTP edges of CONTRACT §3: health, discovery, JWKS, bodies that are not JSON objects, size
-and content-type limits, wrong methods and paths, and hostile bodies that must never be a 500."""
+"""HTTP edges of docs/reference.md §3: health, discovery, JWKS, bodies that are not JSON objects,
+size and content-type limits, wrong methods and paths, and hostile bodies that must never be a
+500."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
-"""CONTRACT.md §4: an initial access token with count N registers at most N clients, however many
-requests race for it, across every server process sharing the database — 100 racers on a count-3
-token against real servers: SQLite with two workers, PostgreSQL with four server processes."""
+"""docs/reference.md §4: an initial access token with count N registers at most N clients, however
+many requests race for it, across every server process sharing the database — 100 racers on a
+count-3 token against real servers: SQLite with two workers, PostgreSQL with four server
+processes."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
-"""Initial access tokens (CONTRACT.md §1, §3, §4): the admin API in Keycloak's shapes, registering
-with one, every way one stops working, the `registrar iat` CLI on the server's own database, and
-the sweep of expired and used-up tokens."""
+"""Initial access tokens (docs/reference.md §1, §3, §4): the admin API in Keycloak's shapes,
+registering with one, every way one stops working, the `registrar iat` CLI on the server's own
+database, and the sweep of expired and used-up tokens."""
 
 from __future__ import annotations
 

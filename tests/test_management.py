@@ -1,5 +1,5 @@
 """RFC 7592 client configuration through HTTP: read, replace and delete with a registration
-access token, RAT rotation, and every way a token can fail to fit (CONTRACT §3)."""
+access token, RAT rotation, and every way a token can fail to fit (docs/reference.md §3)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """app/openapi.json against the app: valid OpenAPI 3.1, the same operations as the routes, the
-error statuses CONTRACT §3 gives each kind of operation, and served at GET /openapi.json."""
+error statuses docs/reference.md §3 gives each kind of operation, and served at GET
+/openapi.json."""
 
 from __future__ import annotations
 
@@ -84,7 +85,7 @@ def test_operation_ids_are_unique(document: dict[str, Any]) -> None:
 
 
 def test_operations_document_the_contract_error_statuses(document: dict[str, Any]) -> None:
-    """CONTRACT §3: unknown realm 404; tokens 401 / 403; bodies 400 / 408 / 413 / 415; any
+    """docs/reference.md §3: unknown realm 404; tokens 401 / 403; bodies 400 / 408 / 413 / 415; any
     request head too large 414 / 431; errors are {error, error_description} (but the 503 of
     /health, which has its own shape)."""
     error_schema = {"$ref": "#/components/schemas/Error"}

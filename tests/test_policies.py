@@ -1,4 +1,4 @@
-"""Keycloak's registration policies as pure functions: tables, no app (CONTRACT.md §2)."""
+"""Keycloak's registration policies as pure functions: tables, no app (docs/reference.md §2)."""
 
 from __future__ import annotations
 

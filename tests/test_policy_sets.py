@@ -1,5 +1,6 @@
-"""Registration policies through HTTP (CONTRACT.md §2, §3): the anonymous and authenticated sets,
-every Keycloak policy type, the realm's scopes, Keycloak's default sets and in-process hot reload.
+"""Registration policies through HTTP (docs/reference.md §2, §3): the anonymous and authenticated
+sets, every Keycloak policy type, the realm's scopes, Keycloak's default sets and in-process hot
+reload.
 
 Realms are tests/app_realms/policy_*.yaml. `client` calls from 127.0.0.1 (trusted by every
 anonymous set here), `stranger` from 203.0.113.7 (trusted by none).
@@ -48,7 +49,7 @@ def policy_text(policy: str, details: str) -> str:
 
 
 def assert_refused(response: httpx.Response, policy: str, details: str) -> None:
-    """403 insufficient_scope with Keycloak's policy message (CONTRACT §3)."""
+    """403 insufficient_scope with Keycloak's policy message (docs/reference.md §3)."""
     assert response.status_code == 403, response.text
     assert error_of(response) == "insufficient_scope"
     assert response.json()["error_description"] == policy_text(policy, details)

@@ -514,6 +514,6 @@ async def test_non_ascii_basic_credentials_are_a_401(client: httpx.AsyncClient, 
     ],
 )
 async def test_trailing_slash_is_not_redirected(client: httpx.AsyncClient, path: str) -> None:
-    """CONTRACT §3: every answer is a success or a JSON error, here a 404 or 405."""
+    """docs/reference.md §3: every answer is a success or a JSON error, here a 404 or 405."""
     response = await client.get(path, headers=bearer(await admin_token(client)))
     assert_answer(response, 200, in_hypothesis=False)

@@ -1,5 +1,6 @@
-"""CONTRACT §4: with rotation on, of any number of concurrent PUTs carrying one registration
-access token exactly one succeeds — on a real server with two workers, on SQLite and PostgreSQL."""
+"""docs/reference.md §4: with rotation on, of any number of concurrent PUTs carrying one
+registration access token exactly one succeeds — on a real server with two workers, on SQLite
+and PostgreSQL."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Realm files (CONTRACT.md §2): loading, FILE:LINE errors, `${VAR}`, defaults, hot reload."""
+"""Realm files (docs/reference.md §2): loading, FILE:LINE errors, `${VAR}`, defaults, hot reload."""
 
 from __future__ import annotations
 

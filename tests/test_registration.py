@@ -1,5 +1,5 @@
 """RFC 7591 §3 client registration through HTTP: the 201 response, metadata echo and defaults,
-validation errors, realms, callers and policies (CONTRACT §3)."""
+validation errors, realms, callers and policies (docs/reference.md §3)."""
 
 from __future__ import annotations
 
@@ -185,7 +185,7 @@ async def test_response_types_are_derived_from_grant_types(client: httpx.AsyncCl
     assert body["response_types"] == []
 
 
-# --- validation rules of CONTRACT §3 --------------------------------------------------------
+# --- validation rules of docs/reference.md §3 ----------------------------------------
 
 INVALID_METADATA: list[tuple[str, JSON, str]] = [
     (

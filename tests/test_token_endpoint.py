@@ -1,5 +1,5 @@
 """The realm token endpoint (RFC 6749 §4.4 client_credentials, §2.3.1 client authentication,
-§5.2 errors) and RFC 7662 introspection, through HTTP (CONTRACT.md §3)."""
+§5.2 errors) and RFC 7662 introspection, through HTTP (docs/reference.md §3)."""
 
 from __future__ import annotations
 
