@@ -31,22 +31,12 @@ from tests.helpers import (
     service_token,
 )
 from tests.inprocess import make_settings
+from tests.test_console import console, csrf_of
 
 pytestmark = pytest.mark.anyio
 
 ROOT = Path(__file__).parent.parent
-CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 HIDDEN = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)">')
-
-
-def console(realm: str = "open") -> str:
-    return f"/realms/{realm}/console"
-
-
-def csrf_of(response: httpx.Response) -> str:
-    found = CSRF.search(response.text)
-    assert found, response.text
-    return found.group(1)
 
 
 async def signed_in(
