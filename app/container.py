@@ -20,6 +20,7 @@ from app.services.client_expiry import ClientUses
 from app.services.events import EventLog
 from app.services.rate_limits import RateLimiter
 from app.services.registration import Registrations
+from app.services.representations import Representations
 from app.services.token_endpoint import TokenEndpoint
 from app.services.user_tokens import UserTokens
 from app.store.queries import Store
@@ -41,6 +42,7 @@ class Container:
     authenticator: Authenticator
     registrations: Registrations
     admin: Admin
+    representations: Representations
     tokens: TokenEndpoint
     limiter: RateLimiter
     events: EventLog
@@ -75,6 +77,7 @@ class Container:
             authenticator=Authenticator(keyring, issuer, store.is_revoked),
             registrations=registrations,
             admin=Admin(store, keyring, issuer, registrations),
+            representations=Representations(registrations, store),
             tokens=TokenEndpoint(
                 store, box, keyring, issuer, uses, limiter, family_live=signin.family_live
             ),

@@ -19,11 +19,12 @@ from app.auth.tokens import INITIAL_ACCESS_TOKEN, sign_internal, token_claims
 from app.config.realm_models import RealmConfig
 from app.errors import InvalidRequest, NotFound
 from app.jsonio import dumps
+from app.rules.client_representation import read_representation
 from app.rules.numbers import whole_number
-from app.services.registration import Registrations
+from app.services.registration import Registrations, Shape
+from app.services.representations import client_representation, merged
 from app.store.queries import (
     ClientFilter,
-    ClientRow,
     ClientState,
     InitialAccessTokenRow,
     Store,
@@ -140,7 +141,7 @@ class Admin:
             last = page[-1]
             after = (last["createdTimestamp"] // 1000, str(last["id"]))
             rows = await self._store.list_clients_after(realm.name, after, MAX_PAGE, where)
-            page = [client_representation(row) for row in rows]
+            page = [client_representation(row, realm) for row in rows]
 
     async def list_clients(
         self,
@@ -152,7 +153,7 @@ class Admin:
     ) -> list[dict[str, Any]]:
         require_admin(caller, TO_VIEW_CLIENTS)
         rows = await self._store.list_clients(realm.name, first, limit, where)
-        return [client_representation(row) for row in rows]
+        return [client_representation(row, realm) for row in rows]
 
     async def count_clients(
         self, realm: RealmConfig, caller: Caller, where: ClientFilter | None = None
@@ -180,7 +181,8 @@ class Admin:
         self, realm: RealmConfig, caller: Caller, client_id: str, body: Mapping[str, Any], now: int
     ) -> None:
         """Keycloak's `PUT …/clients/{id}` with a ClientRepresentation: what can change here
-        (UPDATABLE) is applied, members sent back as they are pass, any other change is 400."""
+        (UPDATABLE) is applied as the representation provider's PUT applies it, members sent
+        back as they are pass, any other change is 400 naming them."""
         require_admin(caller, TO_MANAGE_CLIENTS)
         current = await self.get_client(realm, caller, client_id)
         # JSON equality: `true` and `1` differ, as they do on the wire
@@ -195,13 +197,18 @@ class Admin:
             )
         if not isinstance(changed.get("enabled", False), bool):  # checked before any change
             raise InvalidRequest("enabled must be true or false")
-        metadata = {UPDATABLE[name]: value for name, value in changed.items() if name != "enabled"}
-        if metadata:
-            row = await self._store.get_client(realm.name, client_id)
-            if row is None:
-                raise NotFound(f"Client '{client_id[:64]}' not found")
-            replaced = {**row.metadata(), **metadata, "client_id": client_id}
-            await self._registrations.update(realm, client_id, caller, replaced, now)
+        rest = {name: value for name, value in changed.items() if name != "enabled"}
+        if rest:
+            rep = read_representation(merged(current, rest))
+            metadata: dict[str, Any] = {**rep.metadata, "client_id": client_id}
+            if rep.secret is not None:
+                metadata["client_secret"] = rep.secret  # must be the issued one
+            shape = Shape(
+                kept=rep.kept,
+                consent_required=rep.consent_required,
+                full_scope_allowed=rep.full_scope_allowed,
+            )
+            await self._registrations.update_shaped(realm, client_id, caller, metadata, now, shape)
         if "enabled" in changed:
             await self.set_client_enabled(realm, caller, client_id, changed, now)
 
@@ -212,7 +219,16 @@ class Admin:
         row = await self._store.get_client(realm.name, client_id)
         if row is None:
             raise NotFound(f"Client '{client_id[:64]}' not found")
-        return client_representation(row)
+        return client_representation(row, realm)
+
+    async def client_id_of(self, realm: RealmConfig, caller: Caller, key: str) -> str:
+        """The clientId of the client whose Keycloak `id` is `key`: what admin paths name
+        (equal to the clientId unless the caller chose its clientId)."""
+        require_admin(caller, TO_VIEW_CLIENTS)
+        row = await self._store.get_client_by_key(realm.name, key)
+        if row is None:
+            raise NotFound(f"Client '{key[:64]}' not found")
+        return row.client_id
 
     async def set_client_enabled(
         self, realm: RealmConfig, caller: Caller, client_id: str, body: Mapping[str, Any], now: int
@@ -247,13 +263,17 @@ class Admin:
         return max(now, int(self._clock()))
 
 
-# ClientRepresentation members an admin's PUT may change, and the client metadata they are
-UPDATABLE = {
-    "enabled": "enabled",
-    "name": "client_name",
-    "redirectUris": "redirect_uris",
-    "rootUrl": "client_uri",
-}
+# ClientRepresentation members an admin's PUT may change (app.rules.client_representation maps
+# them); the server-made ones pass when sent back unchanged
+UPDATABLE = frozenset(
+    {
+        "name", "description", "rootUrl", "adminUrl", "baseUrl", "enabled",
+        "clientAuthenticatorType", "redirectUris", "webOrigins", "bearerOnly", "consentRequired",
+        "standardFlowEnabled", "implicitFlowEnabled", "directAccessGrantsEnabled",
+        "serviceAccountsEnabled", "publicClient", "frontchannelLogout", "protocol", "attributes",
+        "fullScopeAllowed", "defaultClientScopes", "optionalClientScopes", "secret",
+    }
+)  # fmt: skip
 
 
 async def _each(items: list[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:
@@ -286,28 +306,4 @@ def initial_access_token_presentation(row: InitialAccessTokenRow) -> dict[str, A
         "expiration": (row.expires_at - row.created_at) if row.expires_at else 0,
         "count": row.count,
         "remainingCount": row.remaining,
-    }
-
-
-def client_representation(row: ClientRow) -> dict[str, Any]:
-    """Keycloak's ClientRepresentation, the members an admin needs to judge a registration."""
-    metadata = row.metadata()
-    method = metadata.get("token_endpoint_auth_method")
-    return {
-        "id": row.client_id,
-        "clientId": row.client_id,
-        "name": metadata.get("client_name"),
-        "enabled": row.enabled,
-        "protocol": "openid-connect",
-        "publicClient": method == "none",
-        "consentRequired": row.consent_required,
-        "fullScopeAllowed": row.full_scope_allowed,
-        "redirectUris": list(metadata.get("redirect_uris", [])),
-        "rootUrl": metadata.get("client_uri"),
-        "serviceAccountsEnabled": "client_credentials" in metadata.get("grant_types", []),
-        "registrationAuth": row.registration_auth,
-        "createdTimestamp": row.created_at * 1000,
-        # the last token, registration read or update, in ms (0: never; tracked by realms
-        # with client_expiry)
-        "lastUsedTimestamp": row.last_used_at * 1000,
     }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from typing import Any, NoReturn, TypeVar
 
 from app.auth.callers import Caller, RegistrationAuth
@@ -34,6 +34,7 @@ from app.errors import (
 from app.jsonio import dumps
 from app.metrics import POLICY_REFUSALS, REGISTRATIONS
 from app.rules.client_metadata import validate_client_metadata
+from app.rules.client_representation import KEYCLOAK_MEMBERS
 from app.rules.policies import (
     Candidate,
     Operation,
@@ -47,7 +48,7 @@ from app.rules.policies import (
 from app.services.client_expiry import ClientUses
 from app.services.events import EventLog
 from app.services.rate_limits import RateLimiter
-from app.store.errors import RealmFull, SpendFailed
+from app.store.errors import ClientIdTaken, RealmFull, SpendFailed
 from app.store.ids import new_client_id
 from app.store.queries import ClientRow, ClientUpdate, Store
 
@@ -62,6 +63,30 @@ READ_ONLY_ON_PUT = (
 )
 T = TypeVar("T")
 SECRET_METHODS = frozenset({"client_secret_basic", "client_secret_post", "client_secret_jwt"})
+
+
+@dataclass(frozen=True)
+class Registered:
+    """A client as a registration call leaves it: its row, metadata, secret and RAT to show."""
+
+    row: ClientRow
+    metadata: Mapping[str, Any]
+    secret: str | None
+    rat: str | None
+
+
+@dataclass(frozen=True)
+class Shape:
+    """What a Keycloak representation (…/default, a SAML descriptor) asks beyond metadata: a
+    clientId of its own, a secret of its own, members kept beside the metadata, and flags that
+    the policies may only make stricter."""
+
+    client_id: str | None = None
+    secret: str | None = None
+    kept: Mapping[str, Any] = field(default_factory=dict)
+    consent_required: bool = False
+    full_scope_allowed: bool = True
+    enabled: bool = True
 
 
 class Registrations:
@@ -92,11 +117,26 @@ class Registrations:
         self, realm: RealmConfig, caller: Caller, body: Mapping[str, Any], now: int
     ) -> dict[str, Any]:
         """RFC 7591 §3.1 (event CLIENT_REGISTER)."""
-        work = self._register(realm, caller, body, now)
+        return self.client_response(await self.register_shaped(realm, caller, body, now))
+
+    async def register_shaped(
+        self,
+        realm: RealmConfig,
+        caller: Caller,
+        body: Mapping[str, Any],
+        now: int,
+        shape: Shape | None = None,
+    ) -> Registered:
+        """A registration by any provider: `body` is RFC 7591 metadata, `shape` what a
+        Keycloak representation adds (event CLIENT_REGISTER)."""
+        work = self._register(realm, caller, body, now, shape)
         return await self._recorded(realm, "CLIENT_REGISTER", caller, None, work)
 
     async def read(self, realm: RealmConfig, client_id: str, caller: Caller) -> dict[str, Any]:
         """RFC 7592 §2.1 (event CLIENT_INFO); a use of the client (client_expiry)."""
+        return self.client_response(await self.read_shaped(realm, client_id, caller))
+
+    async def read_shaped(self, realm: RealmConfig, client_id: str, caller: Caller) -> Registered:
         if self._uses is not None and caller.kind == "registration_access_token":
             self._uses.note(realm, client_id, int(time.time()))
         work = self._read(realm, client_id, caller)
@@ -111,9 +151,20 @@ class Registrations:
         now: int,
     ) -> dict[str, Any]:
         """RFC 7592 §2.2 (event CLIENT_UPDATE); a use of the client (client_expiry)."""
+        return self.client_response(await self.update_shaped(realm, client_id, caller, body, now))
+
+    async def update_shaped(
+        self,
+        realm: RealmConfig,
+        client_id: str,
+        caller: Caller,
+        body: Mapping[str, Any],
+        now: int,
+        shape: Shape | None = None,
+    ) -> Registered:
         if self._uses is not None and caller.kind == "registration_access_token":
             self._uses.note(realm, client_id, now)
-        work = self._update(realm, client_id, caller, body, now)
+        work = self._update(realm, client_id, caller, body, now, shape)
         return await self._recorded(realm, "CLIENT_UPDATE", caller, client_id, work)
 
     async def remove(self, realm: RealmConfig, client_id: str, caller: Caller) -> None:
@@ -143,13 +194,18 @@ class Registrations:
         if kind == "CLIENT_REGISTER":
             REGISTRATIONS.labels(realm.name, "created").inc()
         if self._events is not None:
-            shown = done.get("client_id") if isinstance(done, dict) else client_id
+            shown = done.row.client_id if isinstance(done, Registered) else client_id
             self._events.record(realm, kind, caller, str(shown) if shown else client_id)
         return done
 
     async def _register(
-        self, realm: RealmConfig, caller: Caller, body: Mapping[str, Any], now: int
-    ) -> dict[str, Any]:
+        self,
+        realm: RealmConfig,
+        caller: Caller,
+        body: Mapping[str, Any],
+        now: int,
+        shape: Shape | None,
+    ) -> Registered:
         """RFC 7591 §3.1: validate, run the policies, store, answer with the full registration."""
         if caller.kind == "registration_access_token":
             raise InvalidToken("A registration access token cannot register a new client")
@@ -164,21 +220,28 @@ class Registrations:
             counted = await self._store.count_clients(realm.name)
         start = Candidate(metadata={}, clients_in_realm=counted)
         candidate = await self._checked_candidate(realm, "create", start, caller, body)
-        client_id = new_client_id()
-        secret = new_client_secret() if _needs_secret(candidate.metadata) else None
+        shape = shape or Shape()
+        key = new_client_id()
+        client_id = shape.client_id or key
+        secret = None
+        if _needs_secret(candidate.metadata):
+            secret = shape.secret or new_client_secret()
         rat = await self._new_rat(realm, caller.auth, now)
+        metadata = _with_kept(candidate.metadata, shape.kept)
         row = ClientRow(
             client_id=client_id,
             realm=realm.name,
-            metadata_json=dumps(dict(candidate.metadata)).decode(),
+            metadata_json=dumps(metadata).decode(),
             secret_sealed=self._box.seal(secret, client_id) if secret else None,
             rat_digest=token_digest(rat),
             registration_auth=caller.auth,
-            enabled=candidate.enabled,
-            consent_required=candidate.consent_required,
-            full_scope_allowed=candidate.full_scope_allowed,
+            # the policies' verdict, made only stricter by what the representation asks
+            enabled=candidate.enabled and shape.enabled,
+            consent_required=candidate.consent_required or shape.consent_required,
+            full_scope_allowed=candidate.full_scope_allowed and shape.full_scope_allowed,
             created_at=now,
             updated_at=now,
+            id="" if client_id == key else key,
         )
         spent = None
         if caller.kind == "initial_access_token":
@@ -192,9 +255,12 @@ class Registrations:
                 candidate.max_clients_policy or "Max Clients Limit",
                 max_clients_refusal(candidate.max_clients or 0),
             ) from exc
-        return self.client_response(row, candidate.metadata, secret, rat)
+        except ClientIdTaken as exc:
+            # Keycloak's answer to a clientId the realm already has
+            raise InvalidClientMetadata("Client Identifier in use") from exc
+        return Registered(row, metadata, secret, rat)
 
-    async def _read(self, realm: RealmConfig, client_id: str, caller: Caller) -> dict[str, Any]:
+    async def _read(self, realm: RealmConfig, client_id: str, caller: Caller) -> Registered:
         """RFC 7592 §2.1: a GET does not rotate the RAT; the answer carries the token presented."""
         row, caller = await self._authorized_client(realm, client_id, caller, TO_VIEW_CLIENTS)
         candidate = Candidate(metadata=row.metadata(), enabled=row.enabled)
@@ -203,7 +269,7 @@ class Registrations:
         if secret is not None and caller.kind == "bearer" and MANAGE_CLIENTS not in caller.roles:
             secret = MASKED_SECRET
         rat = caller.token if caller.kind == "registration_access_token" else None
-        return self.client_response(row, row.metadata(), secret, rat)
+        return Registered(row, row.metadata(), secret, rat)
 
     async def adapter_config(
         self, realm: RealmConfig, client_id: str, caller: Caller
@@ -232,8 +298,10 @@ class Registrations:
         caller: Caller,
         body: Mapping[str, Any],
         now: int,
-    ) -> dict[str, Any]:
-        """RFC 7592 §2.2: the body replaces the metadata; with a RAT and rotation on, a new RAT."""
+        shape: Shape | None,
+    ) -> Registered:
+        """RFC 7592 §2.2: the body replaces the metadata; with a RAT and rotation on, a new RAT.
+        What a representation kept beside the metadata stays unless `shape` brings its own."""
         row, caller = await self._authorized_client(realm, client_id, caller, TO_MANAGE_CLIENTS)
         self._check_update_body(row, body)
         # The flags start neutral, so the policies' result is what this update demands of them
@@ -244,6 +312,8 @@ class Registrations:
             metadata={}, held_scopes=frozenset(str(row.metadata().get("scope") or "").split())
         )
         candidate = await self._checked_candidate(realm, "update", stored, caller, body)
+        kept = shape.kept if shape is not None else row.metadata().get(KEYCLOAK_MEMBERS, {})
+        metadata = _with_kept(candidate.metadata, kept)
         secret = self._unseal_secret(row)
         keep_secret = secret is not None and _needs_secret(candidate.metadata)
         if not _needs_secret(candidate.metadata):
@@ -259,19 +329,26 @@ class Registrations:
         update = ClientUpdate(
             client_id=row.client_id,
             realm=row.realm,
-            metadata_json=dumps(dict(candidate.metadata)).decode(),
+            metadata_json=dumps(metadata).decode(),
             secret_sealed=self._box.seal(secret, row.client_id) if secret else None,
             keep_secret=keep_secret,
             rat_digest=token_digest(rat) if rat else None,  # None: keep the stored one
-            requires_consent=candidate.consent_required,
-            limits_scope=not candidate.full_scope_allowed,
+            requires_consent=candidate.consent_required
+            or (shape is not None and shape.consent_required),
+            limits_scope=not candidate.full_scope_allowed
+            or (shape is not None and not shape.full_scope_allowed),
             updated_at=now,
             expected_rat_digest=expected,
         )
         if not await self._store.replace_client(update):
             await self._refuse_lost_race(realm, client_id, expected)
         shown_rat = rat if rotate else (caller.token if by_rat else None)
-        return self.client_response(row, candidate.metadata, secret, shown_rat)
+        shown = replace(
+            row,
+            consent_required=row.consent_required or update.requires_consent,
+            full_scope_allowed=row.full_scope_allowed and not update.limits_scope,
+        )
+        return Registered(shown, metadata, secret, shown_rat)
 
     async def _remove(self, realm: RealmConfig, client_id: str, caller: Caller) -> None:
         """RFC 7592 §2.3: the client id, its secret and its RAT stop working at once."""
@@ -331,15 +408,11 @@ class Registrations:
         """A bearer registers clients with create-client or manage-clients (403 otherwise)."""
         require_role(caller, TO_CREATE_CLIENTS)
 
-    def client_response(
-        self,
-        row: ClientRow,
-        metadata: Mapping[str, Any],
-        secret: str | None,
-        rat: str | None,
-    ) -> dict[str, Any]:
-        """RFC 7591 §3.2.1 / RFC 7592 §3: all registered metadata plus the server-made members."""
-        body = dict(metadata)
+    def client_response(self, registered: Registered) -> dict[str, Any]:
+        """RFC 7591 §3.2.1 / RFC 7592 §3: all registered metadata plus the server-made members
+        (not what a Keycloak representation kept beside the metadata)."""
+        row, secret, rat = registered.row, registered.secret, registered.rat
+        body = {k: v for k, v in registered.metadata.items() if k != KEYCLOAK_MEMBERS}
         body["client_id"] = row.client_id
         body["client_id_issued_at"] = row.created_at
         if secret is not None:
@@ -427,6 +500,14 @@ class Registrations:
         claims = token_claims(self._issuer(realm.name), REGISTRATION_ACCESS_TOKEN, now)
         claims["registration_auth"] = auth
         return sign_internal(await self._keyring.get(realm.name), claims)
+
+
+def _with_kept(metadata: Mapping[str, Any], kept: Mapping[str, Any]) -> dict[str, Any]:
+    """The metadata to store: RFC 7591 members, and what a representation keeps beside them."""
+    stored = {k: v for k, v in metadata.items() if k != KEYCLOAK_MEMBERS}
+    if kept:
+        stored[KEYCLOAK_MEMBERS] = dict(kept)
+    return stored
 
 
 def _needs_secret(metadata: Mapping[str, Any]) -> bool:

@@ -242,6 +242,11 @@ def _create_owner_only(path: str) -> None:
             os.close(os.open(path, os.O_RDONLY | os.O_CREAT, 0o600))
 
 
+def is_unique_violation(exc: BaseException) -> bool:
+    """Whether a statement failed on a unique index (SQLite or PostgreSQL)."""
+    return isinstance(exc, sqlite3.IntegrityError | psycopg.errors.UniqueViolation)
+
+
 @contextlib.contextmanager
 def _sqlite_errors() -> Any:
     try:

@@ -27,3 +27,7 @@ class SpendFailed(StoreError):
 
 class RealmFull(StoreError):
     """max-clients reached."""
+
+
+class ClientIdTaken(StoreError):
+    """Another client of the realm has this clientId (the unique index said so)."""

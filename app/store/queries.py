@@ -22,13 +22,13 @@ from typing import Any, Literal
 
 from app.jsonio import loads
 from app.store.batching import KeyedBatcher
-from app.store.database import Database, Tx, open_database
-from app.store.errors import RealmFull, SpendFailed
+from app.store.database import Database, Tx, is_unique_violation, open_database
+from app.store.errors import ClientIdTaken, RealmFull, SpendFailed
 
 
 @dataclass(frozen=True)
 class ClientRow:
-    client_id: str
+    client_id: str  # what the client presents (Keycloak's clientId), unique in its realm
     realm: str
     metadata_json: str
     secret_sealed: str | None
@@ -43,6 +43,14 @@ class ClientRow:
     # set when an admin disables the client, so re-enabling does not revive them)
     tokens_valid_after: int = 0
     last_used_at: int = 0  # epoch seconds; 0: never used (a token, a registration read or PUT)
+    # Keycloak's `id`, what admin paths name: "" for the client_id itself (every server-made
+    # client_id); a server-made UUID when the caller chose its client_id
+    id: str = ""
+
+    @property
+    def key(self) -> str:
+        """Keycloak's `id` of the client."""
+        return self.id or self.client_id
 
     def metadata(self) -> dict[str, Any]:
         """The client's registered metadata (RFC 7591 §2), decoded."""
@@ -115,14 +123,20 @@ class InitialAccessTokenRow:
     remaining: int
 
 
+# `client_id` in SQL is the row's key (Keycloak's `id`), `public_client_id` what the client
+# presents (Keycloak's clientId; ClientRow.client_id): every lookup of a client is by the latter
 CLIENT_COLUMNS = (
-    "client_id, realm, metadata_json, secret_sealed, rat_digest, registration_auth, "
-    "enabled, consent_required, full_scope_allowed, created_at, updated_at"
+    "public_client_id, realm, metadata_json, secret_sealed, rat_digest, registration_auth, "
+    "enabled, consent_required, full_scope_allowed, created_at, updated_at, client_id"
 )
 # read: the inserted columns and those the store sets later (a new client's take their defaults)
-CLIENT_READ_COLUMNS = f"{CLIENT_COLUMNS}, tokens_valid_after, last_used_at"
+CLIENT_READ_COLUMNS = (
+    "public_client_id, realm, metadata_json, secret_sealed, rat_digest, registration_auth, "
+    "enabled, consent_required, full_scope_allowed, created_at, updated_at, "
+    "tokens_valid_after, last_used_at, client_id"
+)
 INITIAL_ACCESS_TOKEN_COLUMNS = "id, realm, created_at, expires_at, count, remaining"
-INSERT_CLIENT = f"INSERT INTO client ({CLIENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+INSERT_CLIENT = f"INSERT INTO client ({CLIENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 # k uses of a live token, only if k remain; of racing callers the row lock decides
 SPEND_USES = (
     "UPDATE initial_access_token SET remaining = remaining - ? "
@@ -136,7 +150,7 @@ SPEND_AND_INSERT_PG = (
     f"WITH spent AS ({SPEND_USES} RETURNING 1) "
     f"INSERT INTO client ({CLIENT_COLUMNS}) SELECT * FROM unnest("
     "?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], "
-    "?::boolean[], ?::boolean[], ?::boolean[], ?::integer[], ?::integer[]"
+    "?::boolean[], ?::boolean[], ?::boolean[], ?::integer[], ?::integer[], ?::text[]"
     ") WHERE EXISTS (SELECT 1 FROM spent)"
 )
 
@@ -148,7 +162,7 @@ REPLACE_CLIENT = (
     "rat_digest = COALESCE(?, rat_digest), "
     "consent_required = (consent_required OR ?), "
     "full_scope_allowed = (full_scope_allowed AND NOT ?), updated_at = ? "
-    "WHERE client_id = ? AND realm = ? AND (? IS NULL OR (rat_digest = ? AND enabled))"
+    "WHERE public_client_id = ? AND realm = ? AND (? IS NULL OR (rat_digest = ? AND enabled))"
 )
 # PostgreSQL: REPLACE_CLIENT for several clients of one realm (distinct ids) in one statement
 REPLACE_CLIENTS_PG = (
@@ -162,16 +176,19 @@ REPLACE_CLIENTS_PG = (
     "FROM unnest(?::text[], ?::text[], ?::text[], ?::boolean[], ?::boolean[], "
     "?::integer[], ?::text[], ?::text[], ?::boolean[]) AS v(metadata_json, secret_sealed, "
     "rat_digest, requires_consent, limits_scope, updated_at, client_id, expected, keep_secret) "
-    "WHERE c.client_id = v.client_id AND c.realm = ? "
-    "AND (v.expected IS NULL OR (c.rat_digest = v.expected AND c.enabled)) RETURNING c.client_id"
+    "WHERE c.public_client_id = v.client_id AND c.realm = ? "
+    "AND (v.expected IS NULL OR (c.rat_digest = v.expected AND c.enabled)) "
+    "RETURNING c.public_client_id"
 )
 # an admin's disable: tokens issued up to now stay inactive after a re-enable (never moved back)
 DISABLE_CLIENT = (
     "UPDATE client SET enabled = ?, updated_at = ?, tokens_valid_after = "
     "CASE WHEN tokens_valid_after > ? THEN tokens_valid_after ELSE ? END "
-    "WHERE client_id = ? AND realm = ?"
+    "WHERE public_client_id = ? AND realm = ?"
 )
-ENABLE_CLIENT = "UPDATE client SET enabled = ?, updated_at = ? WHERE client_id = ? AND realm = ?"
+ENABLE_CLIENT = (
+    "UPDATE client SET enabled = ?, updated_at = ? WHERE public_client_id = ? AND realm = ?"
+)
 
 
 # enabled; disabled; waiting: held disabled since registration (client-disabled policy), never
@@ -193,10 +210,10 @@ def _client_conditions(realm: str, where: ClientFilter) -> tuple[str, tuple[Any,
     """The WHERE clause (values as parameters, never in the text) of a client listing."""
     conditions, params = ["realm = ?"], [realm]
     if where.client_id is not None:
-        conditions.append("client_id = ?")
+        conditions.append("public_client_id = ?")
         params.append(where.client_id)
     if where.client_id_contains is not None:
-        conditions.append("lower(client_id) LIKE ? ESCAPE '!'")
+        conditions.append("lower(public_client_id) LIKE ? ESCAPE '!'")
         escaped = re.sub(r"([!%_])", r"!\1", where.client_id_contains.lower())
         params.append(f"%{escaped}%")
     if where.state == "enabled":
@@ -208,10 +225,13 @@ def _client_conditions(realm: str, where: ClientFilter) -> tuple[str, tuple[Any,
     return " AND ".join(conditions), tuple(params)
 
 
+MAX_CLIENT_ID = 255  # a caller-chosen clientId's length at most (Keycloak's column)
+
+
 def is_key(value: str) -> bool:
-    """Whether a caller-given id can name a row: ids are server-made UUIDs, and PostgreSQL
-    refuses a NUL byte in text (an error, not a miss), so such ids name nothing."""
-    return len(value) <= 64 and "\x00" not in value
+    """Whether a caller-given id can name a row: ids are at most MAX_CLIENT_ID long, and
+    PostgreSQL refuses a NUL byte in text (an error, not a miss), so such ids name nothing."""
+    return len(value) <= MAX_CLIENT_ID and "\x00" not in value
 
 
 def _client(row: tuple[Any, ...]) -> ClientRow:
@@ -219,7 +239,7 @@ def _client(row: tuple[Any, ...]) -> ClientRow:
     return ClientRow(
         row[0], row[1], row[2], row[3], row[4], row[5],
         bool(row[6]), bool(row[7]), bool(row[8]), int(row[9]), int(row[10]), int(row[11]),
-        int(row[12]),
+        int(row[12]), "" if row[13] == row[0] else row[13],
     )  # fmt: skip
 
 
@@ -227,7 +247,7 @@ def _client_params(row: ClientRow) -> tuple[Any, ...]:
     return (
         row.client_id, row.realm, row.metadata_json, row.secret_sealed, row.rat_digest,
         row.registration_auth, row.enabled, row.consent_required, row.full_scope_allowed,
-        row.created_at, row.updated_at,
+        row.created_at, row.updated_at, row.key,
     )  # fmt: skip
 
 
@@ -326,12 +346,25 @@ class Store:
         """Insert a client, spending one use of the initial access token `spent` (id, digest),
         if any, and respecting max_clients.
 
-        Atomic: a refused registration spends nothing and counts nothing.
+        Atomic: a refused registration spends nothing and counts nothing. A clientId another
+        client of the realm has raises ClientIdTaken (the unique index decides, races too).
         """
+        try:
+            await self._insert_client(row, spent, max_clients, now)
+        except Exception as exc:
+            if is_unique_violation(exc):
+                raise ClientIdTaken() from exc
+            raise
+
+    async def _insert_client(
+        self, row: ClientRow, spent: tuple[str, str] | None, max_clients: int | None, now: int
+    ) -> None:
         if max_clients is None and spent is None:
             await self.db.write_one(INSERT_CLIENT, _client_params(row))
             return
-        if max_clients is None and spent is not None:
+        # a caller-chosen clientId may be taken: alone in its transaction, so a clash fails only
+        # its own registration, not a batch's
+        if max_clients is None and spent is not None and not row.id:
             if not await self._token_spends.submit((*spent, row.realm), (row, now)):
                 raise SpendFailed()
             return
@@ -390,19 +423,33 @@ class Store:
             return await self._client_reads.submit(realm, client_id)
         found = await self.db.read_retrying(
             lambda tx: tx.one(
-                f"SELECT {CLIENT_READ_COLUMNS} FROM client WHERE client_id = ? AND realm = ?",
+                f"SELECT {CLIENT_READ_COLUMNS} FROM client "
+                "WHERE public_client_id = ? AND realm = ?",
                 (client_id, realm),
+            )
+        )
+        return _client(found) if found is not None else None
+
+    async def get_client_by_key(self, realm: str, key: str) -> ClientRow | None:
+        """The client whose Keycloak `id` is `key` (what admin paths name)."""
+        if not is_key(key):
+            return None
+        found = await self.db.read_retrying(
+            lambda tx: tx.one(
+                f"SELECT {CLIENT_READ_COLUMNS} FROM client WHERE client_id = ? AND realm = ?",
+                (key, realm),
             )
         )
         return _client(found) if found is not None else None
 
     async def _get_clients(self, realm: str, client_ids: list[str]) -> list[ClientRow | None]:
         """Several clients of one realm in one query (PostgreSQL), in the order asked."""
-        # by primary key alone: with `realm = ?` too, PostgreSQL's generic plan for this
-        # prepared statement may pick the realm index and scan the whole realm
+        # by the unique index's first column alone: with `realm = ?` too, PostgreSQL's generic
+        # plan for this prepared statement may pick the realm index and scan the whole realm
         rows = await self.db.read_retrying(
             lambda tx: tx.all(
-                f"SELECT {CLIENT_READ_COLUMNS} FROM client WHERE client_id = ANY(?)", (client_ids,)
+                f"SELECT {CLIENT_READ_COLUMNS} FROM client WHERE public_client_id = ANY(?)",
+                (client_ids,),
             )
         )
         found = {row[0]: _client(row) for row in rows if row[1] == realm}
@@ -451,7 +498,7 @@ class Store:
         client still enabled (a disabled client's RAT is refused, docs/reference.md §3)."""
         if not is_key(client_id):
             return False
-        sql = "DELETE FROM client WHERE client_id = ? AND realm = ?"
+        sql = "DELETE FROM client WHERE public_client_id = ? AND realm = ?"
         params: list[Any] = [client_id, realm]
         if expected_rat_digest is not None:
             sql += " AND rat_digest = ? AND enabled"
@@ -464,7 +511,10 @@ class Store:
         exactly one RAT is left valid."""
         if not is_key(client_id):
             return False
-        sql = "UPDATE client SET rat_digest = ?, updated_at = ? WHERE client_id = ? AND realm = ?"
+        sql = (
+            "UPDATE client SET rat_digest = ?, updated_at = ? "
+            "WHERE public_client_id = ? AND realm = ?"
+        )
         return await self.db.write_one(sql, (rat_digest, now, client_id, realm)) == 1
 
     async def set_client_secret(
@@ -476,7 +526,7 @@ class Store:
             return False
         sql = (
             "UPDATE client SET secret_sealed = ?, updated_at = ? "
-            "WHERE client_id = ? AND realm = ? AND secret_sealed IS NOT NULL"
+            "WHERE public_client_id = ? AND realm = ? AND secret_sealed IS NOT NULL"
         )
         return await self.db.write_one(sql, (secret_sealed, now, client_id, realm)) == 1
 
@@ -672,7 +722,7 @@ class Store:
             async with self.db.write() as tx:
                 await tx.many(
                     "UPDATE client SET last_used_at = ? "
-                    "WHERE client_id = ? AND realm = ? AND last_used_at < ?",
+                    "WHERE public_client_id = ? AND realm = ? AND last_used_at < ?",
                     [(when, client_id, realm, when) for realm, client_id, when in uses],
                 )
 

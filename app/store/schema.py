@@ -12,9 +12,18 @@ from sqlmodel import Field, SQLModel
 
 class Client(SQLModel, table=True):
     __tablename__ = "client"
-    __table_args__ = (Index("ix_client_realm_created", "realm", "created_at", "client_id"),)
+    __table_args__ = (
+        Index("ix_client_realm_created", "realm", "created_at", "client_id"),
+        # a clientId is unique in its realm, under any number of racing registrations
+        Index("ux_client_public_id", "public_client_id", "realm", unique=True),
+    )
 
+    # Keycloak's `id`: the row's key, what admin paths name (equals public_client_id unless
+    # the caller chose its clientId)
     client_id: str = Field(primary_key=True, max_length=64)
+    # Keycloak's `clientId`: what the client presents (OAuth's client_id), unique in its realm;
+    # server-made (then equal to client_id) or chosen by the caller (…/default provider)
+    public_client_id: str | None = Field(default=None, max_length=255)
     realm: str = Field(max_length=64)
     metadata_json: str
     secret_sealed: str | None = None  # AES-GCM, key outside the database (docs/reference.md §4)
@@ -179,6 +188,14 @@ TABLES = SQLModel.metadata
 ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("client", "tokens_valid_after", "INTEGER NOT NULL DEFAULT 0"),
     ("client", "last_used_at", "INTEGER NOT NULL DEFAULT 0"),
+    ("client", "public_client_id", "VARCHAR(255)"),
+)
+# Run after the columns are added, each idempotent: the clients made before public_client_id
+# existed have the clientId they were made with, and the unique index create_all makes only
+# with a new table
+AFTER_ADDED_COLUMNS: tuple[str, ...] = (
+    "UPDATE client SET public_client_id = client_id WHERE public_client_id IS NULL",
+    "CREATE UNIQUE INDEX IF NOT EXISTS ux_client_public_id ON client (public_client_id, realm)",
 )
 
 
@@ -188,9 +205,18 @@ def add_missing_columns(engine: Engine) -> None:
     Safe when several processes start at once: on SQLite the caller holds the writer lock, so
     one process alters and the others then find the column; on PostgreSQL `ADD COLUMN IF NOT
     EXISTS` looks for the column under the table's lock, so a second ALTER does nothing."""
+    added = False
     for table, column, definition in ADDED_COLUMNS:
         if column in {found["name"] for found in inspect(engine).get_columns(table)}:
             continue
         guard = "IF NOT EXISTS " if engine.dialect.name == "postgresql" else ""
         with engine.begin() as conn:
             conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {guard}{column} {definition}"))
+        added = True
+    if added:
+        with engine.begin() as conn:
+            if engine.dialect.name == "postgresql":
+                # two processes' CREATE INDEX IF NOT EXISTS may otherwise both try to create it
+                conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('registrar-schema'))"))
+            for statement in AFTER_ADDED_COLUMNS:
+                conn.execute(text(statement))

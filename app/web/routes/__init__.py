@@ -6,10 +6,20 @@ app.web.requests, so importing it from here would be a cycle.
 
 from starlette.routing import BaseRoute
 
-from app.web.routes import admin, indigo, metrics, openapi, registration, signin, token
+from app.web.routes import (
+    admin,
+    indigo,
+    keycloak_providers,
+    metrics,
+    openapi,
+    registration,
+    signin,
+    token,
+)
 
 ROUTES: list[BaseRoute] = [
     *registration.ROUTES,
+    *keycloak_providers.ROUTES,
     *token.ROUTES,
     *signin.ROUTES,
     *admin.ROUTES,

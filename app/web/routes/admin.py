@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from app.auth.callers import Caller
 from app.web.requests import (
     NO_STORE,
     JsonResponse,
@@ -47,10 +48,16 @@ async def clients(request: Request) -> Response:
     return json_array(await admin.list_clients_page(realm, caller, request.query_params))
 
 
+async def client_id_of(request: Request) -> tuple[Caller, str]:
+    """The caller, and the clientId of the client the path names by its Keycloak `id`."""
+    admin, realm = container_of(request).admin, realm_of(request)
+    caller = await caller_of(request, realm)
+    return caller, await admin.client_id_of(realm, caller, request.path_params["id"])
+
+
 async def client(request: Request) -> Response:
     admin, realm = container_of(request).admin, realm_of(request)
-    client_id = request.path_params["client_id"]
-    caller = await caller_of(request, realm)
+    caller, client_id = await client_id_of(request)
     if request.method == "GET":
         return JsonResponse(await admin.get_client(realm, caller, client_id))
     if request.method == "DELETE":
@@ -64,8 +71,7 @@ async def client(request: Request) -> Response:
 async def client_secret(request: Request) -> Response:
     """Keycloak's POST …/clients/{id}/client-secret: 200 {"type": "secret", "value": …}."""
     container, realm = container_of(request), realm_of(request)
-    caller = await caller_of(request, realm)
-    client_id = request.path_params["client_id"]
+    caller, client_id = await client_id_of(request)
     secret = await container.registrations.regenerate_secret(realm, client_id, caller, now())
     return JsonResponse({"type": "secret", "value": secret}, headers=NO_STORE)
 
@@ -74,8 +80,7 @@ async def registration_access_token(request: Request) -> Response:
     """Keycloak's POST …/clients/{id}/registration-access-token: 200 with the client's
     ClientRepresentation and its new `registrationAccessToken`."""
     container, realm = container_of(request), realm_of(request)
-    caller = await caller_of(request, realm)
-    client_id = request.path_params["client_id"]
+    caller, client_id = await client_id_of(request)
     registrations = container.registrations
     rat = await registrations.regenerate_registration_access_token(realm, client_id, caller, now())
     shown = await container.admin.get_client(realm, caller, client_id)
@@ -101,10 +106,10 @@ ROUTES: list[BaseRoute] = [
     Route(ADMIN + "/clients", clients, methods=["GET"]),
     # Keycloak's admin client asks for the list with a trailing slash (clients.find())
     Route(ADMIN + "/clients/", clients, methods=["GET"]),
-    Route(ADMIN + "/clients/{client_id}", client, methods=["GET", "PUT", "DELETE"]),
-    Route(ADMIN + "/clients/{client_id}/client-secret", client_secret, methods=["POST"]),
+    Route(ADMIN + "/clients/{id}", client, methods=["GET", "PUT", "DELETE"]),
+    Route(ADMIN + "/clients/{id}/client-secret", client_secret, methods=["POST"]),
     Route(
-        ADMIN + "/clients/{client_id}/registration-access-token",
+        ADMIN + "/clients/{id}/registration-access-token",
         registration_access_token,
         methods=["POST"],
     ),
