@@ -194,9 +194,9 @@ def _client_id(rep: Mapping[str, Any]) -> str | None:
         return None
     if not isinstance(value, str) or not value.strip():
         raise InvalidClientMetadata("clientId must be a non-empty string")
-    if len(value) > MAX_CLIENT_ID or _CONTROL.search(value) or "/" in value:
+    if len(value) > MAX_CLIENT_ID or _CONTROL.search(value):
         raise InvalidClientMetadata(
-            f"clientId must be at most {MAX_CLIENT_ID} characters, without '/' or controls"
+            f"clientId must be at most {MAX_CLIENT_ID} characters, without control characters"
         )
     return value
 

@@ -84,7 +84,8 @@ ROUTES: list[BaseRoute] = [
     Route(REGISTRATIONS + "/default", create_client, methods=["POST"]),
     Route(REGISTRATIONS + "/default/", create_client, methods=["POST"]),
     Route(
-        REGISTRATIONS + "/default/{client_id}",
+        # a SAML client's clientId is its entity id, often a URL: '/' belongs to it
+        REGISTRATIONS + "/default/{client_id:path}",
         by_method(read_client, update_client, delete_client),
         methods=["GET", "PUT", "DELETE"],
     ),
