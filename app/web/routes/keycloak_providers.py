@@ -82,7 +82,6 @@ REGISTRATIONS = "/realms/{realm}/clients-registrations"
 
 ROUTES: list[BaseRoute] = [
     Route(REGISTRATIONS + "/default", create_client, methods=["POST"]),
-    Route(REGISTRATIONS + "/default/", create_client, methods=["POST"]),
     Route(
         # a SAML client's clientId is its entity id, often a URL: '/' belongs to it
         REGISTRATIONS + "/default/{client_id:path}",
