@@ -240,3 +240,25 @@ async def test_a_bearer_needs_a_role_to_register(client: httpx.AsyncClient) -> N
     creator = await admin(client, name="creator")
     response = await client.post(default_path(), json={"clientId": "y"}, headers=creator)
     assert response.status_code == 201, response.text
+
+
+async def test_an_admin_creates_a_client_with_a_representation(client: httpx.AsyncClient) -> None:
+    auth = await admin(client)
+    body = {"clientId": "by-admin", "redirectUris": [RP], "serviceAccountsEnabled": True}
+    response = await client.post(clients_path(), json=body, headers=auth)
+    assert response.status_code == 201, response.text
+    assert response.content == b""
+    key = response.headers["location"].rsplit("/", 1)[1]
+    assert response.headers["location"] == f"http://testserver{clients_path()}/{key}"
+    shown = (await client.get(f"{clients_path()}/{key}", headers=auth)).json()
+    assert shown["clientId"] == "by-admin" and shown["serviceAccountsEnabled"] is True
+    secret = await client.get(f"{clients_path()}/{key}/client-secret", headers=auth)
+    assert secret.status_code == 200, secret.text
+    assert secret.json()["type"] == "secret" and len(secret.json()["value"]) > 20
+    viewer = await admin(client, name="viewer")
+    masked = await client.get(f"{clients_path()}/{key}/client-secret", headers=viewer)
+    assert masked.json()["value"] == "**********"
+    refused = await client.post(clients_path(), json={"clientId": "x"}, headers=viewer)
+    assert_error(refused, 403, "insufficient_scope")
+    taken = await client.post(clients_path(), json=body, headers=auth)
+    assert_error(taken, 400, "invalid_client_metadata")

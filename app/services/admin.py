@@ -22,7 +22,7 @@ from app.jsonio import dumps
 from app.rules.client_representation import read_representation
 from app.rules.numbers import whole_number
 from app.services.registration import Registrations, Shape
-from app.services.representations import client_representation, merged
+from app.services.representations import Representations, client_representation, merged
 from app.store.queries import (
     ClientFilter,
     ClientState,
@@ -66,7 +66,25 @@ class Admin:
         self._issuer = issuer
         # an admin's change of client metadata is validated and policed as an RFC 7592 PUT is
         self._registrations = registrations
+        self._representations = Representations(registrations, store)
         self._clock = clock
+
+    async def create_client(
+        self, realm: RealmConfig, caller: Caller, body: Mapping[str, Any], now: int
+    ) -> str:
+        """Keycloak's `POST …/clients` with a ClientRepresentation (manage-clients): registered
+        as the representation provider registers it, policies included; the new client's id."""
+        require_admin(caller, TO_MANAGE_CLIENTS)
+        created = await self._representations.create(realm, caller, body, now)
+        return str(created["id"])
+
+    async def client_secret(self, realm: RealmConfig, caller: Caller, client_id: str) -> str:
+        """Keycloak's `GET …/clients/{id}/client-secret`: the secret, masked for a bearer with
+        view-clients only; 400 for a public client, which has none."""
+        shown = await self._registrations.read(realm, client_id, caller)
+        if "client_secret" not in shown:
+            raise InvalidRequest("The client is public: it has no secret")
+        return str(shown["client_secret"])
 
     async def create_initial_access_token(
         self, realm: RealmConfig, caller: Caller, body: Mapping[str, Any], now: int

@@ -7,6 +7,8 @@ service, which checks the caller's roles (403) and does the work.
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -45,6 +47,14 @@ async def initial_access_token(request: Request) -> Response:
 async def clients(request: Request) -> Response:
     admin, realm = container_of(request).admin, realm_of(request)
     caller = await caller_of(request, realm)
+    if request.method == "POST":
+        # Keycloak: 201, no body, the new client's path in Location
+        body = await read_json_object(request)
+        key = await admin.create_client(realm, caller, body, now())
+        issuer = container_of(request).settings.issuer(realm.name)
+        base = issuer.removesuffix(f"/realms/{realm.name}")
+        location = f"{base}/admin/realms/{realm.name}/clients/{quote(key, safe='')}"
+        return Response(status_code=201, headers={"Location": location})
     return json_array(await admin.list_clients_page(realm, caller, request.query_params))
 
 
@@ -69,9 +79,13 @@ async def client(request: Request) -> Response:
 
 
 async def client_secret(request: Request) -> Response:
-    """Keycloak's POST …/clients/{id}/client-secret: 200 {"type": "secret", "value": …}."""
+    """Keycloak's GET and POST …/clients/{id}/client-secret: 200 {"type": "secret", "value": …}
+    (POST makes a new one)."""
     container, realm = container_of(request), realm_of(request)
     caller, client_id = await client_id_of(request)
+    if request.method == "GET":
+        secret = await container.admin.client_secret(realm, caller, client_id)
+        return JsonResponse({"type": "secret", "value": secret}, headers=NO_STORE)
     secret = await container.registrations.regenerate_secret(realm, client_id, caller, now())
     return JsonResponse({"type": "secret", "value": secret}, headers=NO_STORE)
 
@@ -103,11 +117,11 @@ ROUTES: list[BaseRoute] = [
     Route(ADMIN + "/clients-initial-access/", initial_access_tokens, methods=["GET", "POST"]),
     Route(ADMIN + "/clients-initial-access/{id}", initial_access_token, methods=["DELETE"]),
     Route(ADMIN + "/events", events, methods=["GET"]),
-    Route(ADMIN + "/clients", clients, methods=["GET"]),
+    Route(ADMIN + "/clients", clients, methods=["GET", "POST"]),
     # Keycloak's admin client asks for the list with a trailing slash (clients.find())
-    Route(ADMIN + "/clients/", clients, methods=["GET"]),
+    Route(ADMIN + "/clients/", clients, methods=["GET", "POST"]),
     Route(ADMIN + "/clients/{id}", client, methods=["GET", "PUT", "DELETE"]),
-    Route(ADMIN + "/clients/{id}/client-secret", client_secret, methods=["POST"]),
+    Route(ADMIN + "/clients/{id}/client-secret", client_secret, methods=["GET", "POST"]),
     Route(
         ADMIN + "/clients/{id}/registration-access-token",
         registration_access_token,
