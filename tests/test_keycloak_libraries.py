@@ -68,6 +68,7 @@ def test_python_keycloak(server: LiveServer) -> None:
     # 6. KeycloakAdmin.get_clients, 7. get_client_id (the list, matched on clientId)
     assert "py-client" in [c["clientId"] for c in admin.get_clients()]
     key = admin.get_client_id("py-client")
+    assert key is not None
     assert key == created["id"] and key != "py-client"
 
     # 8. KeycloakAdmin.get_client by id, 9. update_client (204), 10. get_client_secrets
