@@ -65,6 +65,32 @@ def test_the_walkthrough_runs_as_pasted(examples_server: LiveServer) -> None:
     assert positions == sorted(positions), out
 
 
+@pytest.mark.live
+def test_keycloaks_three_formats_run_as_pasted(examples_server: LiveServer) -> None:
+    """The "Keycloak's three formats" blocks, run after the walk-through in the same shell."""
+    readme = (ROOT / "README.md").read_text()
+    start = readme.index("## Keycloak's three formats")
+    section = "\n".join(SHELL_BLOCK.findall(readme[start : readme.index("## HTTP API", start)]))
+    script = (walkthrough() + "\n" + section).replace(
+        "BASE=http://127.0.0.1:8080", f"BASE={examples_server.url}"
+    )
+    done = subprocess.run(
+        ["bash", "-e", "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    out = done.stdout[done.stdout.index('"clientId":"myclient"') :]
+    answers = [
+        '"registrationAccessToken"',  # the representation provider's 201
+        '"client_id":"myclient"',  # the same client as OpenID Connect metadata
+        '"resource":"myclient","credentials":{"secret"',  # its adapter configuration
+        '"clientId":"https://sp.example.org/shibboleth"',  # the SAML client
+        '"protocol":"saml"',
+    ]
+    positions = [out.find(answer) for answer in answers]
+    assert -1 not in positions, out
+    assert positions[:3] == sorted(positions[:3]), out
+
+
 @pytest.mark.anyio
 async def test_the_indigo_example_realm_accepts_this_machine(tmp_path: Path) -> None:
     """The INDIGO section's realm file, as printed, registers a client from 127.0.0.1."""
