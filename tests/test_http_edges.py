@@ -288,7 +288,7 @@ async def test_405_on_a_client_uri_allows_get_put_and_delete(client: httpx.Async
         "/nowhere",
         "/realms",
         "/realms/open",
-        "/realms/open/clients-registrations/default",
+        "/realms/open/clients-registrations/openid-connect-ish",
         "/realms/open/clients-registrations/openid-connect/a/b",
         "/realms/open/clients-registrations/openid-connect/a%2Fb",
         "/realms/open/clients-registrations/openid-connect/..%2F..%2Fadmin",

@@ -239,10 +239,13 @@ class Admin:
             raise NotFound(f"Client '{client_id[:64]}' not found")
         return client_representation(row, realm)
 
-    async def client_id_of(self, realm: RealmConfig, caller: Caller, key: str) -> str:
+    async def client_id_of(
+        self, realm: RealmConfig, caller: Caller, key: str, *, to_change: bool
+    ) -> str:
         """The clientId of the client whose Keycloak `id` is `key`: what admin paths name
-        (equal to the clientId unless the caller chose its clientId)."""
-        require_admin(caller, TO_VIEW_CLIENTS)
+        (equal to the clientId unless the caller chose its clientId). The caller's role is
+        checked first (403 before 404), for a change manage-clients."""
+        require_admin(caller, TO_MANAGE_CLIENTS if to_change else TO_VIEW_CLIENTS)
         row = await self._store.get_client_by_key(realm.name, key)
         if row is None:
             raise NotFound(f"Client '{key[:64]}' not found")

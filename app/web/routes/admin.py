@@ -62,7 +62,8 @@ async def client_id_of(request: Request) -> tuple[Caller, str]:
     """The caller, and the clientId of the client the path names by its Keycloak `id`."""
     admin, realm = container_of(request).admin, realm_of(request)
     caller = await caller_of(request, realm)
-    return caller, await admin.client_id_of(realm, caller, request.path_params["id"])
+    key, to_change = request.path_params["id"], request.method not in ("GET", "HEAD")
+    return caller, await admin.client_id_of(realm, caller, key, to_change=to_change)
 
 
 async def client(request: Request) -> Response:
