@@ -262,3 +262,17 @@ async def test_an_admin_creates_a_client_with_a_representation(client: httpx.Asy
     assert_error(refused, 403, "insufficient_scope")
     taken = await client.post(clients_path(), json=body, headers=auth)
     assert_error(taken, 400, "invalid_client_metadata")
+
+
+async def test_trusted_hosts_checks_the_representations_own_urls(
+    client: httpx.AsyncClient,
+) -> None:
+    """Keycloak's trusted-hosts policy checks rootUrl and adminUrl too, which have no metadata
+    member: they are checked where the representation keeps them."""
+    for member in ("rootUrl", "adminUrl", "baseUrl"):
+        body = {member: "https://evil.example.com/", "redirectUris": ["https://a.example.org/cb"]}
+        refused = await create(client, body, "policy_hosts")
+        assert_error(refused, 403, "insufficient_scope")
+        assert "evil.example.com" in refused.json()["error_description"], member
+    fine = {"rootUrl": "https://a.example.org/", "redirectUris": ["https://a.example.org/cb"]}
+    assert (await create(client, fine, "policy_hosts")).status_code == 201

@@ -28,6 +28,7 @@ from app.config.realm_models import (
     TrustedHosts,
 )
 from app.errors import InsufficientScope, InvalidClientMetadata, PolicyRefused
+from app.rules.client_representation import KEYCLOAK_MEMBERS
 from app.rules.uri_reading import UnsafeUri, ascii_host, read_client_uri
 
 Operation = Literal["create", "update", "read", "delete"]
@@ -255,6 +256,11 @@ def _client_urls(metadata: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
     for member, value in metadata.items():
         if member.partition("#")[0] in _URL_MEMBERS and value is not None:
             yield "URL", str(value)
+    # a Keycloak representation's own URLs, kept beside the metadata (Keycloak checks them)
+    kept = metadata.get(KEYCLOAK_MEMBERS)
+    for member in ("rootUrl", "adminUrl"):
+        if isinstance(kept, Mapping) and kept.get(member):
+            yield "URL", str(kept[member])
 
 
 def _host_trusted(host: str, entries: tuple[str, ...]) -> bool:

@@ -219,8 +219,8 @@ class Registrations:
         if any(isinstance(policy, MaxClients) for policy in policy_set(realm, caller)):
             counted = await self._store.count_clients(realm.name)
         start = Candidate(metadata={}, clients_in_realm=counted)
-        candidate = await self._checked_candidate(realm, "create", start, caller, body)
         shape = shape or Shape()
+        candidate = await self._checked_candidate(realm, "create", start, caller, body, shape.kept)
         key = new_client_id()
         client_id = shape.client_id or key
         secret = None
@@ -311,8 +311,8 @@ class Registrations:
         stored = Candidate(
             metadata={}, held_scopes=frozenset(str(row.metadata().get("scope") or "").split())
         )
-        candidate = await self._checked_candidate(realm, "update", stored, caller, body)
         kept = shape.kept if shape is not None else row.metadata().get(KEYCLOAK_MEMBERS, {})
+        candidate = await self._checked_candidate(realm, "update", stored, caller, body, kept)
         metadata = _with_kept(candidate.metadata, kept)
         secret = self._unseal_secret(row)
         keep_secret = secret is not None and _needs_secret(candidate.metadata)
@@ -441,11 +441,13 @@ class Registrations:
         stored: Candidate,
         caller: Caller,
         body: Mapping[str, Any],
+        kept: Mapping[str, Any] | None = None,
     ) -> Candidate:
         metadata = validate_client_metadata(body)
         check_scopes(realm, metadata.get("scope"), caller, stored.held_scopes)
         # the policies see the scopes asked for: Keycloak checks only those (allowed-client-scopes)
-        start = replace(stored, metadata=metadata)
+        # and the URLs a representation keeps beside the metadata (trusted-hosts)
+        start = replace(stored, metadata=_with_kept(metadata, kept or {}))
         candidate = await self._apply_policies(realm, op, start, caller)
         check_known_scopes(realm, metadata.get("scope"))
         if candidate.metadata.get("scope"):
