@@ -56,6 +56,7 @@ class UpstreamClient:
 
     def __init__(self, transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.transport = transport  # None: the network
+        self.jwks_min_refresh = JWKS_MIN_REFRESH
         self._client: httpx.AsyncClient | None = None
         self._metadata: dict[str, tuple[float, ProviderMetadata]] = {}
         self._jwks: dict[str, tuple[float, jwk.JWKSet]] = {}
@@ -74,10 +75,16 @@ class UpstreamClient:
             await self._client.aclose()
             self._client = None
 
-    async def _json(self, method: str, url: str, **kwargs: Any) -> dict[str, Any]:
+    async def _json(
+        self,
+        method: str,
+        url: str,
+        data: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
         try:
             async with self._http().stream(
-                method, url, headers={"Accept": "application/json"}, **kwargs
+                method, url, data=data, headers={"Accept": "application/json", **(headers or {})}
             ) as response:
                 body = b""
                 async for chunk in response.aiter_bytes():
@@ -197,14 +204,16 @@ class UpstreamClient:
 
     async def _key_set(self, url: str, kid: str | None) -> jwk.JWKSet:
         """The upstream's JWKS; fetched again when it is stale, or once for an unknown kid
-        (the upstream rotated its keys), but at most once per JWKS_MIN_REFRESH seconds."""
+        (the upstream rotated its keys), but at most once per `jwks_min_refresh` seconds, so
+        made-up kids cannot make the server hammer the upstream."""
         async with self._lock:
             cached = self._jwks.get(url)
             now = time.monotonic()
             if cached is not None:
                 fresh = now - cached[0] < JWKS_TTL
                 known = kid is None or bool(cached[1].get_keys(kid))
-                recently = now - self._jwks_tried.get(url, -JWKS_MIN_REFRESH) < JWKS_MIN_REFRESH
+                tried = self._jwks_tried.get(url, now - self.jwks_min_refresh)
+                recently = now - tried < self.jwks_min_refresh
                 if (fresh and known) or recently:
                     return cached[1]
             self._jwks_tried[url] = now
