@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import html
 import json
 import time
 from dataclasses import dataclass, field
@@ -137,3 +138,17 @@ class FakeUpstream:
 def location_query(response: httpx.Response) -> dict[str, str]:
     assert response.status_code in (302, 303), (response.status_code, response.text)
     return {k: v[0] for k, v in parse_qs(urlsplit(response.headers["location"]).query).items()}
+
+
+def continued_to(response: httpx.Response) -> str:
+    """Where the callback's "Signed in" page sends the browser on (its Refresh header, and the
+    same target in its link)."""
+    assert response.status_code == 200, (response.status_code, response.text)
+    delay, _, target = response.headers["refresh"].partition("; url=")
+    assert delay == "0" and target
+    assert f'href="{html.escape(target)}"' in response.text
+    return target
+
+
+def continued_query(response: httpx.Response) -> dict[str, str]:
+    return query_of(continued_to(response))

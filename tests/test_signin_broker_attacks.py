@@ -23,7 +23,8 @@ from tests.broker_flow import (
     OTHER_KEY,
     ROTATED_KEY,
     FakeUpstream,
-    location_query,
+    continued_query,
+    continued_to,
     write_brokered_realm,
 )
 from tests.helpers import basic
@@ -81,8 +82,8 @@ async def test_a_good_id_token_signs_the_user_in_and_the_request_goes_on(
 ) -> None:
     client_id, verifier, state = await start(client, fake)
     done = await client.get(ENDPOINT, params={"code": "c-1", "state": state, "iss": FAKE_ISSUER})
-    query = location_query(done)
-    assert done.headers["location"].startswith(CALLBACK + "?")
+    query = continued_query(done)
+    assert continued_to(done).startswith(CALLBACK + "?")
     assert query["state"] == "st-123" and query["iss"] == "http://testserver/realms/brokered"
     # the upstream was asked with PKCE and our client's secret from ${CORP_CLIENT_SECRET}
     assert fake.token_forms[-1]["grant_type"] == "authorization_code"
@@ -143,7 +144,7 @@ async def test_an_unknown_kid_fetches_the_upstreams_keys_once_more(
     app: Starlette, client: httpx.AsyncClient, fake: FakeUpstream
 ) -> None:
     _, _, state = await start(client, fake)
-    assert location_query(await client.get(ENDPOINT, params={"code": "c", "state": state}))
+    assert continued_query(await client.get(ENDPOINT, params={"code": "c", "state": state}))
     assert fake.jwks_fetches == 1
     # the upstream rotates its key: within the refresh interval the cached set stays...
     fake.signing_key, fake.published = ROTATED_KEY, [KEY, ROTATED_KEY]
@@ -155,7 +156,7 @@ async def test_an_unknown_kid_fetches_the_upstreams_keys_once_more(
     app.state.container.upstream.jwks_min_refresh = 0
     _, _, state = await start(client, fake)
     done = await client.get(ENDPOINT, params={"code": "c", "state": state})
-    assert location_query(done)["code"]
+    assert continued_query(done)["code"]
     assert fake.jwks_fetches == 2
 
 
@@ -170,7 +171,7 @@ async def test_a_missing_or_unknown_state_is_refused(
 
 async def test_a_state_is_used_once(client: httpx.AsyncClient, fake: FakeUpstream) -> None:
     _, _, state = await start(client, fake)
-    assert location_query(await client.get(ENDPOINT, params={"code": "c-1", "state": state}))
+    assert continued_query(await client.get(ENDPOINT, params={"code": "c-1", "state": state}))
     client.cookies.delete("registrar_session")
     refused(await client.get(ENDPOINT, params={"code": "c-1", "state": state}))
 

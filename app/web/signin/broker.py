@@ -8,7 +8,7 @@ SameSite=Lax, so it comes along on the upstream's redirect back (a top-level GET
 
 from __future__ import annotations
 
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -23,6 +23,7 @@ from app.web.signin.pages import (
     _judged,
     _login_page,
     _problem,
+    _render,
     _secure,
     _set_cookie,
 )
@@ -90,9 +91,29 @@ async def endpoint(request: Request) -> Response:
     session_id, session = await container.authorization.open_session(
         realm, result.person.sub, now()
     )
-    response = await _continue(request, realm, auth, session, fresh_login=True)
+    response = _interstitial(
+        realm, await _continue(request, realm, auth, session, fresh_login=True)
+    )
     _set_cookie(request, response, realm, SESSION_COOKIE, session_id)
     return _forget(response, realm, provider)
+
+
+def _interstitial(realm: RealmConfig, response: Response) -> Response:
+    """A redirect to the client, as a page that moves on by itself.
+
+    The user arrives here by the redirects that answer the form of the upstream's login page,
+    and a browser checks each of them against that page's CSP form-action, which cannot know
+    this realm's clients (registrar's own login page allows only 'self' and its client). A new
+    page starts a new navigation: the Refresh header (HTML §7.11.1), and a link without it."""
+    if response.status_code not in (302, 303):
+        return response
+    target = response.headers["location"]
+    page = _render(
+        "continue.html", realm=realm.name, page_title="Signed in", target=target,
+        target_host=urlsplit(target).hostname or "",
+    )  # fmt: skip
+    page.headers["Refresh"] = f"0; url={target}"
+    return page
 
 
 def _forget(response: Response, realm: RealmConfig, provider: UpstreamProvider) -> Response:
