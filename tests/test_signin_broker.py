@@ -177,3 +177,22 @@ async def test_the_login_page_offers_the_upstream_beside_local_accounts(
     page = await client.get(auth_path(), params=auth_params(registered["client_id"], pkce()[1]))
     assert "Sign in with Corp &lt;SSO&gt;" in page.text  # escaped
     assert 'name="username"' in page.text and 'name="password"' in page.text
+
+
+async def test_a_brokered_user_consents_under_their_username(
+    app: Starlette, client: httpx.AsyncClient, brokered: str, realms_dir: Path
+) -> None:
+    path = realms_dir / "brokered.yaml"
+    path.write_text(
+        path.read_text().replace(
+            "      client-uris-must-match: false\n",
+            "      client-uris-must-match: false\n    - type: consent-required\n",
+        )
+    )
+    assert app.state.container.realms.reload() == []
+    registered = await register_public_client(client, "brokered")
+    consent = await sign_in_through_upstream(client, registered["client_id"], pkce()[1], brokered)
+    assert consent.status_code == 200 and "Notes App asks for access" in consent.text
+    assert "as <strong>alice</strong>" in consent.text
+    done = await post_form(client, consent, accept="yes")
+    assert location_query(done)["code"]

@@ -61,7 +61,7 @@ class UpstreamClient:
         self._metadata: dict[str, tuple[float, ProviderMetadata]] = {}
         self._jwks: dict[str, tuple[float, jwk.JWKSet]] = {}
         self._jwks_tried: dict[str, float] = {}
-        self._lock = asyncio.Lock()
+        self._locks: dict[str, asyncio.Lock] = {}  # one per JWKS URL: no upstream waits on another
 
     def _http(self) -> httpx.AsyncClient:
         if self._client is None:
@@ -206,7 +206,7 @@ class UpstreamClient:
         """The upstream's JWKS; fetched again when it is stale, or once for an unknown kid
         (the upstream rotated its keys), but at most once per `jwks_min_refresh` seconds, so
         made-up kids cannot make the server hammer the upstream."""
-        async with self._lock:
+        async with self._locks.setdefault(url, asyncio.Lock()):
             cached = self._jwks.get(url)
             now = time.monotonic()
             if cached is not None:

@@ -25,7 +25,7 @@ from app.rules.authorization_request import (
     resource_problem,
     valid_code_challenge,
 )
-from app.services.people import People
+from app.services.people import People, Person
 from app.store.queries import Store, is_key
 from app.store.signin import CodeRow, SigninStore
 from app.store.signin import SessionRow as SessionRow  # the web layer names it from here
@@ -263,6 +263,10 @@ class Authorization:
         return request.max_age is not None and now - session.auth_time > request.max_age
 
     # --- sessions ------------------------------------------------------------------------------
+
+    async def person(self, realm: RealmConfig, subject: str) -> Person | None:
+        """Who a session's subject is: a local account or a brokered user."""
+        return await self._people.find(realm, subject)
 
     async def session(
         self, realm: RealmConfig, session_id: str | None, now: int

@@ -217,9 +217,10 @@ async def _continue(
             answer = flow.refuse(realm, auth, "consent_required", "The user has not consented")
             return _answer(request, realm, answer)
         scopes = auth.scope.split()
+        person = await flow.person(realm, session.username)
         return _page(
             request, realm, "consent.html", auth, page_title="Grant access",
-            username=session.username, scopes=scopes,
+            username=person.username if person else session.username, scopes=scopes,
         )  # fmt: skip
     return _answer(request, realm, await flow.issue_code(realm, auth, session, now()))
 
