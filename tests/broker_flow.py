@@ -8,6 +8,7 @@ import base64
 import hashlib
 import html
 import json
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,9 @@ from urllib.parse import parse_qs, parse_qsl, urlsplit
 
 import httpx
 from jwcrypto import jwk, jwt
+
+from tests.signin_flow import auth_params, auth_path, pkce
+from tests.signin_flow import public_client as register_public_client
 
 BROKERED_REALM = """
 registration:
@@ -36,6 +40,7 @@ login:
 """
 
 FAKE_ISSUER = "https://idp.example.test/realms/corp"
+ENDPOINT = "/realms/brokered/broker/corp/endpoint"
 FAKE_CLIENT_ID = "registrar"
 FAKE_SECRET = "corp-secret"
 # made once: RSA keys are slow to make
@@ -152,3 +157,22 @@ def continued_to(response: httpx.Response) -> str:
 
 def continued_query(response: httpx.Response) -> dict[str, str]:
     return query_of(continued_to(response))
+
+
+async def start(client: httpx.AsyncClient, fake: FakeUpstream) -> tuple[str, str, str]:
+    """Ask to sign in to a new client of the brokered realm and follow "Sign in with Corp SSO":
+    (the client id, the PKCE verifier, the state sent to the upstream)."""
+    registered = await register_public_client(client, "brokered")
+    verifier, challenge = pkce()
+    page = await client.get(
+        auth_path("brokered"), params=auth_params(registered["client_id"], challenge)
+    )
+    assert page.status_code == 200 and "Sign in with Corp SSO" in page.text
+    assert 'name="password"' not in page.text  # the realm has no local accounts
+    link = re.search(r'href="([^"]*/broker/corp/login\?[^"]*)"', page.text)
+    assert link is not None, page.text
+    started = await client.get(html.unescape(link.group(1)))
+    assert started.status_code == 302
+    assert started.headers["location"].startswith(f"{FAKE_ISSUER}/protocol/openid-connect/auth?")
+    query = fake.saw_authorization(started.headers["location"])
+    return registered["client_id"], verifier, query["state"]

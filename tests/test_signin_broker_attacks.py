@@ -16,6 +16,7 @@ import pytest
 from starlette.applications import Starlette
 
 from tests.broker_flow import (
+    ENDPOINT,
     FAKE_CLIENT_ID,
     FAKE_ISSUER,
     FAKE_SECRET,
@@ -25,6 +26,7 @@ from tests.broker_flow import (
     FakeUpstream,
     continued_query,
     continued_to,
+    start,
     write_brokered_realm,
 )
 from tests.helpers import basic
@@ -33,7 +35,6 @@ from tests.signin_flow import CALLBACK, auth_params, auth_path, oidc_path, peopl
 from tests.signin_flow import public_client as register_public_client
 
 pytestmark = pytest.mark.anyio
-ENDPOINT = "/realms/brokered/broker/corp/endpoint"
 
 
 @pytest.fixture
@@ -49,25 +50,6 @@ def fake(app: Starlette) -> FakeUpstream:
     upstream = FakeUpstream()
     app.state.container.upstream.transport = httpx.MockTransport(upstream.handle)
     return upstream
-
-
-async def start(client: httpx.AsyncClient, fake: FakeUpstream) -> tuple[str, str, str]:
-    """Ask to sign in to a new client of the brokered realm and follow "Sign in with Corp SSO":
-    (the client id, the PKCE verifier, the state sent to the upstream)."""
-    registered = await register_public_client(client, "brokered")
-    verifier, challenge = pkce()
-    page = await client.get(
-        auth_path("brokered"), params=auth_params(registered["client_id"], challenge)
-    )
-    assert page.status_code == 200 and "Sign in with Corp SSO" in page.text
-    assert 'name="password"' not in page.text  # the realm has no local accounts
-    link = re.search(r'href="([^"]*/broker/corp/login\?[^"]*)"', page.text)
-    assert link is not None, page.text
-    started = await client.get(html.unescape(link.group(1)))
-    assert started.status_code == 302
-    assert started.headers["location"].startswith(f"{FAKE_ISSUER}/protocol/openid-connect/auth?")
-    query = fake.saw_authorization(started.headers["location"])
-    return registered["client_id"], verifier, query["state"]
 
 
 def refused(response: httpx.Response, status: int = 400) -> None:
