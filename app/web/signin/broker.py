@@ -81,13 +81,13 @@ async def endpoint(request: Request) -> Response:
     except BrokerCancelled as exc:
         auth = await _judged(request, realm, parse_qsl(exc.request_text, keep_blank_values=True))
         if isinstance(auth, Response):
-            return auth
+            return _forget(_interstitial(realm, auth), realm, provider)
         return _forget(_login_page(request, realm, auth, error=exc.description), realm, provider)
     except BrokerProblem as exc:
         return _problem(realm, exc.description, exc.status_code)
     auth = await _judged(request, realm, parse_qsl(result.request_text, keep_blank_values=True))
-    if isinstance(auth, Response):
-        return auth
+    if isinstance(auth, Response):  # the request no longer holds (its client was disabled, say)
+        return _forget(_interstitial(realm, auth), realm, provider)
     session_id, session = await container.authorization.open_session(
         realm, result.person.sub, now()
     )
