@@ -226,3 +226,35 @@ async def test_the_upstream_link_carries_a_judged_request(
 ) -> None:
     # a made-up request never reaches the upstream: the same HTML 400 as the endpoint's
     refused(await client.get("/realms/brokered/broker/corp/login?request=client_id%3Dnobody"))
+
+
+async def test_dropping_the_upstream_signs_its_users_out(
+    app: Starlette, client: httpx.AsyncClient, fake: FakeUpstream, realms_dir: Path
+) -> None:
+    client_id, verifier, state = await start(client, fake)
+    query = continued_query(await client.get(ENDPOINT, params={"code": "c", "state": state}))
+    tokens = await client.post(
+        oidc_path("token", "brokered"),
+        data={
+            "grant_type": "authorization_code", "code": query["code"], "client_id": client_id,
+            "redirect_uri": CALLBACK, "code_verifier": verifier,
+        },
+    )  # fmt: skip
+    bearer = {"Authorization": f"Bearer {tokens.json()['access_token']}"}
+    assert (await client.get(oidc_path("userinfo", "brokered"), headers=bearer)).status_code == 200
+    path = realms_dir / "brokered.yaml"
+    path.write_text(path.read_text().split("  upstream:")[0] + "  users: []\n")
+    assert app.state.container.realms.reload() == []
+    assert (await client.get(oidc_path("userinfo", "brokered"), headers=bearer)).status_code == 401
+    refreshed = await client.post(
+        oidc_path("token", "brokered"),
+        data={
+            "grant_type": "refresh_token", "refresh_token": tokens.json()["refresh_token"],
+            "client_id": client_id,
+        },
+    )  # fmt: skip
+    assert refreshed.status_code == 400 and refreshed.json()["error"] == "invalid_grant"
+    again = await client.get(
+        auth_path("brokered"), params=auth_params(client_id, pkce()[1])
+    )  # the session is gone too: the login page, which now offers nobody
+    assert again.status_code == 200 and "Sign in with Corp SSO" not in again.text
