@@ -75,6 +75,7 @@ class FakeUpstream:
     token_forms: list[dict[str, str]] = field(default_factory=list)
     token_auth: list[str] = field(default_factory=list)
     down: bool = False
+    sends_iss: bool = False  # RFC 9207: says so in its metadata
 
     def saw_authorization(self, url: str) -> dict[str, str]:
         """What the browser was sent to; the fake remembers nonce and challenge."""
@@ -119,6 +120,7 @@ class FakeUpstream:
                     "authorization_endpoint": f"{base}/auth",
                     "token_endpoint": f"{base}/token",
                     "jwks_uri": f"{base}/certs",
+                    "authorization_response_iss_parameter_supported": self.sends_iss,
                 },
             )
         if path == "/realms/corp/protocol/openid-connect/certs":

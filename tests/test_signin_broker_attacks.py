@@ -258,3 +258,16 @@ async def test_dropping_the_upstream_signs_its_users_out(
         auth_path("brokered"), params=auth_params(client_id, pkce()[1])
     )  # the session is gone too: the login page, which now offers nobody
     assert again.status_code == 200 and "Sign in with Corp SSO" not in again.text
+
+
+async def test_an_answer_without_iss_from_an_upstream_that_sends_it_is_refused(
+    client: httpx.AsyncClient, fake: FakeUpstream
+) -> None:
+    fake.sends_iss = True  # RFC 9207 §2.4: then an answer without iss is refused
+    _, _, state = await start(client, fake)
+    done = await client.get(ENDPOINT, params={"code": "c-1", "state": state})
+    refused(done)
+    assert "carries no iss" in done.text
+    _, _, state = await start(client, fake)
+    done = await client.get(ENDPOINT, params={"code": "c-1", "state": state, "iss": FAKE_ISSUER})
+    assert continued_query(done)["code"]

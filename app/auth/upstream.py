@@ -49,6 +49,7 @@ class ProviderMetadata:
     token_endpoint: str
     jwks_uri: str
     auth_methods: tuple[str, ...]
+    sends_iss: bool = False  # RFC 9207 §3: authorization_response_iss_parameter_supported
 
 
 class UpstreamClient:
@@ -125,6 +126,7 @@ class UpstreamClient:
             str(data["token_endpoint"]),
             str(data["jwks_uri"]),
             tuple(m for m in methods if isinstance(m, str)) if isinstance(methods, list) else (),
+            data.get("authorization_response_iss_parameter_supported") is True,
         )
         self._metadata[provider.issuer] = (time.monotonic(), found)
         return found

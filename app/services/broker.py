@@ -13,7 +13,12 @@ from typing import Any
 
 from app.auth.secret_box import SecretBox, SecretKeyError
 from app.auth.secret_values import same_secret, token_digest
-from app.auth.upstream import UpstreamClient, UpstreamRefused, UpstreamUnavailable
+from app.auth.upstream import (
+    ProviderMetadata,
+    UpstreamClient,
+    UpstreamRefused,
+    UpstreamUnavailable,
+)
 from app.config.realm_models import RealmConfig, UpstreamProvider
 from app.services.authorization import with_query
 from app.services.people import Person, brokered_subject
@@ -73,10 +78,7 @@ class Broker:
     async def begin(
         self, realm: RealmConfig, provider: UpstreamProvider, request_text: str, now: int
     ) -> BrokerStart:
-        try:
-            metadata = await self._upstream.metadata(provider)
-        except UpstreamUnavailable as exc:
-            raise BrokerProblem(f"{provider.label} cannot be reached: {exc}", 502) from exc
+        metadata = await self._metadata(provider)
         state, nonce = secrets.token_urlsafe(32), secrets.token_urlsafe(24)
         verifier, browser = secrets.token_urlsafe(48), secrets.token_urlsafe(32)
         state_digest = token_digest(state)
@@ -125,9 +127,13 @@ class Broker:
             raise BrokerProblem("This sign-in took too long; start again.")
         if not browser_value or not same_secret(token_digest(browser_value), row.browser_digest):
             raise BrokerProblem("This sign-in was started in another browser; start again.")
-        # RFC 9207 §2.4: an `iss` in the answer "MUST" be compared with the expected issuer
+        # RFC 9207 §2.4: an `iss` in the answer is compared with the expected issuer, and
+        # "Clients MUST reject authorization responses without the iss parameter" from an
+        # authorization server whose metadata says it sends one
         if "iss" in params and params["iss"] != provider.issuer:
             raise BrokerProblem("The answer comes from another issuer than the upstream's.")
+        if "iss" not in params and (await self._metadata(provider)).sends_iss:
+            raise BrokerProblem("The answer of the upstream provider carries no iss.")
         if "error" in params:
             error = params["error"][:60]
             raise BrokerCancelled(
@@ -143,6 +149,12 @@ class Broker:
         claims = await self._verified_claims(realm, provider, code, verifier, row.nonce, now)
         person = await self._record(realm, provider, claims, now)
         return BrokerResult(row.request_text, person)
+
+    async def _metadata(self, provider: UpstreamProvider) -> ProviderMetadata:
+        try:
+            return await self._upstream.metadata(provider)
+        except UpstreamUnavailable as exc:
+            raise BrokerProblem(f"{provider.label} cannot be reached: {exc}", 502) from exc
 
     async def _verified_claims(
         self,
