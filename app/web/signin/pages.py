@@ -115,8 +115,9 @@ def _redirect(request: Request, url: str) -> RedirectResponse:
 
 def _answer(request: Request, realm: RealmConfig, response: AuthorizationResponse) -> Response:
     """The authorization response: a redirect, or with response_mode=form_post a page whose
-    form the browser posts to the client (OAuth 2.0 Form Post Response Mode §2: "the
-    Authorization Server MUST NOT send the response parameters in the query or fragment")."""
+    form the browser posts to the client (OAuth 2.0 Form Post Response Mode §2: the parameters
+    "are encoded as HTML form values that are auto-submitted in the User Agent"); a visible
+    button submits it where script does not run."""
     if not response.form_post:
         return _redirect(request, response.url)
     return _render(
