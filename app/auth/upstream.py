@@ -195,8 +195,9 @@ class UpstreamClient:
         iat = claims.get("iat")
         if isinstance(iat, int | float) and not isinstance(iat, bool) and iat - CLOCK_SKEW > now:
             raise UpstreamRefused("The ID token was issued in the future")
-        # §3.1.3.7 (11): "The Client MUST verify that the nonce Claim Value is equal to the
-        # value of the nonce parameter sent in the Authentication Request."
+        # §3.1.3.7 (11): "If a nonce value was sent in the Authentication Request, a nonce Claim
+        # MUST be present and its value checked to verify that it is the same value as the one
+        # that was sent in the Authentication Request."
         if claims.get("nonce") != nonce:
             raise UpstreamRefused("The ID token's nonce is not this sign-in's")
         subject = claims.get("sub")
