@@ -10,19 +10,23 @@ from app.auth.authenticator import Authenticator
 from app.auth.hosts import CachingResolver
 from app.auth.keyring import Keyring
 from app.auth.secret_box import SecretBox, SecretKeyError, load_secret_key
+from app.auth.upstream import UpstreamClient
 from app.config.realm_models import RealmConfig
 from app.config.realms import RealmRegistry
 from app.config.settings import Settings
 from app.errors import NotFound
 from app.services.admin import Admin
 from app.services.authorization import Authorization
+from app.services.broker import Broker
 from app.services.client_expiry import ClientUses
 from app.services.events import EventLog
+from app.services.people import People
 from app.services.rate_limits import RateLimiter
 from app.services.registration import Registrations
 from app.services.representations import Representations
 from app.services.token_endpoint import TokenEndpoint
 from app.services.user_tokens import UserTokens
+from app.store.broker import BrokerStore
 from app.store.queries import Store
 from app.store.signin import SigninStore
 
@@ -50,6 +54,9 @@ class Container:
     authorization: Authorization
     user_tokens: UserTokens
     signin_store: SigninStore
+    broker: Broker
+    broker_store: BrokerStore
+    upstream: UpstreamClient  # outbound HTTP to upstream providers; tests set its transport
     # false for a command that must not create anything: no key file, database or tables
     creates: bool = True
 
@@ -68,6 +75,9 @@ class Container:
             store, box, keyring, CachingResolver(), issuer, limiter, events, uses
         )
         signin = SigninStore(store.db)
+        broker_store = BrokerStore(store.db)
+        people = People(broker_store)
+        upstream = UpstreamClient()
         return cls(
             settings=settings,
             store=store,
@@ -84,9 +94,12 @@ class Container:
             limiter=limiter,
             events=events,
             uses=uses,
-            authorization=Authorization(store, signin, keyring, issuer),
-            user_tokens=UserTokens(store, signin, keyring, issuer),
+            authorization=Authorization(store, signin, keyring, issuer, people),
+            user_tokens=UserTokens(store, signin, keyring, issuer, people),
             signin_store=signin,
+            broker=Broker(upstream, broker_store, box, issuer),
+            broker_store=broker_store,
+            upstream=upstream,
             creates=create,
         )
 
@@ -106,6 +119,7 @@ class Container:
         try:
             await self.uses.stop()  # what is still in memory is written first
             await self.events.stop()
+            await self.upstream.aclose()
         finally:
             await self.store.stop()
 

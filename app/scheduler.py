@@ -34,6 +34,7 @@ async def sweep_initial_access_tokens(container: Container) -> int:
         await container.uses.expire(realm, now)
     # expired sign-in sessions, codes, refresh tokens and grant families (docs/reference.md §6)
     await container.signin_store.sweep(now)
+    await container.broker_store.sweep(now)  # sign-ins at the upstream never finished
     return removed
 
 

@@ -45,6 +45,7 @@ OWNERS: dict[str, tuple[str, ...]] = {
     "orjson": ("app.jsonio",),
     "prometheus_client": ("app.metrics",),
     "urllib.request": ("app.auth",),  # the JWKS of trusted issuers
+    "httpx": ("app.auth",),  # an upstream OpenID provider: discovery, JWKS, token endpoint
     # host names of the trusted-hosts policy; the port check before serving
     "socket": ("app.auth", "app.cli"),
     "ada_url": ("app.rules",),  # the WHATWG URL parser that reads client URIs

@@ -157,7 +157,7 @@ async def test_a_disabled_client_cannot_sign_anyone_in(client: httpx.AsyncClient
         ({"resource": "https://api.example.org/#x"}, "invalid_target"),
         ({"prompt": "none login"}, "invalid_request"),
         ({"prompt": "select_account"}, "invalid_request"),
-        ({"response_mode": "form_post"}, "invalid_request"),
+        ({"response_mode": "fragment"}, "invalid_request"),
         ({"request": "eyJhbGciOiJub25lIn0.e30."}, "request_not_supported"),
         ({"request_uri": "https://rp.example.org/req"}, "request_uri_not_supported"),
     ],
@@ -376,7 +376,7 @@ async def test_discovery_names_the_sign_in_endpoints(client: httpx.AsyncClient) 
     assert body["revocation_endpoint"] == f"{oidc}/revoke"
     assert body["end_session_endpoint"] == f"{oidc}/logout"
     assert body["response_types_supported"] == ["code"]
-    assert body["response_modes_supported"] == ["query"]
+    assert body["response_modes_supported"] == ["query", "form_post"]
     assert body["code_challenge_methods_supported"] == ["S256"]
     assert body["subject_types_supported"] == ["public"]
     assert body["id_token_signing_alg_values_supported"] == ["RS256"]

@@ -241,8 +241,48 @@ class LoginUser(_Frozen):
     roles: tuple[Role, ...] = ()  # realm-management roles its access tokens carry
 
 
+class UpstreamProvider(_Frozen):
+    """An upstream OpenID provider users may sign in with (Keycloak's identity brokering):
+    the code flow with PKCE, state and nonce, its ID token verified by its JWKS."""
+
+    # the callback is /realms/{realm}/broker/{alias}/endpoint (Keycloak's path)
+    alias: str = Field(pattern=REALM_NAME.pattern)
+    display_name: str | None = Field(default=None, max_length=100)  # default: the alias
+    issuer: str  # its discovery document is read from {issuer}/.well-known/openid-configuration
+    client_id: str = Field(min_length=1)
+    client_secret: str | None = None  # None: a public client of the upstream (PKCE alone)
+    scopes: tuple[str, ...] = ("openid", "profile", "email")
+    username_claim: str = "preferred_username"
+
+    @field_validator("issuer")
+    @classmethod
+    def _issuer_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("https", "http") or not parts.hostname:
+            raise ValueError(f"{value!r} is not an http(s) URL")
+        if parts.query or parts.fragment:
+            # OIDC Discovery §2: an issuer is a URL "with no query or fragment components"
+            raise ValueError(f"{value!r}: an issuer has no query or fragment")
+        return value
+
+    @field_validator("scopes")
+    @classmethod
+    def _openid(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if "openid" not in value:
+            raise ValueError("the upstream's scopes must include openid (its ID token)")
+        for scope in value:
+            if _SCOPE_TOKEN.match(scope) is None:
+                raise ValueError(f"{scope!r} is not a scope token (RFC 6749 §3.3)")
+        return value
+
+    @property
+    def label(self) -> str:
+        return self.display_name or self.alias
+
+
 class LoginConfig(_Frozen):
     users: tuple[LoginUser, ...] = ()
+    upstream: UpstreamProvider | None = None
 
     @field_validator("users")
     @classmethod

@@ -25,6 +25,7 @@ from app.rules.authorization_request import (
     resource_problem,
     valid_code_challenge,
 )
+from app.services.people import People, Person
 from app.store.queries import Store, is_key
 from app.store.signin import CodeRow, SigninStore
 from app.store.signin import SessionRow as SessionRow  # the web layer names it from here
@@ -40,12 +41,28 @@ class BadAuthorizationRequest(Exception):
         self.description = description
 
 
+@dataclass(frozen=True)
+class AuthorizationResponse:
+    """What goes back to the client (RFC 6749 §4.1.2): its redirect URI and the parameters, in
+    the query, or with response_mode=form_post in a form the browser posts there (OAuth 2.0
+    Form Post Response Mode §2)."""
+
+    redirect_uri: str
+    params: tuple[tuple[str, str], ...]
+    form_post: bool = False
+
+    @property
+    def url(self) -> str:
+        return with_query(self.redirect_uri, dict(self.params))
+
+
 class ErrorRedirect(Exception):
     """RFC 6749 §4.1.2.1: the error goes back to the client at its redirect URI."""
 
-    def __init__(self, url: str) -> None:
-        super().__init__(url)
-        self.url = url
+    def __init__(self, response: AuthorizationResponse) -> None:
+        super().__init__(response.url)
+        self.response = response
+        self.url = response.url
 
 
 class LoginFailed(Exception):
@@ -67,6 +84,7 @@ class AuthorizationRequest:
     params: tuple[tuple[str, str], ...]  # as received, for the forms that carry it on
     max_age: int | None = None  # OIDC Core §3.1.2.1: seconds a sign-in may be old
     login_hint: str | None = None  # the username to offer on the login page
+    form_post: bool = False  # response_mode=form_post
 
     @property
     def redirect_host(self) -> str:
@@ -84,27 +102,37 @@ def with_query(uri: str, params: dict[str, str | None]) -> str:
 
 class Authorization:
     def __init__(
-        self, store: Store, signin: SigninStore, keyring: Keyring, issuer: Callable[[str], str]
+        self,
+        store: Store,
+        signin: SigninStore,
+        keyring: Keyring,
+        issuer: Callable[[str], str],
+        people: People,
     ) -> None:
         self._store = store
         self._signin = signin
         self._keyring = keyring
         self._issuer = issuer
+        self._people = people
 
-    def error_url(
-        self, realm: RealmConfig, redirect_uri: str, error: str, description: str, state: str | None
-    ) -> str:
+    def error_response(
+        self,
+        realm: RealmConfig,
+        redirect_uri: str,
+        error: str,
+        description: str,
+        state: str | None,
+        form_post: bool = False,
+    ) -> AuthorizationResponse:
         # RFC 9207 §2: "Authorization servers supporting this specification MUST provide their
         # issuer identifier to clients in authorization responses" — error responses included
-        return with_query(
-            redirect_uri,
-            {
-                "error": error,
-                "error_description": description,
-                "state": state,
-                "iss": self._issuer(realm.name),
-            },
-        )
+        params = {
+            "error": error,
+            "error_description": description,
+            "state": state,
+            "iss": self._issuer(realm.name),
+        }
+        return _response(redirect_uri, params, form_post)
 
     async def read_request(
         self, realm: RealmConfig, pairs: list[tuple[str, str]]
@@ -137,9 +165,13 @@ class Authorization:
             raise BadAuthorizationRequest("The redirect_uri is not registered for this client.")
 
         state = single("state")
+        response_mode = single("response_mode")
+        form_post = response_mode == "form_post"
 
         def refuse(error: str, description: str) -> ErrorRedirect:
-            return ErrorRedirect(self.error_url(realm, redirect_uri, error, description, state))
+            return ErrorRedirect(
+                self.error_response(realm, redirect_uri, error, description, state, form_post)
+            )
 
         # RFC 6749 §3.1: "Request and response parameters MUST NOT be included more than
         # once"; RFC 8707 §2 lets resource appear several times
@@ -151,8 +183,8 @@ class Authorization:
             if not response_type:
                 raise refuse("invalid_request", "response_type is required")
             raise refuse("unsupported_response_type", "Only response_type=code is supported")
-        if single("response_mode") not in (None, "query"):
-            raise refuse("invalid_request", "Only response_mode=query is supported")
+        if response_mode not in (None, "query", "form_post"):
+            raise refuse("invalid_request", "response_mode must be query or form_post")
         # OIDC Core §6.1, §6.2: a server that does not support request objects says so
         if "request" in params:
             raise refuse("request_not_supported", "Request objects are not supported")
@@ -210,12 +242,15 @@ class Authorization:
             params=tuple(pairs),
             max_age=max_age,
             login_hint=(single("login_hint") or "")[:200] or None,
+            form_post=form_post,
         )
 
     def refuse(
         self, realm: RealmConfig, request: AuthorizationRequest, error: str, description: str
-    ) -> str:
-        return self.error_url(realm, request.redirect_uri, error, description, request.state)
+    ) -> AuthorizationResponse:
+        return self.error_response(
+            realm, request.redirect_uri, error, description, request.state, request.form_post
+        )
 
     def needs_login(
         self, request: AuthorizationRequest, session: SessionRow | None, now: int
@@ -229,14 +264,18 @@ class Authorization:
 
     # --- sessions ------------------------------------------------------------------------------
 
+    async def person(self, realm: RealmConfig, subject: str) -> Person | None:
+        """Who a session's subject is: a local account or a brokered user."""
+        return await self._people.find(realm, subject)
+
     async def session(
         self, realm: RealmConfig, session_id: str | None, now: int
     ) -> SessionRow | None:
         if not session_id or len(session_id) > 200:
             return None
         found = await self._signin.get_session(realm.name, token_digest(session_id), now)
-        if found is None or realm.login is None or realm.login.user(found.username) is None:
-            return None  # a user removed from the realm file is signed out
+        if found is None or await self._people.find(realm, found.username) is None:
+            return None  # a user removed from the realm file (or its upstream) is signed out
         return found
 
     async def sign_in(
@@ -247,8 +286,14 @@ class Authorization:
         # an unknown user costs one argon2 verification too, so timing does not tell which
         if not verify_password(user.password_hash if user else None, password) or user is None:
             raise LoginFailed("Invalid username or password.")
+        return await self.open_session(realm, user.username, now)
+
+    async def open_session(
+        self, realm: RealmConfig, subject: str, now: int
+    ) -> tuple[str, SessionRow]:
+        """A new sign-in session for the person `subject` names (app/services/people.py)."""
         session_id = secrets.token_urlsafe(32)
-        row = SessionRow(user.username, now, now + SESSION_SECONDS)
+        row = SessionRow(subject, now, now + SESSION_SECONDS)
         await self._signin.put_session(
             realm.name, token_digest(session_id), row.username, row.auth_time, row.expires_at
         )
@@ -319,8 +364,8 @@ class Authorization:
 
     async def issue_code(
         self, realm: RealmConfig, request: AuthorizationRequest, session: SessionRow, now: int
-    ) -> str:
-        """The redirect URL carrying a fresh code (RFC 6749 §4.1.2), `state` and `iss`."""
+    ) -> AuthorizationResponse:
+        """The answer carrying a fresh code (RFC 6749 §4.1.2), `state` and `iss`."""
         code = secrets.token_urlsafe(32)
         row = CodeRow(
             client_id=request.client_id,
@@ -336,7 +381,15 @@ class Authorization:
             family_id=None,
         )
         await self._signin.put_code(realm.name, token_digest(code), row)
-        return with_query(
+        return _response(
             request.redirect_uri,
             {"code": code, "state": request.state, "iss": self._issuer(realm.name)},
+            request.form_post,
         )
+
+
+def _response(
+    redirect_uri: str, params: dict[str, str | None], form_post: bool
+) -> AuthorizationResponse:
+    present = tuple((name, value) for name, value in params.items() if value is not None)
+    return AuthorizationResponse(redirect_uri, present, form_post)

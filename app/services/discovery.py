@@ -31,7 +31,7 @@ def server_metadata(issuer: str, realm: RealmConfig) -> dict[str, Any]:
         "registration_endpoint": f"{issuer}/clients-registrations/openid-connect",
         "scopes_supported": list(realm.all_scopes),
         "response_types_supported": ["code"],
-        "response_modes_supported": ["query"],
+        "response_modes_supported": ["query", "form_post"],
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
         "code_challenge_methods_supported": ["S256"],
         "subject_types_supported": ["public"],

@@ -20,9 +20,10 @@ from typing import Any
 from app.auth.keyring import Keyring
 from app.auth.secret_values import token_digest
 from app.auth.tokens import sign_access_token, verify_own_access_token
-from app.config.realm_models import LoginUser, RealmConfig
+from app.config.realm_models import RealmConfig
 from app.errors import InvalidGrant, InvalidRequest, InvalidScope, InvalidToken, UnauthorizedClient
 from app.rules.authorization_request import valid_code_verifier
+from app.services.people import People, Person
 from app.services.token_endpoint import AuthenticatedClient
 from app.store.queries import Store
 from app.store.signin import NewRefresh, SigninStore
@@ -36,12 +37,26 @@ def s256(verifier: str) -> str:
 
 class UserTokens:
     def __init__(
-        self, store: Store, signin: SigninStore, keyring: Keyring, issuer: Callable[[str], str]
+        self,
+        store: Store,
+        signin: SigninStore,
+        keyring: Keyring,
+        issuer: Callable[[str], str],
+        people: People,
     ) -> None:
         self._store = store
         self._signin = signin
         self._keyring = keyring
         self._issuer = issuer
+        self._people = people
+
+    async def _person(
+        self, realm: RealmConfig, subject: str, error: type[Exception] = InvalidGrant
+    ) -> Person:
+        person = await self._people.find(realm, subject)
+        if person is None:
+            raise error("The user no longer exists")
+        return person
 
     # --- grants -------------------------------------------------------------------------------
 
@@ -89,11 +104,11 @@ class UserTokens:
         elif verifier is not None:
             # RFC 9700 §2.1.1: refuse a verifier when the request had no challenge (downgrade)
             raise InvalidGrant("code_verifier without a code_challenge in the request")
-        user = _user(realm, row.username)
+        user = await self._person(realm, row.username)
         refresh = "refresh_token" in client.grant_types
         lifetime = max(realm.tokens.access_token_lifespan, realm.tokens.refresh_token_lifespan)
         await self._signin.put_family(
-            realm.name, family_id, client.client_id, user.username, now + lifetime
+            realm.name, family_id, client.client_id, user.sub, now + lifetime
         )
         resources = tuple(json.loads(row.resource_json))
         return await self._issue(
@@ -130,7 +145,7 @@ class UserTokens:
             if not set(asked) <= set(row.scope.split()):
                 raise InvalidScope("The scope asked for exceeds the original grant")
             scope = " ".join(dict.fromkeys(asked))
-        user = _user(realm, row.username)
+        user = await self._person(realm, row.username)
         resources = tuple(json.loads(row.resource_json))
         return await self._issue(
             realm, client, user, scope, resources, row.family_id, row.auth_time, now,
@@ -141,7 +156,7 @@ class UserTokens:
         self,
         realm: RealmConfig,
         client: AuthenticatedClient,
-        user: LoginUser,
+        user: Person,
         scope: str,
         resources: tuple[str, ...],
         family_id: str,
@@ -162,7 +177,7 @@ class UserTokens:
         )
         claims: dict[str, Any] = {
             "iss": issuer,
-            "sub": user.username,
+            "sub": user.sub,
             "aud": audience,
             "client_id": client.client_id,
             "azp": client.client_id,
@@ -186,7 +201,7 @@ class UserTokens:
         if "openid" in scope.split():
             id_claims: dict[str, Any] = {
                 "iss": issuer,
-                "sub": user.username,
+                "sub": user.sub,
                 "aud": client.client_id,
                 "exp": now + lifespan,
                 "iat": now,
@@ -207,7 +222,7 @@ class UserTokens:
                     token_digest(token),
                     family_id,
                     client.client_id,
-                    user.username,
+                    user.sub,
                     scope,
                     json.dumps(list(resources)),
                     auth_time,
@@ -271,18 +286,11 @@ class UserTokens:
         if "openid" not in scope.split():
             # OIDC Core §5.3.3 / RFC 6750 §3.1: the token does not carry the openid scope
             raise InvalidToken("The access token has no openid scope")
-        user = _user(realm, str(claims.get("sub", "")), InvalidToken)
-        return {"sub": user.username, **_profile(user, scope)}
+        user = await self._person(realm, str(claims.get("sub", "")), InvalidToken)
+        return {"sub": user.sub, **_profile(user, scope)}
 
 
-def _user(realm: RealmConfig, username: str, error: type[Exception] = InvalidGrant) -> LoginUser:
-    user = realm.login.user(username) if realm.login else None
-    if user is None:
-        raise error("The user no longer exists")
-    return user
-
-
-def _profile(user: LoginUser, scope: str) -> dict[str, Any]:
+def _profile(user: Person, scope: str) -> dict[str, Any]:
     """OIDC Core §5.4: profile gives the name claims, email the email."""
     scopes = scope.split()
     claims: dict[str, Any] = {}

@@ -173,6 +173,40 @@ class RefreshToken(SQLModel, table=True):
     rotated: bool = False
 
 
+class BrokerLogin(SQLModel, table=True):
+    """A sign-in at the upstream provider under way: by the SHA-256 of its `state`, bound to
+    the browser that started it by the SHA-256 of a cookie value; taken once at the callback."""
+
+    __tablename__ = "broker_login"
+
+    state_digest: str = Field(primary_key=True, max_length=64)
+    realm: str = Field(max_length=64)
+    alias: str = Field(max_length=64)
+    browser_digest: str = Field(max_length=64)
+    nonce: str = Field(max_length=100)
+    verifier_sealed: str  # the PKCE code_verifier sent to the upstream, sealed at rest
+    request_text: str  # the authorization request it continues, form-encoded
+    expires_at: int = Field(index=True)
+
+
+class BrokeredUser(SQLModel, table=True):
+    """A user who signed in at the realm's upstream provider; `sub` is derived from the
+    upstream's issuer and subject, so it stays the same at every sign-in."""
+
+    __tablename__ = "brokered_user"
+
+    realm: str = Field(primary_key=True, max_length=64)
+    sub: str = Field(primary_key=True, max_length=200)
+    alias: str = Field(max_length=64)
+    upstream_issuer: str
+    upstream_sub: str = Field(max_length=255)
+    username: str = Field(max_length=200)
+    email: str | None = Field(default=None, max_length=320)
+    name: str | None = Field(default=None, max_length=200)
+    created_at: int
+    last_login_at: int
+
+
 class MetaValue(SQLModel, table=True):
     __tablename__ = "registrar_meta"
 

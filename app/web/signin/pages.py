@@ -22,6 +22,7 @@ from app.config.realm_models import RealmConfig
 from app.errors import InvalidRequest, TooManyRequests
 from app.services.authorization import (
     AuthorizationRequest,
+    AuthorizationResponse,
     BadAuthorizationRequest,
     ErrorRedirect,
     LoginFailed,
@@ -45,7 +46,7 @@ _ENV = Environment(
 )
 
 
-def _headers(nonce: str, form_target: str | None) -> dict[str, str]:
+def _headers(nonce: str, form_target: str | None, script: bool = False) -> dict[str, str]:
     # the forms post here and are answered with a redirect to the client: a browser applies
     # form-action to that redirect too, so the client's origin is allowed beside 'self'
     target = ""
@@ -57,7 +58,8 @@ def _headers(nonce: str, form_target: str | None) -> dict[str, str]:
         "Pragma": "no-cache",
         "Content-Security-Policy": (
             f"default-src 'none'; style-src 'nonce-{nonce}'; img-src 'self'; "
-            f"form-action 'self'{target}; frame-ancestors 'none'; base-uri 'none'"
+            + (f"script-src 'nonce-{nonce}'; " if script else "")
+            + f"form-action 'self'{target}; frame-ancestors 'none'; base-uri 'none'"
         ),
         "X-Content-Type-Options": "nosniff",
         "Referrer-Policy": "no-referrer",
@@ -65,11 +67,16 @@ def _headers(nonce: str, form_target: str | None) -> dict[str, str]:
 
 
 def _render(
-    template: str, status_code: int = 200, form_target: str | None = None, **context: Any
+    template: str,
+    status_code: int = 200,
+    form_target: str | None = None,
+    script: bool = False,
+    **context: Any,
 ) -> HTMLResponse:
     nonce = secrets.token_urlsafe(16)
     html = _ENV.get_template(template).render(nonce=nonce, **context)
-    return HTMLResponse(html, status_code=status_code, headers=_headers(nonce, form_target))
+    headers = _headers(nonce, form_target, script)
+    return HTMLResponse(html, status_code=status_code, headers=headers)
 
 
 def _cookie_path(realm: RealmConfig) -> str:
@@ -104,6 +111,24 @@ def _redirect(request: Request, url: str) -> RedirectResponse:
     # 303 after a form POST, so the browser GETs the client's redirect URI
     status = 303 if request.method == "POST" else 302
     return RedirectResponse(url, status_code=status, headers={"Cache-Control": "no-store"})
+
+
+def _answer(request: Request, realm: RealmConfig, response: AuthorizationResponse) -> Response:
+    """The authorization response: a redirect, or with response_mode=form_post a page whose
+    form the browser posts to the client (OAuth 2.0 Form Post Response Mode §2: the parameters
+    "are encoded as HTML form values that are auto-submitted in the User Agent"); a visible
+    button submits it where script does not run."""
+    if not response.form_post:
+        return _redirect(request, response.url)
+    return _render(
+        "form_post.html",
+        form_target=response.redirect_uri,
+        script=True,
+        realm=realm.name,
+        page_title="Back to the application",
+        redirect_uri=response.redirect_uri,
+        params=response.params,
+    )
 
 
 async def _form_pairs(request: Request) -> list[tuple[str, str]]:
@@ -155,10 +180,19 @@ def _login_page(
     error: str | None = None,
     username: str | None = None,
 ) -> HTMLResponse:
-    can = realm.login is not None and bool(realm.login.users)
+    login = realm.login
+    upstream = login.upstream if login else None
+    upstream_url = None
+    if upstream is not None:
+        base = container_of(request).settings.base_url
+        query = urlencode({"request": urlencode(auth.params)})
+        upstream_url = f"{base}/realms/{realm.name}/broker/{upstream.alias}/login?{query}"
     return _page(
-        request, realm, "login.html", auth, page_title="Sign in", can_sign_in=can, error=error,
-        username=username or auth.login_hint,
+        request, realm, "login.html", auth, page_title="Sign in",
+        can_sign_in=login is not None and (bool(login.users) or upstream is not None),
+        local_accounts=login is not None and bool(login.users),
+        upstream_label=upstream.label if upstream else None, upstream_url=upstream_url,
+        error=error, username=username or auth.login_hint,
     )  # fmt: skip
 
 
@@ -176,19 +210,20 @@ async def _continue(
     if session is None or (not fresh_login and flow.needs_login(auth, session, now())):
         if "none" in auth.prompt:
             # OIDC Core §3.1.2.6: login_required when prompt=none and nobody is signed in
-            url = flow.refuse(realm, auth, "login_required", "Nobody is signed in")
-            return _redirect(request, url)
+            answer = flow.refuse(realm, auth, "login_required", "Nobody is signed in")
+            return _answer(request, realm, answer)
         return _login_page(request, realm, auth)
     if not consented and await flow.needs_consent(realm, auth, session.username):
         if "none" in auth.prompt:
-            url = flow.refuse(realm, auth, "consent_required", "The user has not consented")
-            return _redirect(request, url)
+            answer = flow.refuse(realm, auth, "consent_required", "The user has not consented")
+            return _answer(request, realm, answer)
         scopes = auth.scope.split()
+        person = await flow.person(realm, session.username)
         return _page(
             request, realm, "consent.html", auth, page_title="Grant access",
-            username=session.username, scopes=scopes,
+            username=person.username if person else session.username, scopes=scopes,
         )  # fmt: skip
-    return _redirect(request, await flow.issue_code(realm, auth, session, now()))
+    return _answer(request, realm, await flow.issue_code(realm, auth, session, now()))
 
 
 async def _judged(
@@ -199,7 +234,7 @@ async def _judged(
     except BadAuthorizationRequest as exc:
         return _problem(realm, exc.description)
     except ErrorRedirect as exc:
-        return _redirect(request, exc.url)
+        return _answer(request, realm, exc.response)
 
 
 async def authorize(request: Request) -> Response:
@@ -269,8 +304,8 @@ async def consent(request: Request) -> Response:
     if "accept" not in form:
         # RFC 6749 §4.1.2.1: "access_denied — The resource owner or authorization server
         # denied the request."
-        url = flow.refuse(realm, auth, "access_denied", "The user did not grant access")
-        return _redirect(request, url)
+        answer = flow.refuse(realm, auth, "access_denied", "The user did not grant access")
+        return _answer(request, realm, answer)
     await flow.remember_consent(realm, auth, session.username)
     return await _continue(request, realm, auth, session, fresh_login=True, consented=True)
 
