@@ -62,6 +62,20 @@ class InvalidRedirectUri(InvalidRequest):
     error = "invalid_redirect_uri"
 
 
+class InvalidSoftwareStatement(InvalidRequest):
+    """RFC 7591 §3.2.2: "The software statement presented is invalid." (also: none presented
+    where the realm requires one)."""
+
+    error = "invalid_software_statement"
+
+
+class UnapprovedSoftwareStatement(InvalidRequest):
+    """RFC 7591 §3.2.2: "The software statement presented is not approved for use by this
+    authorization server." (its issuer is not one the realm trusts)."""
+
+    error = "unapproved_software_statement"
+
+
 class UnsupportedGrantType(RegistrarError):
     error = "unsupported_grant_type"
 

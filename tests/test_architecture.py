@@ -44,7 +44,7 @@ OWNERS: dict[str, tuple[str, ...]] = {
     "cryptography": ("app.auth",),
     "orjson": ("app.jsonio",),
     "prometheus_client": ("app.metrics",),
-    "urllib.request": ("app.auth",),  # the JWKS of trusted issuers
+    "httpx": ("app.auth",),  # the JWKS of trusted issuers and of software statements' issuers
     # host names of the trusted-hosts policy; the port check before serving
     "socket": ("app.auth", "app.cli"),
     "ada_url": ("app.rules",),  # the WHATWG URL parser that reads client URIs

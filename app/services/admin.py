@@ -310,4 +310,10 @@ def client_representation(row: ClientRow) -> dict[str, Any]:
         # the last token, registration read or update, in ms (0: never; tracked by realms
         # with client_expiry)
         "lastUsedTimestamp": row.last_used_at * 1000,
+        # Keycloak keeps what it has no field for among the client's string attributes
+        "attributes": {
+            name: str(metadata[name])
+            for name in ("software_id", "software_version")
+            if metadata.get(name) is not None
+        },
     }
