@@ -267,7 +267,7 @@ async def test_policy_set_authenticated_for_vouched_registrations(
         "policy_set": "authenticated",
         "trusted_issuers": [{"issuer": VENDOR, "jwks": VENDOR_JWKS}],
     }
-    anonymous = [
+    anonymous: list[JSON] = [
         {"type": "trusted-hosts", "trusted-hosts": [TRUSTED], "client-uris-must-match": False},
         {"type": "consent-required"},
     ]
