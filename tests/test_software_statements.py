@@ -385,3 +385,21 @@ async def test_the_indigo_path_verifies_statements(
         response = await http.post(path, json=body)
         assert response.status_code == 201, response.text
         assert response.json()["software_statement"] == body["software_statement"]
+
+
+async def test_the_stored_statement_sent_back_after_its_expiry(
+    vouched: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An RFC 7592 PUT sends back what it read: the stored statement is not verified again, so
+    its expiry does not block the client's updates; a new statement is."""
+    response = await post(vouched, {"redirect_uris": [RP], "software_statement": statement()})
+    registered = response.json()
+    two_hours_later = int(time.time()) + 7200
+    monkeypatch.setattr("app.web.routes.registration.now", lambda: two_hours_later)
+    body = {**updatable(registered), "logo_uri": "https://rp.example.org/logo.png"}
+    updated = await put_client(vouched, registered, rat_of(registered), body)
+    assert updated.status_code == 200, updated.text
+    assert updated.json()["software_statement"] == registered["software_statement"]
+    body = {**updatable(updated.json()), "software_statement": statement({"client_name": "x"})}
+    refused = await put_client(vouched, registered, rat_of(updated.json()), body)
+    assert_error(refused, 400, "invalid_software_statement")  # made now, expired by then

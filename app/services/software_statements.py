@@ -67,14 +67,15 @@ class SoftwareStatements:
         now: int,
     ) -> Mapping[str, Any]:
         """RFC 7592 §2.2 replaces the metadata; a new statement is verified as on registration.
-        Without one, the statement the client registered with stays, and its claims keep their
-        precedence: what a vendor vouched for is not changed by a PUT without the vendor."""
-        if STATEMENT in body:
+        Without one, or with the stored one sent back, the stored statement stays and its claims
+        keep their precedence: what a vendor vouched for is not changed without the vendor."""
+        kept = stored.get(STATEMENT)
+        if STATEMENT in body and body[STATEMENT] != kept:
             claims = await self._verifier.verify(realm.software_statements, body[STATEMENT], now)
             return _overlaid(body, claims)
-        kept = stored.get(STATEMENT)
         if isinstance(kept, str):
-            # verified when it was stored; an expiry since does not undo the registration
+            # verified when it was stored (an expiry since does not undo the registration); sent
+            # back as it is, or left out
             return _overlaid({**body, STATEMENT: kept}, peek_claims(kept) or {})
         if realm.software_statements.required and not _is_admin(caller):
             raise InvalidSoftwareStatement(
