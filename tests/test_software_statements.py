@@ -403,3 +403,17 @@ async def test_the_stored_statement_sent_back_after_its_expiry(
     body = {**updatable(updated.json()), "software_statement": statement({"client_name": "x"})}
     refused = await put_client(vouched, registered, rat_of(updated.json()), body)
     assert_error(refused, 400, "invalid_software_statement")  # made now, expired by then
+
+
+async def test_a_realm_without_statements_stores_them_unverified(
+    tmp_path: Path, realms_dir: Path, sqlite_url: str
+) -> None:
+    """RFC 7591 §3.1.1: a server that does not support statements may ignore them; the realm's
+    metadata rules still apply to the member, and its claims are not applied."""
+    text = realm_file({})
+    async with realm_app(tmp_path, realms_dir, sqlite_url, text) as http:
+        sent = statement({"iss": "https://anyone.example.org"})
+        response = await post(http, {"redirect_uris": [RP], "software_statement": sent})
+        assert response.status_code == 201, response.text
+        assert response.json()["software_statement"] == sent
+        assert "software_id" not in response.json()

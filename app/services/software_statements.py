@@ -47,6 +47,8 @@ class SoftwareStatements:
         """The body with the statement's claims laid over it, and the caller as the policies
         see it: under `policy_set` if it registers anonymously with a valid statement."""
         config = realm.software_statements
+        if not config.supported:
+            return body, caller
         if STATEMENT not in body:
             if config.required and not _is_admin(caller):
                 raise InvalidSoftwareStatement(
@@ -69,6 +71,8 @@ class SoftwareStatements:
         """RFC 7592 §2.2 replaces the metadata; a new statement is verified as on registration.
         Without one, or with the stored one sent back, the stored statement stays and its claims
         keep their precedence: what a vendor vouched for is not changed without the vendor."""
+        if not realm.software_statements.supported:
+            return body
         kept = stored.get(STATEMENT)
         if STATEMENT in body and body[STATEMENT] != kept:
             claims = await self._verifier.verify(realm.software_statements, body[STATEMENT], now)
