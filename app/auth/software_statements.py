@@ -45,7 +45,8 @@ class StatementVerifier:
 
     def _verified(self, issuer: TrustedIssuer, statement: str, now: int) -> dict[str, Any]:
         try:
-            keys = self._keys.key_set(issuer, _header(statement).get("kid"))
+            kid = _header(statement).get("kid")
+            keys = self._keys.key_set(issuer, kid if isinstance(kid, str) else None)
         except InvalidToken as exc:
             raise InvalidSoftwareStatement(
                 f"The keys of issuer {issuer.issuer} cannot be fetched or read; try again later"
