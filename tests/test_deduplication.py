@@ -26,7 +26,9 @@ from tests.helpers import (
     delete_client,
     get_client,
     iat_path,
+    put_client,
     rat_of,
+    updatable,
 )
 from tests.inprocess import TRUSTED, asgi_client, make_settings, started
 from tests.live import running_server
@@ -192,3 +194,16 @@ def test_identical_registrations_at_once_make_one_client(
         ).json()["access_token"]
         listed = httpx.get(server.url + clients_path("again"), headers=bearer(token), timeout=30)
         assert len(listed.json()) == 1
+
+
+@pytest.mark.anyio
+async def test_a_client_updated_since_is_not_handed_back(client: httpx.AsyncClient) -> None:
+    """The client a registration gets back has the metadata it asked for, or it is new."""
+    first = await post(client, PUBLIC)
+    changed = {**updatable(first), "client_name": "renamed by its owner"}
+    updated = await put_client(client, first, rat_of(first), changed)
+    assert updated.status_code == 200, updated.text
+    second = await post(client, PUBLIC)
+    assert second["client_id"] != first["client_id"]
+    assert second["client_name"] == "MCP tool"
+    assert (await post(client, PUBLIC))["client_id"] == second["client_id"]

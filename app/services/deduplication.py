@@ -19,7 +19,7 @@ from app.jsonio import canonical_dumps
 from app.store.queries import ClientRow, Store
 from app.store.registration_digests import RegistrationDigests
 
-ATTEMPTS = 3  # a hand-over loses only to a delete or a disable; each retry sees the outcome
+ATTEMPTS = 3  # a hand-over loses only to a delete, a disable or an update; a retry sees which
 
 
 def applies(realm: RealmConfig, caller: Caller, metadata: Mapping[str, Any]) -> bool:
@@ -57,13 +57,16 @@ class Deduplication:
         for _ in range(ATTEMPTS):
             found = await self._digests.live_client(realm.name, digest, since)
             if found is not None:
-                handed = await self._digests.hand_over(
-                    realm.name, found, digest, row.rat_digest, row.created_at
-                )
-                existing = await self._store.get_client(realm.name, found) if handed else None
-                if existing is not None:
+                existing = await self._store.get_client(realm.name, found)
+                if existing is None or existing.metadata() != row.metadata():
+                    # deleted, or updated since (RFC 7592 PUT): not the client this asks for
+                    gone = found
+                elif await self._digests.hand_over(
+                    realm.name, existing, digest, row.rat_digest, row.created_at
+                ):
                     return existing
-                continue  # deleted or disabled meanwhile: its digest is free to take
+                else:
+                    continue  # deleted, disabled or updated meanwhile: look again
             holder = await self._digests.insert_client(row, digest, since, max_clients, gone)
             if holder is None:
                 return None

@@ -81,21 +81,22 @@ class RegistrationDigests:
         return None
 
     async def hand_over(
-        self, realm: str, client_id: str, digest: str, rat_digest: str, now: int
+        self, realm: str, client: ClientRow, digest: str, rat_digest: str, now: int
     ) -> bool:
-        """Give the client of `digest` a new registration access token (the old one stops
-        working) and start its window again; False if the client is gone or disabled."""
+        """Give `client`, the client of `digest`, a new registration access token (the old one
+        stops working) and start its window again; False if it is gone, disabled, or its
+        metadata changed since it was read (compare-and-swap on the stored metadata)."""
         async with self._db.write() as tx:
             rotated = await tx.run(
                 "UPDATE client SET rat_digest = ?, updated_at = ? "
-                "WHERE client_id = ? AND realm = ? AND enabled",
-                (rat_digest, now, client_id, realm),
+                "WHERE client_id = ? AND realm = ? AND enabled AND metadata_json = ?",
+                (rat_digest, now, client.client_id, realm, client.metadata_json),
             )
             if rotated != 1:
                 return False
             await tx.run(
                 "UPDATE registration_digest SET registered_at = ? "
                 "WHERE realm = ? AND digest = ? AND client_id = ?",
-                (now, realm, digest, client_id),
+                (now, realm, digest, client.client_id),
             )
         return True
