@@ -318,14 +318,26 @@ async def test_software_id_and_version_in_the_admin_views(vouched: httpx.AsyncCl
 
 
 class _JwksHandler(http.server.BaseHTTPRequestHandler):
+    """/jwks.json: the key set; /moved: a redirect to it; /huge: it, padded past 1 MiB."""
+
     body = b""
 
     def do_GET(self) -> None:  # noqa: N802 - the standard library's name
+        if self.path == "/moved":
+            self.send_response(302)
+            self.send_header("Location", "/jwks.json")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        body = self.body
+        if self.path == "/huge":
+            padded = {**json.loads(self.body), "padding": "x" * (1 << 20)}
+            body = json.dumps(padded).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(self.body)))
+        self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(self.body)
+        self.wfile.write(body)
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
         pass
@@ -417,3 +429,22 @@ async def test_a_realm_without_statements_stores_them_unverified(
         assert response.status_code == 201, response.text
         assert response.json()["software_statement"] == sent
         assert "software_id" not in response.json()
+
+
+async def test_jwks_redirects_are_not_followed_and_size_is_capped(
+    tmp_path: Path, realms_dir: Path, sqlite_url: str
+) -> None:
+    with jwks_server(public_jwks(KEYS["ES256"])) as url:
+        moved, huge = url.replace("/jwks.json", "/moved"), url.replace("/jwks.json", "/huge")
+        statements = {
+            "trusted_issuers": [
+                {"issuer": "https://moved.example.org", "jwks_uri": moved},
+                {"issuer": "https://huge.example.org", "jwks_uri": huge},
+            ]
+        }
+        async with realm_app(tmp_path, realms_dir, sqlite_url, realm_file(statements)) as http:
+            for issuer in ("https://moved.example.org", "https://huge.example.org"):
+                sent = statement({"iss": issuer}, alg="ES256")
+                response = await post(http, {"redirect_uris": [RP], "software_statement": sent})
+                assert_error(response, 400, "invalid_software_statement")
+                assert "cannot be fetched" in response.json()["error_description"]
