@@ -417,20 +417,6 @@ async def test_the_stored_statement_sent_back_after_its_expiry(
     assert_error(refused, 400, "invalid_software_statement")  # made now, expired by then
 
 
-async def test_a_realm_without_statements_stores_them_unverified(
-    tmp_path: Path, realms_dir: Path, sqlite_url: str
-) -> None:
-    """RFC 7591 §3.1.1: a server that does not support statements may ignore them; the realm's
-    metadata rules still apply to the member, and its claims are not applied."""
-    text = realm_file({})
-    async with realm_app(tmp_path, realms_dir, sqlite_url, text) as http:
-        sent = statement({"iss": "https://anyone.example.org"})
-        response = await post(http, {"redirect_uris": [RP], "software_statement": sent})
-        assert response.status_code == 201, response.text
-        assert response.json()["software_statement"] == sent
-        assert "software_id" not in response.json()
-
-
 async def test_jwks_redirects_are_not_followed_and_size_is_capped(
     tmp_path: Path, realms_dir: Path, sqlite_url: str
 ) -> None:
@@ -448,3 +434,12 @@ async def test_jwks_redirects_are_not_followed_and_size_is_capped(
                 response = await post(http, {"redirect_uris": [RP], "software_statement": sent})
                 assert_error(response, 400, "invalid_software_statement")
                 assert "cannot be fetched" in response.json()["error_description"]
+
+
+async def test_a_realm_trusting_no_vendor_approves_no_statement(
+    tmp_path: Path, realms_dir: Path, sqlite_url: str
+) -> None:
+    async with realm_app(tmp_path, realms_dir, sqlite_url, realm_file({})) as http:
+        response = await post(http, {"redirect_uris": [RP], "software_statement": statement()})
+        assert_error(response, 400, "unapproved_software_statement")
+        assert (await post(http, {"redirect_uris": [RP]})).status_code == 201

@@ -346,13 +346,6 @@ class SoftwareStatementsConfig(_Frozen):
     policy_set: Literal["anonymous", "authenticated"] = "anonymous"
     trusted_issuers: tuple[TrustedIssuer, ...] = ()
 
-    @property
-    def supported(self) -> bool:
-        """Whether the realm takes software statements at all: a realm that names no issuer
-        and requires none stores a statement as sent, unverified (RFC 7591 §3.1.1: it "MAY
-        ignore the software statement if it does not support this feature")."""
-        return self.required or bool(self.trusted_issuers)
-
 
 DEFAULT_DEDUPLICATION_WINDOW = "10m"
 

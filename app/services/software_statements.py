@@ -47,9 +47,7 @@ class SoftwareStatements:
         """The body with the statement's claims laid over it, and the caller as the policies
         see it: under `policy_set` if it registers anonymously with a valid statement."""
         config = realm.software_statements
-        if not config.supported:
-            return body, caller
-        if STATEMENT not in body:
+        if body.get(STATEMENT) is None:  # absent, or null: ignored (RFC 7592 §2.2)
             if config.required and not _is_admin(caller):
                 raise InvalidSoftwareStatement(
                     "This realm registers only clients that present a software_statement"
@@ -71,10 +69,8 @@ class SoftwareStatements:
         """RFC 7592 §2.2 replaces the metadata; a new statement is verified as on registration.
         Without one, or with the stored one sent back, the stored statement stays and its claims
         keep their precedence: what a vendor vouched for is not changed without the vendor."""
-        if not realm.software_statements.supported:
-            return body
         kept = stored.get(STATEMENT)
-        if STATEMENT in body and body[STATEMENT] != kept:
+        if body.get(STATEMENT) is not None and body[STATEMENT] != kept:
             claims = await self._verifier.verify(realm.software_statements, body[STATEMENT], now)
             return _overlaid(body, claims)
         if isinstance(kept, str):
