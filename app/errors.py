@@ -3,7 +3,9 @@
 RegistrarError
 ├── InvalidRequest                400 invalid_request
 │   ├── InvalidClientMetadata     400 invalid_client_metadata   (RFC 7591 §3.2.2)
-│   └── InvalidRedirectUri        400 invalid_redirect_uri      (RFC 7591 §3.2.2)
+│   ├── InvalidRedirectUri        400 invalid_redirect_uri      (RFC 7591 §3.2.2)
+│   ├── InvalidSoftwareStatement  400 invalid_software_statement (RFC 7591 §3.2.2)
+│   └── UnapprovedSoftwareStatement 400 unapproved_software_statement (RFC 7591 §3.2.2)
 ├── UnsupportedGrantType          400 unsupported_grant_type    (RFC 6749 §5.2)
 ├── UnauthorizedClient            400 unauthorized_client       (RFC 6749 §5.2)
 ├── InvalidScope                  400 invalid_scope             (RFC 6749 §5.2)
@@ -60,6 +62,20 @@ class InvalidRedirectUri(InvalidRequest):
     """RFC 7591 §3.2.2: the value of one or more redirection URIs is invalid."""
 
     error = "invalid_redirect_uri"
+
+
+class InvalidSoftwareStatement(InvalidRequest):
+    """RFC 7591 §3.2.2: "The software statement presented is invalid." (also: none presented
+    where the realm requires one)."""
+
+    error = "invalid_software_statement"
+
+
+class UnapprovedSoftwareStatement(InvalidRequest):
+    """RFC 7591 §3.2.2: "The software statement presented is not approved for use by this
+    authorization server." (its issuer is not one the realm trusts)."""
+
+    error = "unapproved_software_statement"
 
 
 class UnsupportedGrantType(RegistrarError):

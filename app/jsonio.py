@@ -15,6 +15,11 @@ def dumps(value: Any) -> bytes:
     return orjson.dumps(value)
 
 
+def canonical_dumps(value: Any) -> bytes:
+    """One spelling of a value: keys sorted, no spaces (for digests of equal documents)."""
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+
+
 def loads(data: bytes | str) -> Any:
     try:
         return orjson.loads(data)

@@ -169,6 +169,8 @@ ERROR_CODES: dict[int, frozenset[str]] = {
             "unsupported_grant_type",
             "unauthorized_client",
             "invalid_grant",
+            "invalid_software_statement",
+            "unapproved_software_statement",
         }
     ),
     401: frozenset({"invalid_token", "invalid_client"}),

@@ -44,8 +44,8 @@ OWNERS: dict[str, tuple[str, ...]] = {
     "cryptography": ("app.auth",),
     "orjson": ("app.jsonio",),
     "prometheus_client": ("app.metrics",),
-    "urllib.request": ("app.auth",),  # the JWKS of trusted issuers
-    "httpx": ("app.auth",),  # an upstream OpenID provider: discovery, JWKS, token endpoint
+    # outbound HTTP: the upstream OpenID provider, trusted issuers' and statement issuers' JWKS
+    "httpx": ("app.auth",),
     # host names of the trusted-hosts policy; the port check before serving
     "socket": ("app.auth", "app.cli"),
     "ada_url": ("app.rules",),  # the WHATWG URL parser that reads client URIs

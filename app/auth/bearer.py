@@ -9,10 +9,10 @@ from __future__ import annotations
 import json
 import threading
 import time
-import urllib.request
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import httpx
 from jwcrypto import jwk
 
 from app.auth.callers import Caller
@@ -32,10 +32,20 @@ Fetch = Callable[[str], Mapping[str, Any]]
 
 
 def fetch_jwks(url: str) -> Mapping[str, Any]:
-    """GET a JWKS document with a timeout and a size cap."""
-    request = urllib.request.Request(url, headers={"Accept": "application/json"})
-    with urllib.request.urlopen(request, timeout=JWKS_TIMEOUT) as response:  # noqa: S310
-        data = json.loads(response.read(JWKS_MAX_BYTES))
+    """GET a JWKS document: a timeout, no redirects followed, at most JWKS_MAX_BYTES read."""
+    headers = {"Accept": "application/json"}
+    with (
+        httpx.Client(timeout=JWKS_TIMEOUT, follow_redirects=False) as client,
+        client.stream("GET", url, headers=headers) as response,
+    ):
+        if response.status_code != 200:
+            raise ValueError(f"JWKS answered HTTP {response.status_code}")
+        body = bytearray()
+        for chunk in response.iter_bytes():
+            body += chunk
+            if len(body) > JWKS_MAX_BYTES:
+                raise ValueError("JWKS is too large")
+    data = json.loads(bytes(body))
     if not isinstance(data, dict):
         raise ValueError("JWKS is not a JSON object")
     return data

@@ -379,6 +379,36 @@ class ClientExpiryConfig(_Frozen):
         return int(match.group(1)) * _UNIT[match.group(2)] if match else None
 
 
+class SoftwareStatementsConfig(_Frozen):
+    # RFC 7591 §2.3: signed statements of trusted vendors (app/auth/software_statements.py)
+    required: bool = False  # true: a registration without a valid statement is refused
+    # which policy set a registration carrying a valid statement runs through
+    policy_set: Literal["anonymous", "authenticated"] = "anonymous"
+    trusted_issuers: tuple[TrustedIssuer, ...] = ()
+
+
+DEFAULT_DEDUPLICATION_WINDOW = "10m"
+
+
+class DeduplicateConfig(_Frozen):
+    # an anonymous public client registering the same metadata again from the same address
+    # within `window` gets its earlier client back (app/services/deduplication.py)
+    window: str = DEFAULT_DEDUPLICATION_WINDOW
+
+    @field_validator("window")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        if _DURATION.match(value) is None:
+            raise ValueError(f"{value!r} is not a duration like 10m, 1h or 600s")
+        return value
+
+    @property
+    def window_seconds(self) -> int:
+        match = _DURATION.match(self.window)
+        assert match is not None  # checked at load
+        return int(match.group(1)) * _UNIT[match.group(2)]
+
+
 class CompatConfig(_Frozen):
     # serve INDIGO IAM's /iam/api/client-registration API for this realm (app/services/indigo.py)
     indigo_iam: bool = False
@@ -398,6 +428,18 @@ class RealmConfig(_Frozen):
     client_expiry: ClientExpiryConfig = ClientExpiryConfig()
     login: LoginConfig | None = None  # None: nobody can sign in to the realm
     tokens: TokensConfig = TokensConfig()
+    software_statements: SoftwareStatementsConfig = SoftwareStatementsConfig()
+    # `true` for the default window, `{window: 10m}`, or `false` / absent: off
+    deduplicate: DeduplicateConfig | None = None
+
+    @field_validator("deduplicate", mode="before")
+    @classmethod
+    def _deduplicate_flag(cls, value: Any) -> Any:
+        if value is True:
+            return {}
+        if value is False:
+            return None
+        return value
 
     @model_validator(mode="before")
     @classmethod

@@ -35,6 +35,9 @@ _ATTRIBUTE_MEMBERS = (
     ("user.info.response.signature.alg", "userinfo_signed_response_alg"),
     ("request.object.signature.alg", "request_object_signing_alg"),
     ("token.endpoint.auth.signing.alg", "token_endpoint_auth_signing_alg"),
+    # RFC 7591 §2: what a software statement vouched for, shown to the realm's admins
+    ("software_id", "software_id"),
+    ("software_version", "software_version"),
 )
 _AUTHENTICATORS = {
     "client-secret": "client_secret_basic",

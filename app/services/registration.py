@@ -46,8 +46,10 @@ from app.rules.policies import (
     policy_set,
 )
 from app.services.client_expiry import ClientUses
+from app.services.deduplication import Deduplication, applies, registration_digest
 from app.services.events import EventLog
 from app.services.rate_limits import RateLimiter
+from app.services.software_statements import SoftwareStatements
 from app.store.errors import ClientIdTaken, RealmFull, SpendFailed
 from app.store.ids import new_client_id
 from app.store.queries import ClientRow, ClientUpdate, Store
@@ -112,6 +114,8 @@ class Registrations:
         self._keyring = keyring
         self._resolve = resolve
         self._issuer = issuer
+        self._statements = SoftwareStatements()
+        self._deduplication = Deduplication(store)
 
     async def register(
         self, realm: RealmConfig, caller: Caller, body: Mapping[str, Any], now: int
@@ -215,6 +219,7 @@ class Registrations:
             await self._limiter.check(realm, "anonymous_registration", caller.host, now)
         if "client_id" in body:
             raise InvalidClientMetadata("client_id is assigned by the server and must not be sent")
+        body, caller = await self._statements.on_register(realm, caller, body, now)
         counted = None
         if any(isinstance(policy, MaxClients) for policy in policy_set(realm, caller)):
             counted = await self._store.count_clients(realm.name)
@@ -247,7 +252,16 @@ class Registrations:
         if caller.kind == "initial_access_token":
             spent = (caller.jti, token_digest(caller.token))
         try:
-            await self._store.insert_client(row, spent, candidate.max_clients, now)
+            # a clientId chosen by its caller names a client of its own, never an earlier one
+            if shape.client_id is None and applies(realm, caller, candidate.metadata):
+                digest = registration_digest(caller, body)
+                earlier = await self._deduplication.register(
+                    realm, row, digest, candidate.max_clients
+                )
+                if earlier is not None:  # the same client again, with this new RAT
+                    return Registered(earlier, earlier.metadata(), None, rat)
+            else:
+                await self._store.insert_client(row, spent, candidate.max_clients, now)
         except SpendFailed as exc:
             raise InvalidToken("Initial access token is used up, expired or deleted") from exc
         except RealmFull as exc:
@@ -304,6 +318,7 @@ class Registrations:
         What a representation kept beside the metadata stays unless `shape` brings its own."""
         row, caller = await self._authorized_client(realm, client_id, caller, TO_MANAGE_CLIENTS)
         self._check_update_body(row, body)
+        body = await self._statements.on_update(realm, caller, row.metadata(), body, now)
         # The flags start neutral, so the policies' result is what this update demands of them
         # (consent-required sets consent_required, scope clears full_scope_allowed); the store
         # applies only that, and never writes `enabled`: what an admin set after this request

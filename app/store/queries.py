@@ -369,7 +369,7 @@ class Store:
                 raise SpendFailed()
             return
         async with self.db.write() as tx:
-            if max_clients is not None and not await self._room_for_one(tx, row.realm, max_clients):
+            if max_clients is not None and not await self.room_for_one(tx, row.realm, max_clients):
                 raise RealmFull()
             if spent is not None and await tx.run(SPEND_USES, (1, *spent, row.realm, 1, now)) != 1:
                 raise SpendFailed()
@@ -401,7 +401,7 @@ class Store:
             await tx.many(INSERT_CLIENT, rows)
         return True
 
-    async def _room_for_one(self, tx: Tx, realm: str, max_clients: int) -> bool:
+    async def room_for_one(self, tx: Tx, realm: str, max_clients: int) -> bool:
         """Whether the realm holds fewer than max_clients clients, counted race-free."""
         if self.dialect == "postgresql":
             # serialise this realm's capped inserts until commit; SQLite has one writer anyway

@@ -40,6 +40,19 @@ class Client(SQLModel, table=True):
     last_used_at: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
 
+class RegistrationDigest(SQLModel, table=True):
+    """The client an anonymous registration of one metadata from one address made, and when
+    that metadata was last registered from there (a realm's `deduplicate` option)."""
+
+    __tablename__ = "registration_digest"
+    __table_args__ = (Index("ix_registration_digest_time", "realm", "registered_at"),)
+
+    realm: str = Field(primary_key=True, max_length=64)
+    digest: str = Field(primary_key=True, max_length=64)  # SHA-256 of address and metadata
+    client_id: str = Field(max_length=64)
+    registered_at: int
+
+
 class InitialAccessToken(SQLModel, table=True):
     __tablename__ = "initial_access_token"
 
