@@ -22,8 +22,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.config.realms import RealmRegistry
 from app.errors import ServerBusy
+from app.rules.forwarded import TrustedProxies
 from app.web.cors import CorsLayer
 from app.web.errors import HANDLED, error_response, refuse
+from app.web.proxies import ProxyLayer
 from app.web.request_ids import RequestIdLayer
 from app.web.request_limits import RequestLimits, RequestLimitsMiddleware
 from app.web.requests import Endpoint
@@ -95,6 +97,7 @@ class Registrar(Starlette):
         max_in_flight: int,
         realms: RealmRegistry,
         access_log: bool = False,
+        trusted_proxies: TrustedProxies | None = None,
         **kwargs: Any,
     ) -> None:
         middleware = [Middleware(RequestLimitsMiddleware, limits=limits)]
@@ -103,6 +106,10 @@ class Registrar(Starlette):
         # request ids and CORS around the fast lane and the router alike, inside the cap
         layers = RequestIdLayer(CorsLayer(self._route, realms), access_log)
         self.capped = InFlightCap(layers, max_in_flight)
+        # the client behind a trusted proxy, before anything reads the address
+        self.entry: ASGIApp = (
+            ProxyLayer(self.capped, trusted_proxies) if trusted_proxies else self.capped
+        )
         # the fixed segments of the hot templates, to skip every other path at once
         self._prefix = DCR.split("{", 1)[0]
 
@@ -110,7 +117,7 @@ class Registrar(Starlette):
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
-        await self.capped(scope, receive, send)
+        await self.entry(scope, receive, send)
 
     async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope["path"]
