@@ -1,16 +1,19 @@
-"""The two hottest requests skip Starlette's router and middleware stack.
+"""The hottest requests skip Starlette's router and middleware stack.
 
 POST …/clients-registrations/openid-connect and GET …/openid-connect/{client_id} are most of a
-registration server's traffic. They are matched against the very path templates their routes
+registration server's traffic, POST …/protocol/openid-connect/token and …/token/introspect most
+of an authorization server's. They are matched against the very path templates their routes
 are declared with (app.web.routes.registration), run through the same endpoint functions and
 the same error rendering as every other route, and keep the same request limits (the one
 RequestLimits the middleware holds); only the generic routing and middleware layers are skipped
 (profiling showed them at about a tenth of a registration's CPU time). Everything else goes
-through Starlette. tests/test_fastlane.py sends the same requests both ways and compares.
+through Starlette. tests/test_fastlane.py and tests/test_fastlane_tokens.py send the same
+requests both ways and compare.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +33,7 @@ from app.web.request_ids import RequestIdLayer
 from app.web.request_limits import RequestLimits, RequestLimitsMiddleware
 from app.web.requests import Endpoint
 from app.web.routes.registration import DCR, create_client, read_client
+from app.web.routes.token import OIDC, introspect, token
 
 
 @dataclass(frozen=True)
@@ -63,6 +67,8 @@ class HotRoute:
 HOT_ROUTES = (
     HotRoute("POST", DCR, create_client),
     HotRoute("GET", DCR + "/{client_id}", read_client),
+    HotRoute("POST", OIDC + "/token", token),
+    HotRoute("POST", OIDC + "/token/introspect", introspect),
 )
 
 
@@ -110,8 +116,8 @@ class Registrar(Starlette):
         self.entry: ASGIApp = (
             ProxyLayer(self.capped, trusted_proxies) if trusted_proxies else self.capped
         )
-        # the fixed segments of the hot templates, to skip every other path at once
-        self._prefix = DCR.split("{", 1)[0]
+        # the fixed segments every hot template starts with, to skip other paths at once
+        self._prefix = os.path.commonprefix([hot.template for hot in HOT_ROUTES]).split("{")[0]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
