@@ -3,10 +3,10 @@
 POST …/clients-registrations/openid-connect and GET …/openid-connect/{client_id} are most of a
 registration server's traffic, POST …/protocol/openid-connect/token and …/token/introspect most
 of an authorization server's. They are matched against the very path templates their routes
-are declared with (app.web.routes.registration), run through the same endpoint functions and
-the same error rendering as every other route, and keep the same request limits (the one
-RequestLimits the middleware holds); only the generic routing and middleware layers are skipped
-(profiling showed them at about a tenth of a registration's CPU time). Everything else goes
+are declared with (app.web.routes.registration and .token), run through the same endpoint
+functions and the same error rendering as every other route, and keep the same request limits
+(the one RequestLimits the middleware holds); only the generic routing and middleware layers are
+skipped (profiling showed them at about a tenth of a registration's CPU time). Everything else goes
 through Starlette. tests/test_fastlane.py and tests/test_fastlane_tokens.py send the same
 requests both ways and compare.
 """
