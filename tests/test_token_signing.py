@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from jwcrypto import jwk, jws, jwt
 
+from app.auth import tokens
 from app.auth.secret_values import b64url, b64url_decode
 from app.auth.tokens import SIGNING_ALGS, RealmKeys, sign_access_token, verify_own_access_token
 from app.errors import InvalidToken
@@ -87,6 +88,23 @@ def test_anything_else_is_refused(alg: str) -> None:
     for token in refused:
         with pytest.raises(InvalidToken):
             verify_own_access_token(KEYS, token)
+
+
+def test_verified_tokens_are_remembered_within_bounds(monkeypatch: pytest.MonkeyPatch) -> None:
+    keys = RealmKeys.generate()
+    monkeypatch.setattr(tokens, "VERIFIED_MAX", 3)
+    signed = [sign_access_token(keys, {**CLAIMS, "n": n}) for n in range(5)]
+    for token in signed:
+        assert verify_own_access_token(keys, token)["n"] == signed.index(token)
+    assert list(keys.verified) == signed[2:]
+    # what a caller does to its claims is not remembered
+    verify_own_access_token(keys, signed[4])["sub"] = "admin"
+    assert verify_own_access_token(keys, signed[4])["sub"] == "c"
+    # a remembered token does not make a tampered one pass
+    header, _, signature = signed[4].split(".")
+    forged = f"{header}.{b64url(json.dumps({**CLAIMS, 'sub': 'admin'}).encode())}.{signature}"
+    with pytest.raises(InvalidToken):
+        verify_own_access_token(keys, forged)
 
 
 def test_es256_signatures_are_r_and_s_not_der() -> None:

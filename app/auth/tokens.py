@@ -11,6 +11,7 @@ and verifies trusted issuers' tokens.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hmac
 import json
@@ -90,6 +91,14 @@ class RealmKeys:
     @functools.cached_property
     def signers(self) -> dict[str, Signer]:
         return {alg: Signer(alg, self.signing_key(alg)) for alg in SIGNING_ALGS}
+
+    @functools.cached_property
+    def verified(self) -> dict[str, dict[str, Any]]:
+        """Access tokens whose signature these keys verified, and their claims: a token's text
+        verifies the same way every time, and resource servers introspect one token again and
+        again (RFC 7662 §4). Only the signature is remembered; times and revocation are checked
+        on every use. The oldest go first past VERIFIED_MAX."""
+        return {}
 
     def public_jwks(self) -> dict[str, Any]:
         keys = []
@@ -298,9 +307,25 @@ _ASYMMETRIC_ALGS = frozenset(
 )
 
 
+VERIFIED_MAX = 4096
+
+
 def verify_own_access_token(keys: RealmKeys, token: str) -> dict[str, Any]:
     """Verify an access token this realm signed (signature only; callers check times): the
     realm's key of the header's `alg`, which must be one the realm signs with, and its `kid`."""
+    known = keys.verified.get(token)
+    if known is not None:
+        return dict(known)  # a copy: callers may add to what they were given
+    claims = _verified_claims(keys, token)
+    if len(keys.verified) >= VERIFIED_MAX:
+        # bearer tokens are verified in worker threads too: another may have evicted it first
+        with contextlib.suppress(KeyError, RuntimeError, StopIteration):
+            del keys.verified[next(iter(keys.verified))]
+    keys.verified[token] = dict(claims)
+    return claims
+
+
+def _verified_claims(keys: RealmKeys, token: str) -> dict[str, Any]:
     parts = token.split(".")
     if len(token) > MAX_TOKEN_LENGTH or len(parts) != 3:
         raise InvalidToken("Malformed token")
