@@ -237,11 +237,10 @@ def _serve(settings: Settings) -> int:
         limit_concurrency=settings.max_connections * 2,
         timeout_keep_alive=settings.keep_alive_timeout,
         backlog=2048,
-        # X-Forwarded-For / -Proto from the named proxies only (docs/reference.md §1); uvicorn
-        # would otherwise believe them from 127.0.0.1, letting any local process claim any
-        # address past the trusted-hosts policy and the rate limits
-        proxy_headers=bool(settings.trusted_proxies),
-        forwarded_allow_ips=settings.trusted_proxies or None,
+        # Forwarded and X-Forwarded-For are read by the app itself, from REGISTRAR_TRUSTED_PROXIES
+        # only (app/web/proxies.py); uvicorn would believe X-Forwarded-For from 127.0.0.1 and
+        # knows nothing of Forwarded
+        proxy_headers=False,
     )
     return 0
 

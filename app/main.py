@@ -10,6 +10,7 @@ from starlette.applications import Starlette
 from app import logs
 from app.config.settings import Settings, load_settings
 from app.container import Container
+from app.rules.forwarded import TrustedProxies
 from app.scheduler import start_scheduler
 from app.web import console, landing, signin
 from app.web.errors import HANDLED, error_response
@@ -40,6 +41,7 @@ def create_app(settings: Settings, *, scheduler: bool = True) -> Starlette:
         max_in_flight=settings.max_connections,
         realms=container.realms,
         access_log=settings.access_log,
+        trusted_proxies=TrustedProxies(settings.trusted_proxies),
     )
     # a path with a stray trailing slash gets a JSON 404 / 405, not a 307 with an empty body
     app.router.redirect_slashes = False

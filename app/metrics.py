@@ -1,5 +1,6 @@
 """Prometheus metrics (GET /metrics): request durations by route and status, registrations by
-realm and outcome, policy refusals by policy, rate-limit refusals. With several workers every
+realm and outcome, policy refusals by policy, tokens issued by grant, rate-limit refusals and
+the use of the database's connections. With several workers every
 process writes its counts to PROMETHEUS_MULTIPROC_DIR (set by `registrar serve`) and /metrics
 adds them up; in a single process the default registry serves them."""
 
@@ -12,6 +13,7 @@ from prometheus_client import (
     REGISTRY,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
     multiprocess,
@@ -36,6 +38,34 @@ POLICY_REFUSALS = Counter(
 )
 RATE_LIMITED = Counter(
     "registrar_rate_limited_total", "Requests refused by a rate limit", ["realm", "limit"]
+)
+TOKENS_ISSUED = Counter(
+    "registrar_tokens_issued_total", "Tokens issued by the token endpoint", ["realm", "grant"]
+)
+# The database connections of every live worker, added up ("livesum"). Changed by inc / dec
+# only, never set, so that several pools of one process (and a stopped one, back to 0) add up.
+DB_CONNECTIONS_IN_USE = Gauge(
+    "registrar_database_connections_in_use",
+    "Database connections a request is using now",
+    ["database"],
+    multiprocess_mode="livesum",
+)
+DB_CONNECTIONS_OPEN = Gauge(
+    "registrar_database_connections_open",
+    "Database connections open (in use, idle, or being opened)",
+    ["database"],
+    multiprocess_mode="livesum",
+)
+DB_CONNECTIONS_MAX = Gauge(
+    "registrar_database_connections_max",
+    "Database connections the pools may open at most (REGISTRAR_DATABASE_POOL_SIZE a worker)",
+    ["database"],
+    multiprocess_mode="livesum",
+)
+DB_CONNECTION_TIMEOUTS = Counter(
+    "registrar_database_connection_timeouts_total",
+    "Requests answered 503 because every database connection stayed busy",
+    ["database"],
 )
 
 

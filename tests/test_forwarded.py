@@ -1,6 +1,6 @@
-"""X-Forwarded-For is believed only from REGISTRAR_TRUSTED_PROXIES (docs/reference.md §1), by a
-real `registrar serve`: by default a local process cannot claim another address and pass a
-trusted-hosts policy (or another client's rate limit)."""
+"""X-Forwarded-For and Forwarded are believed only from REGISTRAR_TRUSTED_PROXIES
+(docs/reference.md §1), by a real `registrar serve`: by default a local process cannot claim
+another address and pass a trusted-hosts policy (or another client's rate limit)."""
 
 from __future__ import annotations
 
@@ -71,6 +71,7 @@ def test_forwarded_for_is_ignored_by_default(server_for: Starter) -> None:
 def test_forwarded_for_is_believed_from_a_trusted_proxy(server_for: Starter) -> None:
     server = server_for("192.0.2.0/24, 127.0.0.1")
     assert status_claiming(server, "elsewhere", CLAIMED) == 201
+    assert status_claiming(server, "elsewhere", CLAIMED, header="Forwarded") == 201
     assert status_claiming(server, "open", CLAIMED) == 403
 
 

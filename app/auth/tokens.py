@@ -2,12 +2,16 @@
 
 Registration and initial access tokens are compact JWS signed with the realm's HMAC key, as
 Keycloak signs its internal tokens; they are verified with the standard library's hmac (cheap on
-the hot path). Access and ID tokens are JWTs (RS256, ES256 or EdDSA, as the realm says) made
-and checked with jwcrypto.
+the hot path). Access and ID tokens are JWTs (RS256, ES256 or EdDSA, as the realm says), signed
+and checked with `cryptography`'s key objects, made once per realm and algorithm with the header
+text (`Signer`): jwcrypto would copy its header registry and rebuild the key on every token, which
+cost more than an RS256 signature itself. jwcrypto keeps the keys' JWK forms (JWKS, thumbprints)
+and verifies trusted issuers' tokens.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hmac
 import json
@@ -17,10 +21,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import (
+    decode_dss_signature,
+    encode_dss_signature,
+)
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from jwcrypto import jwk, jws, jwt
+from jwcrypto import jwk, jws
 from jwcrypto.common import JWException
 
 from app.auth.secret_values import b64url, b64url_decode, b64url_decode_canonical
@@ -78,6 +87,18 @@ class RealmKeys:
 
     def signing_key(self, alg: str) -> jwk.JWK:
         return {"RS256": self.rsa, "ES256": self.ec, "EdDSA": self.okp}[alg]
+
+    @functools.cached_property
+    def signers(self) -> dict[str, Signer]:
+        return {alg: Signer(alg, self.signing_key(alg)) for alg in SIGNING_ALGS}
+
+    @functools.cached_property
+    def verified(self) -> dict[str, dict[str, Any]]:
+        """Access tokens whose signature these keys verified, and their claims: a token's text
+        verifies the same way every time, and resource servers introspect one token again and
+        again (RFC 7662 §4). Only the signature is remembered; times and revocation are checked
+        on every use. The oldest go first past VERIFIED_MAX."""
+        return {}
 
     def public_jwks(self) -> dict[str, Any]:
         keys = []
@@ -185,16 +206,71 @@ def peek_claims(token: str) -> dict[str, Any] | None:
 SIGNING_ALGS = ("RS256", "ES256", "EdDSA")  # RS256 first: the key older clients pick
 
 
+_SHA256 = hashes.SHA256()
+_PKCS1V15 = padding.PKCS1v15()
+_ECDSA_SHA256 = ec.ECDSA(_SHA256)
+_P256_BYTES = 32
+
+
+class Signer:
+    """One realm key of one algorithm, as `cryptography` key objects, and its JWS headers."""
+
+    def __init__(self, alg: str, key: jwk.JWK) -> None:
+        self.alg = alg
+        self.kid = str(key.get("kid"))
+        self._private = key.get_op_key("sign")
+        self._public = key.get_op_key("verify")
+        self._headers: dict[str, bytes] = {}
+
+    def header(self, typ: str) -> bytes:
+        """The base64url JWS header (RFC 7515 §4.1) of a token of `typ`, made once."""
+        text = self._headers.get(typ)
+        if text is None:
+            text = b64url(dumps({"alg": self.alg, "typ": typ, "kid": self.kid})).encode("ascii")
+            self._headers[typ] = text
+        return text
+
+    def sign(self, signing_input: bytes) -> bytes:
+        """RFC 7518 §3.3 (RS256), §3.4 (ES256: R and S, 32 bytes each), RFC 8037 §3.1 (EdDSA)."""
+        key = self._private
+        if isinstance(key, rsa.RSAPrivateKey):
+            return key.sign(signing_input, _PKCS1V15, _SHA256)
+        if isinstance(key, ec.EllipticCurvePrivateKey):
+            r, s = decode_dss_signature(key.sign(signing_input, _ECDSA_SHA256))
+            return r.to_bytes(_P256_BYTES, "big") + s.to_bytes(_P256_BYTES, "big")
+        if isinstance(key, ed25519.Ed25519PrivateKey):
+            return key.sign(signing_input)
+        raise TypeError(f"no signing for {type(key).__name__}")
+
+    def verifies(self, signing_input: bytes, signature: bytes) -> bool:
+        key = self._public
+        try:
+            if isinstance(key, rsa.RSAPublicKey):
+                key.verify(signature, signing_input, _PKCS1V15, _SHA256)
+            elif isinstance(key, ec.EllipticCurvePublicKey):
+                if len(signature) != 2 * _P256_BYTES:
+                    return False
+                r = int.from_bytes(signature[:_P256_BYTES], "big")
+                s = int.from_bytes(signature[_P256_BYTES:], "big")
+                key.verify(encode_dss_signature(r, s), signing_input, _ECDSA_SHA256)
+            elif isinstance(key, ed25519.Ed25519PublicKey):
+                key.verify(signature, signing_input)
+            else:
+                raise TypeError(f"no verifying with {type(key).__name__}")
+        except InvalidSignature:
+            return False
+        return True
+
+
 def sign_access_token(
     keys: RealmKeys, claims: Mapping[str, Any], typ: str = "JWT", alg: str = "RS256"
 ) -> str:
     """A signed JWT: an access token (`typ` at+jwt for a user's, RFC 9068 §2.1) or an ID
     token, with the realm's key for `alg`."""
-    key = keys.signing_key(alg)
-    header = {"alg": alg, "typ": typ, "kid": str(key.get("kid"))}
-    token = jwt.JWT(header=header, claims=dict(claims))
-    token.make_signed_token(key)
-    return str(token.serialize())
+    signer = keys.signers[alg]
+    signing_input = signer.header(typ) + b"." + b64url(dumps(dict(claims))).encode("ascii")
+    signature = b64url(signer.sign(signing_input)).encode("ascii")
+    return (signing_input + b"." + signature).decode("ascii")
 
 
 def verify_rs256(key_set: jwk.JWKSet, token: str) -> dict[str, Any]:
@@ -231,9 +307,50 @@ _ASYMMETRIC_ALGS = frozenset(
 )
 
 
+VERIFIED_MAX = 4096
+
+
 def verify_own_access_token(keys: RealmKeys, token: str) -> dict[str, Any]:
-    """Verify an access token this realm signed (signature only; callers check times)."""
-    key_set = jwk.JWKSet()
-    for alg in SIGNING_ALGS:
-        key_set.add(keys.signing_key(alg))
-    return verify_rs256(key_set, token)
+    """Verify an access token this realm signed (signature only; callers check times): the
+    realm's key of the header's `alg`, which must be one the realm signs with, and its `kid`."""
+    known = keys.verified.get(token)
+    if known is not None:
+        return dict(known)  # a copy: callers may add to what they were given
+    claims = _verified_claims(keys, token)
+    if len(keys.verified) >= VERIFIED_MAX:
+        # bearer tokens are verified in worker threads too: another may have evicted it first
+        with contextlib.suppress(KeyError, RuntimeError, StopIteration):
+            del keys.verified[next(iter(keys.verified))]
+    keys.verified[token] = dict(claims)
+    return claims
+
+
+def _verified_claims(keys: RealmKeys, token: str) -> dict[str, Any]:
+    parts = token.split(".")
+    if len(token) > MAX_TOKEN_LENGTH or len(parts) != 3:
+        raise InvalidToken("Malformed token")
+    try:
+        # every part in its canonical text: one signature has one spelling
+        header = loads(b64url_decode_canonical(parts[0]))
+        payload = b64url_decode_canonical(parts[1])
+        signature = b64url_decode_canonical(parts[2])
+    except (ValueError, JsonDecodeError) as exc:
+        raise InvalidToken("Malformed token") from exc
+    # only the realm's asymmetric algorithms: refuses "none" and HS256 key confusion
+    alg = header.get("alg") if isinstance(header, dict) else None
+    signer = keys.signers.get(alg) if isinstance(alg, str) else None
+    if signer is None:
+        raise InvalidToken("Token algorithm not accepted")
+    # RFC 7515 §4.1.11: a "crit" extension this server does not understand makes it invalid
+    # (it writes none)
+    if header.get("kid", signer.kid) != signer.kid or "crit" in header:
+        raise InvalidToken("Invalid token signature")
+    if not signer.verifies(f"{parts[0]}.{parts[1]}".encode("ascii"), signature):
+        raise InvalidToken("Invalid token signature")
+    try:
+        claims = loads(payload)
+    except JsonDecodeError as exc:
+        raise InvalidToken("Malformed token") from exc
+    if not isinstance(claims, dict):
+        raise InvalidToken("Malformed token")
+    return claims

@@ -365,6 +365,12 @@ class ClientExpiryConfig(_Frozen):
     # by the scheduler ("90d", "12h"); dry_run: only logged and recorded as events
     unused_after: str | None = None
     dry_run: bool = False
+    # spared: clients registered by a bearer holding manage-clients (an admin meant them to stay),
+    # and, when asked, clients registered for client_credentials (service accounts, which may
+    # ask for a token rarely); not by default, since anonymous registration could otherwise make
+    # clients that never expire
+    exempt_admin_created: bool = True
+    exempt_service_accounts: bool = False
 
     @field_validator("unused_after")
     @classmethod

@@ -77,7 +77,7 @@ class Settings(BaseModel):
     # the realm the bare INDIGO IAM path /iam/api/client-registration serves
     # (app/services/indigo.py)
     default_realm: str | None = Field(default=None, pattern=REALM_NAME.pattern)
-    # addresses and networks (comma-separated) whose X-Forwarded-For / -Proto are believed;
+    # addresses and networks (comma-separated) whose Forwarded / X-Forwarded-For are believed;
     # from anyone else those headers are ignored, so no caller can claim another address
     trusted_proxies: str = ""
     # one line per request (uvicorn's access log); off by default, as in Keycloak

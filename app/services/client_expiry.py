@@ -1,7 +1,8 @@
 """Clients that nobody uses go away (a realm's `client_expiry`): each use of a registered
 client — a token issued, a registration read or update — is noted in memory and written in
 batches (not a write per request); the scheduler deletes the clients unused for `unused_after`,
-or with `dry_run` only logs them and records the events."""
+or with `dry_run` only logs them and records the events. Clients an admin registered, and if the
+realm says so service accounts, are spared."""
 
 from __future__ import annotations
 
@@ -47,7 +48,14 @@ class ClientUses(PeriodicFlush):
         if seconds is None:
             return 0
         await self.flush()  # the uses noted so far count
-        unused = await self._store.unused_clients(realm.name, now - seconds, BATCH)
+        expiry = realm.client_expiry
+        unused = await self._store.unused_clients(
+            realm.name,
+            now - seconds,
+            BATCH,
+            but_admin_created=expiry.exempt_admin_created,
+            but_service_accounts=expiry.exempt_service_accounts,
+        )
         dry = realm.client_expiry.dry_run
         for row in unused:
             if not dry and not await self._store.delete_client(realm.name, row.client_id, None):

@@ -15,6 +15,7 @@ from app.auth.roles import (
     TO_CREATE_CLIENTS,
     TO_MANAGE_CLIENTS,
     TO_VIEW_CLIENTS,
+    holds,
     require_admin,
     require_role,
 )
@@ -240,6 +241,7 @@ class Registrations:
             secret_sealed=self._box.seal(secret, client_id) if secret else None,
             rat_digest=token_digest(rat),
             registration_auth=caller.auth,
+            created_by_admin=holds(caller, TO_MANAGE_CLIENTS),
             # the policies' verdict, made only stricter by what the representation asks
             enabled=candidate.enabled and shape.enabled,
             consent_required=candidate.consent_required or shape.consent_required,

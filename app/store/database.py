@@ -30,6 +30,7 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
+from app.metrics import DB_CONNECTIONS_OPEN
 from app.store.errors import ConnectionLost, DatabaseUnavailable
 from app.store.pg_pool import PgPool, shown_url, why_not
 from app.store.schema import TABLES, add_missing_columns
@@ -169,6 +170,9 @@ class SqliteDatabase:
             self._local.conn = conn
             with self._all_lock:
                 self._all.append(conn)
+            # statements run inline on the serving loop, so none is ever in use while /metrics
+            # is read: only the connections open (one per thread) are shown
+            DB_CONNECTIONS_OPEN.labels("sqlite").inc()
         return conn
 
     @contextlib.asynccontextmanager
@@ -227,6 +231,7 @@ class SqliteDatabase:
         with self._all_lock:
             for conn in self._all:
                 conn.close()
+            DB_CONNECTIONS_OPEN.labels("sqlite").dec(len(self._all))
             self._all.clear()
         self._local = threading.local()
         self._writer.close()

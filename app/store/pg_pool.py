@@ -14,6 +14,7 @@ refusal is that request's 503 at once; the next request tries again.
   server restart or failover killed them all, and each would otherwise fail one request.
 - At most `max_size` connections; past that, callers queue (first come, first served) for up to
   `wait_timeout` seconds, then get a 503.
+- /metrics shows the connections in use, open and allowed (app/metrics.py), kept as they change.
 """
 
 from __future__ import annotations
@@ -31,6 +32,12 @@ from psycopg.pq import TransactionStatus
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from app.metrics import (
+    DB_CONNECTION_TIMEOUTS,
+    DB_CONNECTIONS_IN_USE,
+    DB_CONNECTIONS_MAX,
+    DB_CONNECTIONS_OPEN,
+)
 from app.store.errors import ConnectionLost, DatabaseUnavailable
 
 CONNECT_TIMEOUT_SECONDS = 5
@@ -66,6 +73,11 @@ class PgPool:
             collections.deque()
         )
         self._closed = False
+        self._in_use = DB_CONNECTIONS_IN_USE.labels("postgresql")
+        self._open = DB_CONNECTIONS_OPEN.labels("postgresql")
+        self._allowed = DB_CONNECTIONS_MAX.labels("postgresql")
+        self._timeouts = DB_CONNECTION_TIMEOUTS.labels("postgresql")
+        self._counted_max = False
 
     @property
     def size(self) -> int:
@@ -74,14 +86,20 @@ class PgPool:
     async def start(self) -> None:
         """Open one connection now, so the first request does not pay for it (best effort)."""
         self._closed = False
+        if not self._counted_max:
+            self._counted_max = True
+            self._allowed.inc(self._max_size)
         with contextlib.suppress(DatabaseUnavailable):
             self._pass_on(await self._connect())
 
     async def stop(self) -> None:
         self._closed = True
+        if self._counted_max:
+            self._counted_max = False
+            self._allowed.dec(self._max_size)
         idle, self._idle = self._idle, []
         for conn in idle:
-            self._size -= 1
+            self._resize(-1)
             await conn.close()
         while self._waiters:
             waiter = self._waiters.popleft()
@@ -91,6 +109,7 @@ class PgPool:
     @contextlib.asynccontextmanager
     async def connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
         conn = await self._acquire()
+        self._in_use.inc()
         try:
             yield conn
         except psycopg.OperationalError as exc:
@@ -99,6 +118,7 @@ class PgPool:
                 raise ConnectionLost("The database connection was lost; retry") from exc
             raise DatabaseUnavailable("The database could not run the statement; retry") from exc
         finally:
+            self._in_use.dec()
             await self._release(conn)
 
     async def _acquire(self) -> psycopg.AsyncConnection[Any]:
@@ -122,6 +142,7 @@ class PgPool:
                 # handed a connection (or a free slot) just as it timed out or was cancelled
                 self._pass_on(waiter.result())
             if isinstance(exc, TimeoutError):
+                self._timeouts.inc()
                 raise DatabaseUnavailable(
                     "All database connections are busy; retry shortly"
                 ) from exc
@@ -129,14 +150,18 @@ class PgPool:
         # None: a slot was freed (a connection was closed); this caller opens a new one
         return conn if conn is not None else await self._connect()
 
+    def _resize(self, change: int) -> None:
+        self._size += change
+        self._open.inc(change)
+
     async def _connect(self) -> psycopg.AsyncConnection[Any]:
-        self._size += 1
+        self._resize(1)
         try:
             return await psycopg.AsyncConnection.connect(
                 self._conninfo, autocommit=True, connect_timeout=CONNECT_TIMEOUT_SECONDS
             )
         except BaseException as exc:
-            self._size -= 1
+            self._resize(-1)
             self._wake_one(None)
             if isinstance(exc, psycopg.Error | OSError):
                 # refused, unreachable, or not accepting connections: the client learns only
@@ -161,7 +186,7 @@ class PgPool:
             and conn.info.transaction_status == TransactionStatus.IDLE
         )
         if not healthy:
-            self._size -= 1
+            self._resize(-1)
             with contextlib.suppress(Exception):
                 await conn.close()
             self._wake_one(None)
@@ -184,7 +209,7 @@ class PgPool:
 
     def _drop_idle(self) -> None:
         idle, self._idle = self._idle, []
-        self._size -= len(idle)
+        self._resize(-len(idle))
         for conn in idle:
             # closing a dead socket needs no round trip; never let it raise here
             with contextlib.suppress(Exception):

@@ -46,6 +46,7 @@ class ClientRow:
     # Keycloak's `id`, what admin paths name: "" for the client_id itself (every server-made
     # client_id); a server-made UUID when the caller chose its client_id
     id: str = ""
+    created_by_admin: bool = False  # registered by a bearer holding manage-clients
 
     @property
     def key(self) -> str:
@@ -127,16 +128,17 @@ class InitialAccessTokenRow:
 # presents (Keycloak's clientId; ClientRow.client_id): every lookup of a client is by the latter
 CLIENT_COLUMNS = (
     "public_client_id, realm, metadata_json, secret_sealed, rat_digest, registration_auth, "
-    "enabled, consent_required, full_scope_allowed, created_at, updated_at, client_id"
+    "enabled, consent_required, full_scope_allowed, created_at, updated_at, client_id, "
+    "created_by_admin"
 )
 # read: the inserted columns and those the store sets later (a new client's take their defaults)
 CLIENT_READ_COLUMNS = (
     "public_client_id, realm, metadata_json, secret_sealed, rat_digest, registration_auth, "
     "enabled, consent_required, full_scope_allowed, created_at, updated_at, "
-    "tokens_valid_after, last_used_at, client_id"
+    "tokens_valid_after, last_used_at, client_id, created_by_admin"
 )
 INITIAL_ACCESS_TOKEN_COLUMNS = "id, realm, created_at, expires_at, count, remaining"
-INSERT_CLIENT = f"INSERT INTO client ({CLIENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+INSERT_CLIENT = f"INSERT INTO client ({CLIENT_COLUMNS}) VALUES ({', '.join('?' * 13)})"
 # k uses of a live token, only if k remain; of racing callers the row lock decides
 SPEND_USES = (
     "UPDATE initial_access_token SET remaining = remaining - ? "
@@ -150,7 +152,8 @@ SPEND_AND_INSERT_PG = (
     f"WITH spent AS ({SPEND_USES} RETURNING 1) "
     f"INSERT INTO client ({CLIENT_COLUMNS}) SELECT * FROM unnest("
     "?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], "
-    "?::boolean[], ?::boolean[], ?::boolean[], ?::integer[], ?::integer[], ?::text[]"
+    "?::boolean[], ?::boolean[], ?::boolean[], ?::integer[], ?::integer[], ?::text[], "
+    "?::boolean[]"
     ") WHERE EXISTS (SELECT 1 FROM spent)"
 )
 
@@ -239,7 +242,7 @@ def _client(row: tuple[Any, ...]) -> ClientRow:
     return ClientRow(
         row[0], row[1], row[2], row[3], row[4], row[5],
         bool(row[6]), bool(row[7]), bool(row[8]), int(row[9]), int(row[10]), int(row[11]),
-        int(row[12]), "" if row[13] == row[0] else row[13],
+        int(row[12]), "" if row[13] == row[0] else row[13], bool(row[14]),
     )  # fmt: skip
 
 
@@ -247,7 +250,7 @@ def _client_params(row: ClientRow) -> tuple[Any, ...]:
     return (
         row.client_id, row.realm, row.metadata_json, row.secret_sealed, row.rat_digest,
         row.registration_auth, row.enabled, row.consent_required, row.full_scope_allowed,
-        row.created_at, row.updated_at, row.key,
+        row.created_at, row.updated_at, row.key, row.created_by_admin,
     )  # fmt: skip
 
 
@@ -726,14 +729,42 @@ class Store:
                     [(when, client_id, realm, when) for realm, client_id, when in uses],
                 )
 
-    async def unused_clients(self, realm: str, before: int, limit: int) -> list[ClientRow]:
-        """Clients of the realm neither used nor created since `before`, oldest first."""
+    async def unused_clients(
+        self,
+        realm: str,
+        before: int,
+        limit: int,
+        *,
+        but_admin_created: bool = False,
+        but_service_accounts: bool = False,
+    ) -> list[ClientRow]:
+        """Clients of the realm neither used nor created since `before`, oldest first; without
+        those an admin registered, or those registered for client_credentials, when asked."""
         last = "CASE WHEN last_used_at > created_at THEN last_used_at ELSE created_at END"
+        spared = ""
+        if but_admin_created:
+            spared += " AND NOT created_by_admin"
+        if but_service_accounts:
+            spared += f" AND NOT {self._grants_client_credentials}"
         rows = await self.db.read_retrying(
             lambda tx: tx.all(
-                f"SELECT {CLIENT_READ_COLUMNS} FROM client WHERE realm = ? AND {last} < ? "
-                "ORDER BY created_at LIMIT ?",
+                f"SELECT {CLIENT_READ_COLUMNS} FROM client WHERE realm = ? AND {last} < ?"
+                f"{spared} ORDER BY created_at LIMIT ?",
                 (realm, before, limit),
             )
         )
         return [_client(row) for row in rows]
+
+    @property
+    def _grants_client_credentials(self) -> str:
+        """SQL: the client's registered grant_types include client_credentials (a service
+        account, in Keycloak's words)."""
+        if self.dialect == "postgresql":
+            return (
+                "coalesce(jsonb_exists(metadata_json::jsonb -> 'grant_types', "
+                "'client_credentials'), false)"
+            )
+        return (
+            "EXISTS (SELECT 1 FROM json_each(metadata_json, '$.grant_types') "
+            "WHERE value = 'client_credentials')"
+        )

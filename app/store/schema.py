@@ -38,6 +38,8 @@ class Client(SQLModel, table=True):
     tokens_valid_after: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     # the last token issued, registration read or update (epoch seconds; 0: never used)
     last_used_at: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    # registered by a bearer holding manage-clients: client_expiry may spare it
+    created_by_admin: bool = Field(default=False, sa_column_kwargs={"server_default": "false"})
 
 
 class RegistrationDigest(SQLModel, table=True):
@@ -236,6 +238,7 @@ ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("client", "tokens_valid_after", "INTEGER NOT NULL DEFAULT 0"),
     ("client", "last_used_at", "INTEGER NOT NULL DEFAULT 0"),
     ("client", "public_client_id", "VARCHAR(255)"),
+    ("client", "created_by_admin", "BOOLEAN NOT NULL DEFAULT false"),
 )
 # Run after the columns are added, each idempotent: the clients made before public_client_id
 # existed have the clientId they were made with, and the unique index create_all makes only

@@ -1,16 +1,19 @@
-"""The two hottest requests skip Starlette's router and middleware stack.
+"""The hottest requests skip Starlette's router and middleware stack.
 
 POST …/clients-registrations/openid-connect and GET …/openid-connect/{client_id} are most of a
-registration server's traffic. They are matched against the very path templates their routes
-are declared with (app.web.routes.registration), run through the same endpoint functions and
-the same error rendering as every other route, and keep the same request limits (the one
-RequestLimits the middleware holds); only the generic routing and middleware layers are skipped
-(profiling showed them at about a tenth of a registration's CPU time). Everything else goes
-through Starlette. tests/test_fastlane.py sends the same requests both ways and compares.
+registration server's traffic, POST …/protocol/openid-connect/token and …/token/introspect most
+of an authorization server's. They are matched against the very path templates their routes
+are declared with (app.web.routes.registration and .token), run through the same endpoint
+functions and the same error rendering as every other route, and keep the same request limits
+(the one RequestLimits the middleware holds); only the generic routing and middleware layers are
+skipped (profiling showed them at about a tenth of a registration's CPU time). Everything else goes
+through Starlette. tests/test_fastlane.py and tests/test_fastlane_tokens.py send the same
+requests both ways and compare.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,12 +25,15 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.config.realms import RealmRegistry
 from app.errors import ServerBusy
+from app.rules.forwarded import TrustedProxies
 from app.web.cors import CorsLayer
 from app.web.errors import HANDLED, error_response, refuse
+from app.web.proxies import ProxyLayer
 from app.web.request_ids import RequestIdLayer
 from app.web.request_limits import RequestLimits, RequestLimitsMiddleware
 from app.web.requests import Endpoint
 from app.web.routes.registration import DCR, create_client, read_client
+from app.web.routes.token import OIDC, introspect, token
 
 
 @dataclass(frozen=True)
@@ -61,6 +67,8 @@ class HotRoute:
 HOT_ROUTES = (
     HotRoute("POST", DCR, create_client),
     HotRoute("GET", DCR + "/{client_id}", read_client),
+    HotRoute("POST", OIDC + "/token", token),
+    HotRoute("POST", OIDC + "/token/introspect", introspect),
 )
 
 
@@ -95,6 +103,7 @@ class Registrar(Starlette):
         max_in_flight: int,
         realms: RealmRegistry,
         access_log: bool = False,
+        trusted_proxies: TrustedProxies | None = None,
         **kwargs: Any,
     ) -> None:
         middleware = [Middleware(RequestLimitsMiddleware, limits=limits)]
@@ -103,14 +112,18 @@ class Registrar(Starlette):
         # request ids and CORS around the fast lane and the router alike, inside the cap
         layers = RequestIdLayer(CorsLayer(self._route, realms), access_log)
         self.capped = InFlightCap(layers, max_in_flight)
-        # the fixed segments of the hot templates, to skip every other path at once
-        self._prefix = DCR.split("{", 1)[0]
+        # the client behind a trusted proxy, before anything reads the address
+        self.entry: ASGIApp = (
+            ProxyLayer(self.capped, trusted_proxies) if trusted_proxies else self.capped
+        )
+        # the fixed segments every hot template starts with, to skip other paths at once
+        self._prefix = os.path.commonprefix([hot.template for hot in HOT_ROUTES]).split("{")[0]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
-        await self.capped(scope, receive, send)
+        await self.entry(scope, receive, send)
 
     async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope["path"]
