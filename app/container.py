@@ -7,8 +7,10 @@ import logging
 from dataclasses import dataclass
 
 from app.auth.authenticator import Authenticator
+from app.auth.client_assertions import ClientKeys
 from app.auth.hosts import CachingResolver
 from app.auth.keyring import Keyring
+from app.auth.outbound import OutboundFetcher
 from app.auth.secret_box import SecretBox, SecretKeyError, load_secret_key
 from app.config.realm_models import RealmConfig
 from app.config.realms import RealmRegistry
@@ -16,12 +18,15 @@ from app.config.settings import Settings
 from app.errors import NotFound
 from app.services.admin import Admin
 from app.services.authorization import Authorization
+from app.services.client_documents import ClientDocuments
 from app.services.client_expiry import ClientUses
 from app.services.events import EventLog
+from app.services.private_key_jwt import PrivateKeyJwt
 from app.services.rate_limits import RateLimiter
 from app.services.registration import Registrations
 from app.services.token_endpoint import TokenEndpoint
 from app.services.user_tokens import UserTokens
+from app.store.client_documents import ClientDocumentStore
 from app.store.queries import Store
 from app.store.signin import SigninStore
 
@@ -48,6 +53,7 @@ class Container:
     authorization: Authorization
     user_tokens: UserTokens
     signin_store: SigninStore
+    documents: ClientDocuments
     # false for a command that must not create anything: no key file, database or tables
     creates: bool = True
 
@@ -62,10 +68,13 @@ class Container:
         limiter = RateLimiter(store)
         events = EventLog(store)
         uses = ClientUses(store, events)
-        registrations = Registrations(
-            store, box, keyring, CachingResolver(), issuer, limiter, events, uses
-        )
+        resolver = CachingResolver()
+        registrations = Registrations(store, box, keyring, resolver, issuer, limiter, events, uses)
         signin = SigninStore(store.db)
+        fetcher = OutboundFetcher()
+        document_store = ClientDocumentStore(store.db)
+        documents = ClientDocuments(store, document_store, fetcher, resolver)
+        assertions = PrivateKeyJwt(documents, document_store, ClientKeys(fetcher), issuer)
         return cls(
             settings=settings,
             store=store,
@@ -76,14 +85,23 @@ class Container:
             registrations=registrations,
             admin=Admin(store, keyring, issuer, registrations),
             tokens=TokenEndpoint(
-                store, box, keyring, issuer, uses, limiter, family_live=signin.family_live
-            ),
+                store,
+                box,
+                keyring,
+                issuer,
+                uses,
+                limiter,
+                family_live=signin.family_live,
+                documents=documents,
+                assertions=assertions,
+            ),  # fmt: skip
             limiter=limiter,
             events=events,
             uses=uses,
-            authorization=Authorization(store, signin, keyring, issuer),
+            authorization=Authorization(store, signin, keyring, issuer, documents),
             user_tokens=UserTokens(store, signin, keyring, issuer),
             signin_store=signin,
+            documents=documents,
             creates=create,
         )
 

@@ -48,6 +48,7 @@ OWNERS: dict[str, tuple[str, ...]] = {
     # host names of the trusted-hosts policy; the port check before serving
     "socket": ("app.auth", "app.cli"),
     "ada_url": ("app.rules",),  # the WHATWG URL parser that reads client URIs
+    "httpx": ("app.auth.outbound",),  # fetches on a client's behalf, under the SSRF guard
 }
 # the rules are pure: no I/O and no clock, so only these standard modules, and ada_url: a
 # WHATWG URL parser (pure parsing, no I/O) that reads client URIs as browsers do

@@ -24,6 +24,7 @@ from app.jsonio import loads
 from app.store.batching import KeyedBatcher
 from app.store.database import Database, Tx, open_database
 from app.store.errors import RealmFull, SpendFailed
+from app.store.schema import CLIENT_ID_LENGTH
 
 
 @dataclass(frozen=True)
@@ -209,9 +210,10 @@ def _client_conditions(realm: str, where: ClientFilter) -> tuple[str, tuple[Any,
 
 
 def is_key(value: str) -> bool:
-    """Whether a caller-given id can name a row: ids are server-made UUIDs, and PostgreSQL
-    refuses a NUL byte in text (an error, not a miss), so such ids name nothing."""
-    return len(value) <= 64 and "\x00" not in value
+    """Whether a caller-given id can name a row: ids are server-made UUIDs or metadata
+    documents' URLs (CLIENT_ID_LENGTH at most), and PostgreSQL refuses a NUL byte in text (an
+    error, not a miss), so such ids name nothing."""
+    return len(value) <= CLIENT_ID_LENGTH and "\x00" not in value
 
 
 def _client(row: tuple[Any, ...]) -> ClientRow:

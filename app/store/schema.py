@@ -9,12 +9,16 @@ from __future__ import annotations
 from sqlalchemy import Engine, Index, inspect, text
 from sqlmodel import Field, SQLModel
 
+# client ids are UUIDs, or metadata documents' URLs of up to this many characters
+CLIENT_ID_LENGTH = 255
+
 
 class Client(SQLModel, table=True):
     __tablename__ = "client"
     __table_args__ = (Index("ix_client_realm_created", "realm", "created_at", "client_id"),)
 
-    client_id: str = Field(primary_key=True, max_length=64)
+    # a UUID, or the URL of a client's metadata document (docs/reference.md §7)
+    client_id: str = Field(primary_key=True, max_length=CLIENT_ID_LENGTH)
     realm: str = Field(max_length=64)
     metadata_json: str
     secret_sealed: str | None = None  # AES-GCM, key outside the database (docs/reference.md §4)
@@ -109,7 +113,7 @@ class SigninConsent(SQLModel, table=True):
 
     realm: str = Field(primary_key=True, max_length=64)
     username: str = Field(primary_key=True, max_length=200)
-    client_id: str = Field(primary_key=True, max_length=64)
+    client_id: str = Field(primary_key=True, max_length=CLIENT_ID_LENGTH)
     scope: str
 
 
@@ -121,7 +125,7 @@ class AuthorizationCode(SQLModel, table=True):
 
     code_digest: str = Field(primary_key=True, max_length=64)
     realm: str = Field(max_length=64)
-    client_id: str = Field(max_length=64)
+    client_id: str = Field(max_length=CLIENT_ID_LENGTH)
     redirect_uri: str
     code_challenge: str | None = None
     scope: str
@@ -141,7 +145,7 @@ class GrantFamily(SQLModel, table=True):
 
     family_id: str = Field(primary_key=True, max_length=64)
     realm: str = Field(max_length=64)
-    client_id: str = Field(max_length=64)
+    client_id: str = Field(max_length=CLIENT_ID_LENGTH)
     username: str = Field(max_length=200)
     revoked: bool = False
     expires_at: int = Field(index=True)  # after its last refresh token's expiry
@@ -155,13 +159,36 @@ class RefreshToken(SQLModel, table=True):
     token_digest: str = Field(primary_key=True, max_length=64)
     realm: str = Field(max_length=64)
     family_id: str = Field(index=True, max_length=64)
-    client_id: str = Field(max_length=64)
+    client_id: str = Field(max_length=CLIENT_ID_LENGTH)
     username: str = Field(max_length=200)
     scope: str
     resource_json: str
     auth_time: int
     expires_at: int = Field(index=True)
     rotated: bool = False
+
+
+class ClientDocument(SQLModel, table=True):
+    """When a metadata document client's document was fetched and is to be fetched again; its
+    metadata is the client row's (docs/reference.md §7). Shared by every process."""
+
+    __tablename__ = "client_document"
+
+    client_id: str = Field(primary_key=True, max_length=CLIENT_ID_LENGTH)  # the document's URL
+    realm: str = Field(max_length=64)
+    fetched_at: int
+    refresh_at: int  # the next sight after this fetches it again
+    expires_at: int  # a refetch that fails serves the stored copy until this
+
+
+class UsedClientAssertion(SQLModel, table=True):
+    """A client assertion's `jti`, kept until the assertion expires: a second use is a replay
+    (RFC 7523 §3 item 7). The primary key makes exactly one of racing uses win."""
+
+    __tablename__ = "used_client_assertion"
+
+    key: str = Field(primary_key=True, max_length=64)  # SHA-256 of realm, client id and jti
+    expires_at: int = Field(index=True)
 
 
 class MetaValue(SQLModel, table=True):
@@ -182,6 +209,14 @@ ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
 )
 
 
+# Columns made wider since first released: (table, column, characters). PostgreSQL enforces a
+# VARCHAR's length, so an older database gets the new one at start (SQLite enforces none).
+WIDENED_COLUMNS: tuple[tuple[str, str, int], ...] = tuple(
+    (table, "client_id", CLIENT_ID_LENGTH)
+    for table in ("client", "signin_consent", "authorization_code", "grant_family", "refresh_token")
+)
+
+
 def add_missing_columns(engine: Engine) -> None:
     """Add the ADDED_COLUMNS a table lacks; idempotent.
 
@@ -194,3 +229,17 @@ def add_missing_columns(engine: Engine) -> None:
         guard = "IF NOT EXISTS " if engine.dialect.name == "postgresql" else ""
         with engine.begin() as conn:
             conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {guard}{column} {definition}"))
+    if engine.dialect.name == "postgresql":
+        _widen_columns(engine)
+
+
+def _widen_columns(engine: Engine) -> None:
+    """Give WIDENED_COLUMNS their length where an older database has a shorter one; a longer
+    VARCHAR is a change of the catalogue only, no table is rewritten."""
+    for table, column, length in WIDENED_COLUMNS:
+        found = {c["name"]: c for c in inspect(engine).get_columns(table)}.get(column)
+        current = getattr(found["type"], "length", None) if found else None
+        if current is None or current >= length:
+            continue
+        with engine.begin() as conn:
+            conn.execute(text(f"ALTER TABLE {table} ALTER COLUMN {column} TYPE VARCHAR({length})"))
