@@ -124,7 +124,11 @@ async def test_a_document_client_signs_a_user_in_end_to_end(
     body = tokens.json()
     refreshed = await client.post(
         oidc_path("token"),
-        data={"grant_type": "refresh_token", "refresh_token": body["refresh_token"], "client_id": url},
+        data={
+            "grant_type": "refresh_token",
+            "refresh_token": body["refresh_token"],
+            "client_id": url,
+        },
     )
     assert refreshed.status_code == 200, refreshed.text
     # consent was remembered; the document was fetched once (cached in the database)
