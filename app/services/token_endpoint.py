@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 from app.auth.callers import Caller
+from app.auth.client_assertions import asserted_client_id
 from app.auth.keyring import Keyring
 from app.auth.secret_box import SecretBox
 from app.auth.secret_values import same_secret
@@ -69,6 +70,11 @@ def client_credentials_from(authorization: str | None, form: Mapping[str, str]) 
 def claimed_client_id(authorization: str | None, form: Mapping[str, str]) -> str:
     """The client id a token request claims (Basic, or the form's client_id), before anything
     is checked: what the realm's `token` rate limit counts."""
+    if uses_assertion(form) and "client_id" not in form:
+        try:
+            return asserted_client_id(form.get("client_assertion", ""))
+        except InvalidClient:
+            return ""
     try:
         return client_credentials_from(authorization, form)[0]
     except (InvalidClient, InvalidRequest):
