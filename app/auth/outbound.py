@@ -106,6 +106,8 @@ class OutboundFetcher:
         try:
             async with (
                 httpx.AsyncClient(
+                    # draft-ietf-oauth-client-id-metadata-document: "The authorization server
+                    # MUST NOT automatically follow HTTP redirects"
                     follow_redirects=False,
                     trust_env=False,
                     timeout=timeout,
@@ -115,6 +117,8 @@ class OutboundFetcher:
             ):
                 if response.is_redirect or 300 <= response.status_code < 400:
                     raise FetchRefused(f"{url} redirects, and redirects are not followed")
+                # the draft: "The authorization server MUST treat all other HTTP status codes
+                # and content types as an error response"
                 if response.status_code != 200:
                     raise FetchRefused(f"{url} answered with HTTP status {response.status_code}")
                 kind = response.headers.get("content-type", "").split(";")[0].strip().lower()

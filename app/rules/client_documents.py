@@ -16,8 +16,8 @@ from app.rules.client_metadata import validate_client_metadata
 MAX_URL_LENGTH = 255  # the longest client id the store keeps
 MIN_CACHE_SECONDS = 60
 MAX_CACHE_SECONDS = 24 * 3600
-# the only ways such a client may authenticate: it has no shared secret (the draft §4.1:
-# "the client metadata document MUST NOT include a client_secret")
+# the only ways such a client may authenticate: there is no way to establish a shared secret
+# with a metadata document, so the draft forbids client_secret and the secret-based methods
 DOCUMENT_AUTH_METHODS = frozenset({"none", "private_key_jwt"})
 LOOPBACK_NAMES = frozenset({"127.0.0.1", "::1", "localhost"})
 _MAX_AGE = re.compile(r"(?:^|,)\s*max-age\s*=\s*\"?(\d{1,10})\"?\s*(?:,|$)", re.IGNORECASE)
@@ -49,7 +49,7 @@ def document_url_problem(
     host = (parts.hostname or "").lower()
     if not host:
         return "The client_id URL has no host."
-    # the draft §3: the URL "MUST use the https scheme", "MUST contain a path component",
+    # the draft: the URL "MUST use the https scheme", "MUST contain a path component",
     # "MUST NOT contain single-dot or double-dot path segments", "MUST NOT contain a fragment
     # component", "MUST NOT contain a username or password"
     if parts.scheme != "https" and not (
@@ -93,7 +93,7 @@ def read_document(url: str, document: object) -> dict[str, Any]:
     """The client metadata a document at `url` declares (RFC 7591 §2, validated), or BadDocument."""
     if not isinstance(document, Mapping):
         raise BadDocument("The client metadata document is not a JSON object.")
-    # the draft §4.1: "The client_id property MUST match the URL of the document using simple
+    # the draft: the document's client_id "MUST match the URL of the document using simple
     # string comparison"
     if document.get("client_id") != url:
         raise BadDocument("The client metadata document names another client_id than its URL.")

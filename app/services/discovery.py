@@ -49,6 +49,6 @@ def server_metadata(issuer: str, realm: RealmConfig) -> dict[str, Any]:
     metadata["token_endpoint_auth_methods_supported"].append("private_key_jwt")
     metadata["token_endpoint_auth_signing_alg_values_supported"] = list(ASSERTION_ALGS)
     if realm.client_id_metadata_documents.enabled:
-        # draft-ietf-oauth-client-id-metadata-document §5
+        # draft-ietf-oauth-client-id-metadata-document: clients may name their document
         metadata["client_id_metadata_document_supported"] = True
     return metadata
