@@ -7,8 +7,10 @@ import logging
 from dataclasses import dataclass
 
 from app.auth.authenticator import Authenticator
+from app.auth.client_assertions import ClientKeys
 from app.auth.hosts import CachingResolver
 from app.auth.keyring import Keyring
+from app.auth.outbound import OutboundFetcher
 from app.auth.secret_box import SecretBox, SecretKeyError, load_secret_key
 from app.auth.upstream import UpstreamClient
 from app.config.realm_models import RealmConfig
@@ -18,15 +20,18 @@ from app.errors import NotFound
 from app.services.admin import Admin
 from app.services.authorization import Authorization
 from app.services.broker import Broker
+from app.services.client_documents import ClientDocuments
 from app.services.client_expiry import ClientUses
 from app.services.events import EventLog
 from app.services.people import People
+from app.services.private_key_jwt import PrivateKeyJwt
 from app.services.rate_limits import RateLimiter
 from app.services.registration import Registrations
 from app.services.representations import Representations
 from app.services.token_endpoint import TokenEndpoint
 from app.services.user_tokens import UserTokens
 from app.store.broker import BrokerStore
+from app.store.client_documents import ClientDocumentStore
 from app.store.queries import Store
 from app.store.signin import SigninStore
 
@@ -57,6 +62,7 @@ class Container:
     broker: Broker
     broker_store: BrokerStore
     upstream: UpstreamClient  # outbound HTTP to upstream providers; tests set its transport
+    documents: ClientDocuments
     # false for a command that must not create anything: no key file, database or tables
     creates: bool = True
 
@@ -71,13 +77,16 @@ class Container:
         limiter = RateLimiter(store)
         events = EventLog(store)
         uses = ClientUses(store, events)
-        registrations = Registrations(
-            store, box, keyring, CachingResolver(), issuer, limiter, events, uses
-        )
+        resolver = CachingResolver()
+        registrations = Registrations(store, box, keyring, resolver, issuer, limiter, events, uses)
         signin = SigninStore(store.db)
         broker_store = BrokerStore(store.db)
         people = People(broker_store)
         upstream = UpstreamClient()
+        fetcher = OutboundFetcher()
+        document_store = ClientDocumentStore(store.db)
+        documents = ClientDocuments(store, document_store, fetcher, resolver)
+        assertions = PrivateKeyJwt(documents, document_store, ClientKeys(fetcher), issuer)
         return cls(
             settings=settings,
             store=store,
@@ -89,17 +98,26 @@ class Container:
             admin=Admin(store, keyring, issuer, registrations),
             representations=Representations(registrations, store),
             tokens=TokenEndpoint(
-                store, box, keyring, issuer, uses, limiter, family_live=signin.family_live
-            ),
+                store,
+                box,
+                keyring,
+                issuer,
+                uses,
+                limiter,
+                family_live=signin.family_live,
+                documents=documents,
+                assertions=assertions,
+            ),  # fmt: skip
             limiter=limiter,
             events=events,
             uses=uses,
-            authorization=Authorization(store, signin, keyring, issuer, people),
+            authorization=Authorization(store, signin, keyring, issuer, people, documents),
             user_tokens=UserTokens(store, signin, keyring, issuer, people),
             signin_store=signin,
             broker=Broker(upstream, broker_store, box, issuer),
             broker_store=broker_store,
             upstream=upstream,
+            documents=documents,
             creates=create,
         )
 

@@ -66,6 +66,7 @@ async def test_discovery_names_the_realms_endpoints(client: httpx.AsyncClient, p
         "client_secret_basic",
         "client_secret_post",
         "none",  # public clients of the code flow (docs/reference.md §6)
+        "private_key_jwt",  # client assertions (docs/reference.md §7)
     }
 
 

@@ -420,6 +420,20 @@ class CompatConfig(_Frozen):
     indigo_iam: bool = False
 
 
+class ClientDocumentsConfig(_Frozen):
+    """Client ID Metadata Documents (draft-ietf-oauth-client-id-metadata-document): a client_id
+    that is an https URL names the client's metadata, fetched from it (docs/reference.md §7)."""
+
+    enabled: bool = False
+    # host names the documents may live at, "*.domain" for a domain and its subdomains; empty:
+    # any public https host
+    allowed_hosts: tuple[str, ...] = ()
+    # development only: documents at http://127.0.0.1:PORT/... (and [::1], localhost)
+    allow_loopback_http: bool = False
+    # seconds a fetch may take; lower it only to make tests quick
+    fetch_timeout: float = Field(default=5.0, gt=0, le=5.0)
+
+
 class RealmConfig(_Frozen):
     name: str = Field(pattern=REALM_NAME.pattern)
     enabled: bool = True
@@ -446,6 +460,8 @@ class RealmConfig(_Frozen):
         if value is False:
             return None
         return value
+
+    client_id_metadata_documents: ClientDocumentsConfig = ClientDocumentsConfig()
 
     @model_validator(mode="before")
     @classmethod

@@ -25,8 +25,9 @@ from app.rules.authorization_request import (
     resource_problem,
     valid_code_challenge,
 )
+from app.services.client_documents import ClientDocuments, DocumentRefused
 from app.services.people import People, Person
-from app.store.queries import Store, is_key
+from app.store.queries import ClientRow, Store, is_key
 from app.store.signin import CodeRow, SigninStore
 from app.store.signin import SessionRow as SessionRow  # the web layer names it from here
 
@@ -108,12 +109,25 @@ class Authorization:
         keyring: Keyring,
         issuer: Callable[[str], str],
         people: People,
+        documents: ClientDocuments | None = None,
     ) -> None:
         self._store = store
+        self._documents = documents  # clients named by their metadata document's URL
         self._signin = signin
         self._keyring = keyring
         self._issuer = issuer
         self._people = people
+
+    async def _client(self, realm: RealmConfig, client_id: str) -> ClientRow | None:
+        """A registered client, or one named by its metadata document's URL."""
+        if self._documents is None:
+            return await self._store.get_client(realm.name, client_id)
+        try:
+            return await self._documents.find(realm, client_id)
+        except DocumentRefused as exc:
+            # draft-ietf-oauth-client-id-metadata-document: a document that cannot be used is
+            # an unknown client: shown to the user, never a redirect (RFC 6749 §4.1.2.1)
+            raise BadAuthorizationRequest(exc.description) from exc
 
     def error_response(
         self,
@@ -148,7 +162,7 @@ class Authorization:
         client_id = single("client_id")
         if not client_id:
             raise BadAuthorizationRequest("The request names no client (client_id), or two.")
-        row = await self._store.get_client(realm.name, client_id) if is_key(client_id) else None
+        row = await self._client(realm, client_id)
         if row is None:
             raise BadAuthorizationRequest("The client is not registered at this realm.")
         if not row.enabled:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from app.auth.client_assertions import ASSERTION_ALGS
 from app.config.realm_models import RealmConfig
 
 TOKEN_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
@@ -17,7 +18,7 @@ CLAIMS = [
 def server_metadata(issuer: str, realm: RealmConfig) -> dict[str, Any]:
     """The authorization server metadata of the realm whose issuer identifier is `issuer`."""
     oidc = f"{issuer}/protocol/openid-connect"
-    return {
+    metadata: dict[str, Any] = {
         # RFC 8414 §3.3: "The "issuer" value returned MUST be identical to the authorization
         # server's issuer identifier value into which the well-known URI string was inserted"
         "issuer": issuer,
@@ -44,3 +45,10 @@ def server_metadata(issuer: str, realm: RealmConfig) -> dict[str, Any]:
         "introspection_endpoint_auth_methods_supported": TOKEN_AUTH_METHODS,
         "revocation_endpoint_auth_methods_supported": [*TOKEN_AUTH_METHODS, "none"],
     }
+    # RFC 7523 §2.2 / OIDC Core §9: private_key_jwt, signed with one of these
+    metadata["token_endpoint_auth_methods_supported"].append("private_key_jwt")
+    metadata["token_endpoint_auth_signing_alg_values_supported"] = list(ASSERTION_ALGS)
+    if realm.client_id_metadata_documents.enabled:
+        # draft-ietf-oauth-client-id-metadata-document: clients may name their document
+        metadata["client_id_metadata_document_supported"] = True
+    return metadata

@@ -8,12 +8,14 @@ registered scope and no admin roles.
 from __future__ import annotations
 
 import base64
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_plus
 
 from app.auth.callers import Caller
+from app.auth.client_assertions import asserted_client_id
 from app.auth.keyring import Keyring
 from app.auth.secret_box import SecretBox
 from app.auth.secret_values import same_secret
@@ -28,9 +30,11 @@ from app.errors import (
     UnauthorizedClient,
     UnsupportedGrantType,
 )
+from app.services.client_documents import ClientDocuments, DocumentRefused
 from app.services.client_expiry import ClientUses
+from app.services.private_key_jwt import PrivateKeyJwt, uses_assertion
 from app.services.rate_limits import RateLimiter
-from app.store.queries import Store, is_key
+from app.store.queries import ClientRow, Store, is_key
 
 ACCESS_TOKEN_SECONDS = 300
 
@@ -66,6 +70,11 @@ def client_credentials_from(authorization: str | None, form: Mapping[str, str]) 
 def claimed_client_id(authorization: str | None, form: Mapping[str, str]) -> str:
     """The client id a token request claims (Basic, or the form's client_id), before anything
     is checked: what the realm's `token` rate limit counts."""
+    if uses_assertion(form) and "client_id" not in form:
+        try:
+            return asserted_client_id(form.get("client_assertion", ""))
+        except InvalidClient:
+            return ""
     try:
         return client_credentials_from(authorization, form)[0]
     except (InvalidClient, InvalidRequest):
@@ -97,8 +106,12 @@ class TokenEndpoint:
         uses: ClientUses | None = None,
         limiter: RateLimiter | None = None,
         family_live: Callable[[str, str], Awaitable[bool]] | None = None,
+        documents: ClientDocuments | None = None,
+        assertions: PrivateKeyJwt | None = None,
     ) -> None:
         self._store = store
+        self._documents = documents  # clients named by their metadata document's URL
+        self._assertions = assertions  # private_key_jwt
         self._uses = uses
         self._limiter = limiter
         self._box = box
@@ -115,8 +128,25 @@ class TokenEndpoint:
         itself when sending requests to the token endpoint"), any other by its credentials."""
         has_basic = (authorization or "").strip().lower().startswith("basic ")
         client_id = form.get("client_id")
+        if uses_assertion(form):
+            if has_basic or "client_secret" in form:
+                # RFC 6749 §2.3: "The client MUST NOT use more than one authentication method
+                # in each request."
+                raise InvalidRequest("Use one client authentication method, not two")
+            if self._assertions is None:
+                raise InvalidClient("Client assertions are not accepted")
+            signed = await self._assertions.authenticate(realm, form, int(time.time()))
+            metadata = signed.metadata()
+            return AuthenticatedClient(
+                signed.client_id,
+                (),
+                metadata.get("scope"),
+                tuple(metadata.get("grant_types", ())),
+                False,
+                signed.tokens_valid_after,
+            )
         if not has_basic and client_id and "client_secret" not in form:
-            row = await self._store.get_client(realm.name, client_id) if is_key(client_id) else None
+            row = await self._public_client(realm, client_id)
             if row is not None and row.enabled:
                 metadata = row.metadata()
                 if metadata.get("token_endpoint_auth_method") == "none":
@@ -132,6 +162,14 @@ class TokenEndpoint:
             raise InvalidClient("Invalid client credentials")
         client_id, secret = client_credentials_from(authorization, form)
         return await self.authenticate_client(realm, client_id, secret)
+
+    async def _public_client(self, realm: RealmConfig, client_id: str) -> ClientRow | None:
+        if self._documents is not None:
+            try:
+                return await self._documents.find(realm, client_id)
+            except DocumentRefused as exc:
+                raise InvalidClient(exc.description) from exc
+        return await self._store.get_client(realm.name, client_id) if is_key(client_id) else None
 
     async def count_request(self, realm: RealmConfig, client_id: str, now: int) -> None:
         """A token request of `client_id`, right or wrong: 429 past the realm's `token` rate."""

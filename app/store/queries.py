@@ -24,6 +24,7 @@ from app.jsonio import loads
 from app.store.batching import KeyedBatcher
 from app.store.database import Database, Tx, is_unique_violation, open_database
 from app.store.errors import ClientIdTaken, RealmFull, SpendFailed
+from app.store.schema import CLIENT_ID_LENGTH
 
 
 @dataclass(frozen=True)
@@ -228,13 +229,11 @@ def _client_conditions(realm: str, where: ClientFilter) -> tuple[str, tuple[Any,
     return " AND ".join(conditions), tuple(params)
 
 
-MAX_CLIENT_ID = 255  # a caller-chosen clientId's length at most (Keycloak's column)
-
-
 def is_key(value: str) -> bool:
-    """Whether a caller-given id can name a row: ids are at most MAX_CLIENT_ID long, and
-    PostgreSQL refuses a NUL byte in text (an error, not a miss), so such ids name nothing."""
-    return len(value) <= MAX_CLIENT_ID and "\x00" not in value
+    """Whether a caller-given id can name a row: ids are server-made UUIDs, caller-chosen
+    clientIds or metadata documents' URLs (CLIENT_ID_LENGTH at most), and PostgreSQL refuses a
+    NUL byte in text (an error, not a miss), so such ids name nothing."""
+    return len(value) <= CLIENT_ID_LENGTH and "\x00" not in value
 
 
 def _client(row: tuple[Any, ...]) -> ClientRow:
@@ -246,7 +245,7 @@ def _client(row: tuple[Any, ...]) -> ClientRow:
     )  # fmt: skip
 
 
-def _client_params(row: ClientRow) -> tuple[Any, ...]:
+def client_params(row: ClientRow) -> tuple[Any, ...]:
     return (
         row.client_id, row.realm, row.metadata_json, row.secret_sealed, row.rat_digest,
         row.registration_auth, row.enabled, row.consent_required, row.full_scope_allowed,
@@ -363,7 +362,7 @@ class Store:
         self, row: ClientRow, spent: tuple[str, str] | None, max_clients: int | None, now: int
     ) -> None:
         if max_clients is None and spent is None:
-            await self.db.write_one(INSERT_CLIENT, _client_params(row))
+            await self.db.write_one(INSERT_CLIENT, client_params(row))
             return
         # a caller-chosen clientId may be taken: alone in its transaction, so a clash fails only
         # its own registration, not a batch's
@@ -376,7 +375,7 @@ class Store:
                 raise RealmFull()
             if spent is not None and await tx.run(SPEND_USES, (1, *spent, row.realm, 1, now)) != 1:
                 raise SpendFailed()
-            await tx.run(INSERT_CLIENT, _client_params(row))
+            await tx.run(INSERT_CLIENT, client_params(row))
 
     async def _spend_and_insert_group(
         self, key: tuple[str, str, str], group: list[tuple[ClientRow, int]]
@@ -394,7 +393,7 @@ class Store:
         # the token must be live at the latest request's time
         now = max(when for _, when in group)
         uses = (len(group), token_id, digest, realm, len(group), now)
-        rows = [_client_params(row) for row, _ in group]
+        rows = [client_params(row) for row, _ in group]
         if self.dialect == "postgresql":
             columns = map(list, zip(*rows, strict=True))
             return await self.db.write_one(SPEND_AND_INSERT_PG, (*uses, *columns)) == len(group)
@@ -417,7 +416,7 @@ class Store:
         goes through insert_client)."""
         if rows:
             async with self.db.write() as tx:
-                await tx.many(INSERT_CLIENT, [_client_params(row) for row in rows])
+                await tx.many(INSERT_CLIENT, [client_params(row) for row in rows])
 
     async def get_client(self, realm: str, client_id: str) -> ClientRow | None:
         if not is_key(client_id):

@@ -10,7 +10,7 @@ known to be gone). Of two identical registrations at once, the second waits on t
 from __future__ import annotations
 
 from app.store.errors import RealmFull
-from app.store.queries import INSERT_CLIENT, ClientRow, Store, _client_params
+from app.store.queries import INSERT_CLIENT, ClientRow, Store, client_params
 
 # The WHERE reads only the conflicting row: on PostgreSQL that row is read at its latest
 # committed version, while a subquery would see the statement's older snapshot.
@@ -70,7 +70,7 @@ class RegistrationDigests:
                         (row.realm, digest),
                     )
                     raise _Taken(str(holder[0]) if holder else "")
-                await tx.run(INSERT_CLIENT, _client_params(row))
+                await tx.run(INSERT_CLIENT, client_params(row))
                 # digests past their window are of no more use (the index makes this cheap)
                 await tx.run(
                     "DELETE FROM registration_digest WHERE realm = ? AND registered_at < ?",

@@ -9,6 +9,9 @@ from __future__ import annotations
 from sqlalchemy import Engine, Index, inspect, text
 from sqlmodel import Field, SQLModel
 
+# client ids are UUIDs, or metadata documents' URLs of up to this many characters
+CLIENT_ID_LENGTH = 255
+
 
 class Client(SQLModel, table=True):
     __tablename__ = "client"
@@ -19,11 +22,12 @@ class Client(SQLModel, table=True):
     )
 
     # Keycloak's `id`: the row's key, what admin paths name (equals public_client_id unless
-    # the caller chose its clientId)
-    client_id: str = Field(primary_key=True, max_length=64)
+    # the caller chose its clientId); a UUID, or the URL of a client's metadata document
+    # (docs/reference.md §7)
+    client_id: str = Field(primary_key=True, max_length=CLIENT_ID_LENGTH)
     # Keycloak's `clientId`: what the client presents (OAuth's client_id), unique in its realm;
     # server-made (then equal to client_id) or chosen by the caller (…/default provider)
-    public_client_id: str | None = Field(default=None, max_length=255)
+    public_client_id: str | None = Field(default=None, max_length=CLIENT_ID_LENGTH)
     realm: str = Field(max_length=64)
     metadata_json: str
     secret_sealed: str | None = None  # AES-GCM, key outside the database (docs/reference.md §4)
@@ -133,7 +137,7 @@ class SigninConsent(SQLModel, table=True):
 
     realm: str = Field(primary_key=True, max_length=64)
     username: str = Field(primary_key=True, max_length=200)
-    client_id: str = Field(primary_key=True, max_length=64)
+    client_id: str = Field(primary_key=True, max_length=CLIENT_ID_LENGTH)
     scope: str
 
 
@@ -145,7 +149,7 @@ class AuthorizationCode(SQLModel, table=True):
 
     code_digest: str = Field(primary_key=True, max_length=64)
     realm: str = Field(max_length=64)
-    client_id: str = Field(max_length=64)
+    client_id: str = Field(max_length=CLIENT_ID_LENGTH)
     redirect_uri: str
     code_challenge: str | None = None
     scope: str
@@ -165,7 +169,7 @@ class GrantFamily(SQLModel, table=True):
 
     family_id: str = Field(primary_key=True, max_length=64)
     realm: str = Field(max_length=64)
-    client_id: str = Field(max_length=64)
+    client_id: str = Field(max_length=CLIENT_ID_LENGTH)
     username: str = Field(max_length=200)
     revoked: bool = False
     expires_at: int = Field(index=True)  # after its last refresh token's expiry
@@ -179,7 +183,7 @@ class RefreshToken(SQLModel, table=True):
     token_digest: str = Field(primary_key=True, max_length=64)
     realm: str = Field(max_length=64)
     family_id: str = Field(index=True, max_length=64)
-    client_id: str = Field(max_length=64)
+    client_id: str = Field(max_length=CLIENT_ID_LENGTH)
     username: str = Field(max_length=200)
     scope: str
     resource_json: str
@@ -222,6 +226,29 @@ class BrokeredUser(SQLModel, table=True):
     last_login_at: int
 
 
+class ClientDocument(SQLModel, table=True):
+    """When a metadata document client's document was fetched and is to be fetched again; its
+    metadata is the client row's (docs/reference.md §7). Shared by every process."""
+
+    __tablename__ = "client_document"
+
+    client_id: str = Field(primary_key=True, max_length=CLIENT_ID_LENGTH)  # the document's URL
+    realm: str = Field(max_length=64)
+    fetched_at: int
+    refresh_at: int  # the next sight after this fetches it again
+    expires_at: int  # a refetch that fails serves the stored copy until this
+
+
+class UsedClientAssertion(SQLModel, table=True):
+    """A client assertion's `jti`, kept until the assertion expires: a second use is a replay
+    (RFC 7523 §3 item 7). The primary key makes exactly one of racing uses win."""
+
+    __tablename__ = "used_client_assertion"
+
+    key: str = Field(primary_key=True, max_length=64)  # SHA-256 of realm, client id and jti
+    expires_at: int = Field(index=True)
+
+
 class MetaValue(SQLModel, table=True):
     __tablename__ = "registrar_meta"
 
@@ -249,6 +276,14 @@ AFTER_ADDED_COLUMNS: tuple[str, ...] = (
 )
 
 
+# Columns made wider since first released: (table, column, characters). PostgreSQL enforces a
+# VARCHAR's length, so an older database gets the new one at start (SQLite enforces none).
+WIDENED_COLUMNS: tuple[tuple[str, str, int], ...] = tuple(
+    (table, "client_id", CLIENT_ID_LENGTH)
+    for table in ("client", "signin_consent", "authorization_code", "grant_family", "refresh_token")
+)
+
+
 def add_missing_columns(engine: Engine) -> None:
     """Add the ADDED_COLUMNS a table lacks; idempotent.
 
@@ -270,3 +305,17 @@ def add_missing_columns(engine: Engine) -> None:
                 conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('registrar-schema'))"))
             for statement in AFTER_ADDED_COLUMNS:
                 conn.execute(text(statement))
+    if engine.dialect.name == "postgresql":
+        _widen_columns(engine)
+
+
+def _widen_columns(engine: Engine) -> None:
+    """Give WIDENED_COLUMNS their length where an older database has a shorter one; a longer
+    VARCHAR is a change of the catalogue only, no table is rewritten."""
+    for table, column, length in WIDENED_COLUMNS:
+        found = {c["name"]: c for c in inspect(engine).get_columns(table)}.get(column)
+        current = getattr(found["type"], "length", None) if found else None
+        if current is None or current >= length:
+            continue
+        with engine.begin() as conn:
+            conn.execute(text(f"ALTER TABLE {table} ALTER COLUMN {column} TYPE VARCHAR({length})"))
