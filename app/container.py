@@ -17,9 +17,12 @@ from app.errors import NotFound
 from app.services.admin import Admin
 from app.services.authorization import Authorization
 from app.services.client_expiry import ClientUses
+from app.services.console_client import ConsoleSignin, builtin_client
 from app.services.events import EventLog
+from app.services.people import People
 from app.services.rate_limits import RateLimiter
 from app.services.registration import Registrations
+from app.services.signin_events import SigninEvents
 from app.services.token_endpoint import TokenEndpoint
 from app.services.user_tokens import UserTokens
 from app.store.queries import Store
@@ -48,6 +51,9 @@ class Container:
     authorization: Authorization
     user_tokens: UserTokens
     signin_store: SigninStore
+    console_signin: ConsoleSignin
+    people: People
+    signin_events: SigninEvents
     # false for a command that must not create anything: no key file, database or tables
     creates: bool = True
 
@@ -66,13 +72,14 @@ class Container:
             store, box, keyring, CachingResolver(), issuer, limiter, events, uses
         )
         signin = SigninStore(store.db)
+        user_tokens = UserTokens(store, signin, keyring, issuer)
         return cls(
             settings=settings,
             store=store,
             box=box,
             keyring=keyring,
             realms=RealmRegistry(settings.realms_dir),
-            authenticator=Authenticator(keyring, issuer, store.is_revoked),
+            authenticator=Authenticator(keyring, issuer, store.is_revoked, signin.family_live),
             registrations=registrations,
             admin=Admin(store, keyring, issuer, registrations),
             tokens=TokenEndpoint(
@@ -81,9 +88,12 @@ class Container:
             limiter=limiter,
             events=events,
             uses=uses,
-            authorization=Authorization(store, signin, keyring, issuer),
-            user_tokens=UserTokens(store, signin, keyring, issuer),
+            authorization=Authorization(store, signin, keyring, issuer, builtin_client),
+            user_tokens=user_tokens,
             signin_store=signin,
+            console_signin=ConsoleSignin(user_tokens, keyring, issuer),
+            people=People(signin),
+            signin_events=SigninEvents(events),
             creates=create,
         )
 

@@ -135,7 +135,12 @@ def verify_bearer(
         raise InvalidToken("Not an access token")
     subject = verified.get("azp") or verified.get("client_id") or ""
     roles = _roles(verified)
-    if iss == issuer:
+    # a person's token of this realm carries its grant family as `sid` (app.services.user_tokens)
+    family = verified.get("sid") if iss == issuer else None
+    user = str(verified.get("sub") or "") if isinstance(family, str) else ""
+    if user:
+        roles = _current_user_roles(realm, user, roles)
+    elif iss == issuer:
         roles = _current_roles(realm, str(subject), roles)
     expires = verified.get("exp")
     return Caller(
@@ -146,7 +151,16 @@ def verify_bearer(
         subject=str(subject),
         expires_at=int(expires) if isinstance(expires, int | float) else 0,
         issuer=str(iss),
+        user=user,
+        grant=str(family) if user else "",
     )
+
+
+def _current_user_roles(realm: RealmConfig, user: str, claimed: frozenset[str]) -> frozenset[str]:
+    """Roles of a person's token, as the realm file grants that local user now: a role taken
+    away is gone at once; anyone else (a removed or brokered user) holds none."""
+    local = realm.login.user(user) if realm.login else None
+    return claimed & frozenset(local.roles) if local is not None else frozenset()
 
 
 def _current_roles(realm: RealmConfig, subject: str, claimed: frozenset[str]) -> frozenset[str]:

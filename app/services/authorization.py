@@ -25,10 +25,12 @@ from app.rules.authorization_request import (
     resource_problem,
     valid_code_challenge,
 )
-from app.store.queries import Store, is_key
+from app.store.queries import ClientRow, Store, is_key
 from app.store.signin import CodeRow, SigninStore
 from app.store.signin import SessionRow as SessionRow  # the web layer names it from here
 
+# (realm, client id, the realm's issuer) -> a built-in client's row, or None
+BuiltinClient = Callable[[str, str, str], ClientRow | None]
 SESSION_SECONDS = 8 * 3600  # a sign-in session lasts a working day, then the user signs in again
 
 
@@ -84,8 +86,14 @@ def with_query(uri: str, params: dict[str, str | None]) -> str:
 
 class Authorization:
     def __init__(
-        self, store: Store, signin: SigninStore, keyring: Keyring, issuer: Callable[[str], str]
+        self,
+        store: Store,
+        signin: SigninStore,
+        keyring: Keyring,
+        issuer: Callable[[str], str],
+        builtin: BuiltinClient | None = None,
     ) -> None:
+        self._builtin = builtin  # clients of the server itself (the console), not stored
         self._store = store
         self._signin = signin
         self._keyring = keyring
@@ -120,7 +128,10 @@ class Authorization:
         client_id = single("client_id")
         if not client_id:
             raise BadAuthorizationRequest("The request names no client (client_id), or two.")
-        row = await self._store.get_client(realm.name, client_id) if is_key(client_id) else None
+        issuer = self._issuer(realm.name)
+        row = self._builtin(realm.name, client_id, issuer) if self._builtin else None
+        if row is None and is_key(client_id):
+            row = await self._store.get_client(realm.name, client_id)
         if row is None:
             raise BadAuthorizationRequest("The client is not registered at this realm.")
         if not row.enabled:

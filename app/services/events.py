@@ -45,14 +45,18 @@ class EventLog(PeriodicFlush):
         client_id: str | None,
         error: str | None = None,
         details: Mapping[str, str] | None = None,
+        user_id: str | None = None,
     ) -> None:
-        """Note an event of an events-enabled realm; written within FLUSH_SECONDS."""
+        """Note an event of an events-enabled realm; written within FLUSH_SECONDS. The user is
+        `user_id`, else the signed-in person or the client a bearer token names."""
         if not realm.events.enabled:
             return
         if len(self._buffer) >= MAX_BUFFER:
             log.warning("event buffer full: dropping the oldest event")
             del self._buffer[0]
-        user = caller.subject if caller is not None and caller.kind == "bearer" else None
+        user = user_id
+        if user is None and caller is not None and caller.kind == "bearer":
+            user = caller.user or caller.subject
         self._buffer.append(
             EventRow(
                 realm=realm.name,

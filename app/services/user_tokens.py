@@ -174,6 +174,9 @@ class UserTokens:
         }
         if scope:
             claims["scope"] = scope
+        if user.roles and client.full_scope_allowed:
+            # where Keycloak puts a user's client roles, and app.auth.bearer reads them
+            claims["resource_access"] = {"realm-management": {"roles": list(user.roles)}}
         # RFC 9068 §2.1: "Resource servers MUST verify that the "typ" header value is "at+jwt""
         reply: dict[str, Any] = {
             "access_token": sign_access_token(

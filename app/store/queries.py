@@ -43,6 +43,7 @@ class ClientRow:
     # set when an admin disables the client, so re-enabling does not revive them)
     tokens_valid_after: int = 0
     last_used_at: int = 0  # epoch seconds; 0: never used (a token, a registration read or PUT)
+    registered_by: str | None = None  # the signed-in person who registered it, if one did
 
     def metadata(self) -> dict[str, Any]:
         """The client's registered metadata (RFC 7591 §2), decoded."""
@@ -117,12 +118,12 @@ class InitialAccessTokenRow:
 
 CLIENT_COLUMNS = (
     "client_id, realm, metadata_json, secret_sealed, rat_digest, registration_auth, "
-    "enabled, consent_required, full_scope_allowed, created_at, updated_at"
+    "enabled, consent_required, full_scope_allowed, created_at, updated_at, registered_by"
 )
 # read: the inserted columns and those the store sets later (a new client's take their defaults)
 CLIENT_READ_COLUMNS = f"{CLIENT_COLUMNS}, tokens_valid_after, last_used_at"
 INITIAL_ACCESS_TOKEN_COLUMNS = "id, realm, created_at, expires_at, count, remaining"
-INSERT_CLIENT = f"INSERT INTO client ({CLIENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+INSERT_CLIENT = f"INSERT INTO client ({CLIENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 # k uses of a live token, only if k remain; of racing callers the row lock decides
 SPEND_USES = (
     "UPDATE initial_access_token SET remaining = remaining - ? "
@@ -136,7 +137,7 @@ SPEND_AND_INSERT_PG = (
     f"WITH spent AS ({SPEND_USES} RETURNING 1) "
     f"INSERT INTO client ({CLIENT_COLUMNS}) SELECT * FROM unnest("
     "?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], "
-    "?::boolean[], ?::boolean[], ?::boolean[], ?::integer[], ?::integer[]"
+    "?::boolean[], ?::boolean[], ?::boolean[], ?::integer[], ?::integer[], ?::text[]"
     ") WHERE EXISTS (SELECT 1 FROM spent)"
 )
 
@@ -187,6 +188,7 @@ class ClientFilter:
     client_id_contains: str | None = None  # ids containing this text, case-insensitively
     state: ClientState | None = None
     newest_first: bool = False
+    registered_by: str | None = None  # only the clients this person registered
 
 
 def _client_conditions(realm: str, where: ClientFilter) -> tuple[str, tuple[Any, ...]]:
@@ -199,6 +201,9 @@ def _client_conditions(realm: str, where: ClientFilter) -> tuple[str, tuple[Any,
         conditions.append("lower(client_id) LIKE ? ESCAPE '!'")
         escaped = re.sub(r"([!%_])", r"!\1", where.client_id_contains.lower())
         params.append(f"%{escaped}%")
+    if where.registered_by is not None:
+        conditions.append("registered_by = ?")
+        params.append(where.registered_by)
     if where.state == "enabled":
         conditions.append("enabled")
     elif where.state == "disabled":
@@ -218,8 +223,8 @@ def _client(row: tuple[Any, ...]) -> ClientRow:
     # SQLite hands booleans back as 0/1
     return ClientRow(
         row[0], row[1], row[2], row[3], row[4], row[5],
-        bool(row[6]), bool(row[7]), bool(row[8]), int(row[9]), int(row[10]), int(row[11]),
-        int(row[12]),
+        bool(row[6]), bool(row[7]), bool(row[8]), int(row[9]), int(row[10]),
+        tokens_valid_after=int(row[12]), last_used_at=int(row[13]), registered_by=row[11],
     )  # fmt: skip
 
 
@@ -227,7 +232,7 @@ def _client_params(row: ClientRow) -> tuple[Any, ...]:
     return (
         row.client_id, row.realm, row.metadata_json, row.secret_sealed, row.rat_digest,
         row.registration_auth, row.enabled, row.consent_required, row.full_scope_allowed,
-        row.created_at, row.updated_at,
+        row.created_at, row.updated_at, row.registered_by,
     )  # fmt: skip
 
 

@@ -29,6 +29,8 @@ class Client(SQLModel, table=True):
     tokens_valid_after: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     # the last token issued, registration read or update (epoch seconds; 0: never used)
     last_used_at: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    # the signed-in person whose access token (or console session) registered it
+    registered_by: str | None = Field(default=None, max_length=200)
 
 
 class InitialAccessToken(SQLModel, table=True):
@@ -179,6 +181,7 @@ TABLES = SQLModel.metadata
 ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("client", "tokens_valid_after", "INTEGER NOT NULL DEFAULT 0"),
     ("client", "last_used_at", "INTEGER NOT NULL DEFAULT 0"),
+    ("client", "registered_by", "VARCHAR(200)"),
 )
 
 

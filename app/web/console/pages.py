@@ -24,6 +24,7 @@ from app.auth.roles import (
     TO_MANAGE_CLIENTS,
     TO_VIEW_CLIENTS,
     TO_VIEW_EVENTS,
+    TO_VIEW_USERS,
     holds,
     require_role,
 )
@@ -43,6 +44,7 @@ from app.web.console.session import (
     console_path,
     csrf_ok,
     csrf_token,
+    end_realm_session,
     new_signin_nonce,
     session_of,
     session_of_token,
@@ -109,6 +111,11 @@ class Page:
     def base(self) -> str:
         return console_path(self.realm.name)
 
+    @property
+    def person(self) -> bool:
+        """Whether a person signed in (with their own account), not a service account."""
+        return bool(self.caller.user)
+
     def can(self, permitted: frozenset[str]) -> bool:
         """Whether to offer an action; the services decide whether it is allowed."""
         return holds(self.caller, permitted)
@@ -128,8 +135,10 @@ class Page:
             csrf=self.csrf,
             can_view=self.can(TO_VIEW_CLIENTS),
             can_manage=self.can(TO_MANAGE_CLIENTS),
-            can_create=self.can(TO_CREATE_CLIENTS),
+            can_create=self.can(TO_CREATE_CLIENTS) or self.person,
             can_view_events=self.can(TO_VIEW_EVENTS),
+            can_view_users=self.can(TO_VIEW_USERS),
+            person=self.person,
             notice=notice,
             notice_warns=key in WARNINGS,
             **extra,
@@ -235,7 +244,7 @@ async def _signin_keeping_the_form(request: Request, realm: RealmConfig) -> Resp
     except RegistrarError:
         form = {}
     carried = [(k, v) for k, values in form.items() if k not in NOT_CARRIED for v in values]
-    return _signin_form(
+    return signin_form(
         request,
         realm,
         notice=NOTICES["expired"] + " What you typed is kept: sign in to see the form again.",
@@ -255,7 +264,7 @@ async def signin(request: Request) -> Response:
         return bare_error(exc.status_code, exc.description)
     if request.method == "GET":
         key = request.query_params.get("notice", "")
-        return _signin_form(request, realm, notice=NOTICES.get(key), notice_warns=key in WARNINGS)
+        return signin_form(request, realm, notice=NOTICES.get(key), notice_warns=key in WARNINGS)
     try:
         form = await read_form(request)
     except RegistrarError as exc:
@@ -271,7 +280,7 @@ async def signin(request: Request) -> Response:
         )
     except (SignInRefused, TooManyRequests) as exc:
         limited = isinstance(exc, TooManyRequests)
-        return _signin_form(
+        return signin_form(
             request,
             realm,
             status_code=429 if limited else 401,
@@ -324,7 +333,7 @@ async def _after_signin(
     return redirect(back)
 
 
-def _signin_form(
+def signin_form(
     request: Request, realm: RealmConfig, status_code: int = 200, **extra: Any
 ) -> Response:
     nonce = new_signin_nonce()
@@ -345,13 +354,16 @@ async def signout(page: Page) -> Response:
     await sign_out(page.request, page.realm, page.caller)
     response = redirect(f"{page.base}/signin?notice=signed-out")
     clear_cookie(page.request, response, SESSION_COOKIE)
+    if page.person:
+        # as Keycloak's console does: the person's sign-in at the realm ends too
+        await end_realm_session(page.request, page.realm, response, page.caller.user)
     return response
 
 
 @signed_in
 async def home(page: Page) -> Response:
-    if page.can(TO_VIEW_CLIENTS):
-        return redirect(f"{page.base}/clients")
+    if page.can(TO_VIEW_CLIENTS) or page.person:
+        return redirect(f"{page.base}/clients")  # a person's own clients: "My clients"
     return redirect(f"{page.base}/new")
 
 
@@ -555,6 +567,8 @@ EVENT_KINDS = tuple(
         "REFRESH_TOKEN",
         "INTROSPECT_TOKEN",
         "REVOKE_GRANT",
+        "LOGIN",
+        "LOGOUT",
     )
     for error in ("", "_ERROR")
 )
