@@ -131,7 +131,7 @@ class Page:
             status_code,
             base=self.base,
             realm=self.realm.name,
-            account=self.caller.subject,
+            account=self.caller.user or self.caller.subject,
             csrf=self.csrf,
             can_view=self.can(TO_VIEW_CLIENTS),
             can_manage=self.can(TO_MANAGE_CLIENTS),

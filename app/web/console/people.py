@@ -105,7 +105,7 @@ async def _user_page(page: Page, status_code: int = 200) -> Response:
     return page.show(
         "user.html",
         status_code,
-        person=person,
+        shown=person,
         sessions=sessions,
         consents=consents,
         user_path=f"{page.base}/users/{quote(username, safe='')}",
