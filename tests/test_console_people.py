@@ -337,9 +337,12 @@ async def test_an_admin_sees_people_ends_a_session_and_withdraws_a_consent(
 ) -> None:
     notes = await notes_client(client)
     tokens = await person_tokens(client, notes, "alice")
-    assert (
-        await client.get(oidc_path("userinfo", REALM), headers=bearer(tokens["access_token"]))
-    ).status_code == 200
+    other = await notes_client(client)
+    other_tokens = await person_tokens(client, other, "alice")  # the same sign-in
+    userinfo = oidc_path("userinfo", REALM)
+    for issued in (tokens, other_tokens):
+        live = await client.get(userinfo, headers=bearer(issued["access_token"]))
+        assert live.status_code == 200
 
     async with asgi_client(app) as dave:
         viewer = await console_session(dave, "dave")
@@ -375,10 +378,11 @@ async def test_an_admin_sees_people_ends_a_session_and_withdraws_a_consent(
     shown = await carol.get(withdrawn.headers["location"])
     assert "consent is withdrawn" in shown.text and notes["client_id"] not in shown.text
     # the grants issued under the consent are revoked: access and refresh tokens alike
-    userinfo = await client.get(
-        oidc_path("userinfo", REALM), headers=bearer(tokens["access_token"])
-    )
-    assert userinfo.status_code == 401
+    ended_grant = await client.get(userinfo, headers=bearer(tokens["access_token"]))
+    assert ended_grant.status_code == 401
+    # another client's grant of the same person is not touched
+    kept = await client.get(userinfo, headers=bearer(other_tokens["access_token"]))
+    assert kept.status_code == 200
     refreshed = await client.post(
         oidc_path("token", REALM),
         data={
@@ -403,6 +407,9 @@ async def test_an_admin_sees_people_ends_a_session_and_withdraws_a_consent(
     )
     assert ended.status_code == 303
     assert "session is ended" in (await carol.get(ended.headers["location"])).text
+    # what was issued under that sign-in is revoked with it
+    revoked = await client.get(userinfo, headers=bearer(other_tokens["access_token"]))
+    assert revoked.status_code == 401
     again = await carol.post(
         console("/users/alice/sessions/end"), data={"csrf": csrf, "session": session.group(1)}
     )

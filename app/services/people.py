@@ -79,8 +79,8 @@ class People:
     async def end_session(
         self, realm: RealmConfig, caller: Caller, username: str, session_id: str
     ) -> None:
-        """The user must sign in again at the login page (tokens already issued stay until
-        they expire or their consent is withdrawn)."""
+        """The user must sign in again at the login page; the tokens issued under that
+        sign-in (the console's session among them) stop working at once."""
         require_admin(caller, TO_MANAGE_USERS)
         if not is_key(session_id) or not await self._signin.end_session(
             realm.name, username[:200], session_id

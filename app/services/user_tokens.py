@@ -93,7 +93,7 @@ class UserTokens:
         refresh = "refresh_token" in client.grant_types
         lifetime = max(realm.tokens.access_token_lifespan, realm.tokens.refresh_token_lifespan)
         await self._signin.put_family(
-            realm.name, family_id, client.client_id, user.username, now + lifetime
+            realm.name, family_id, client.client_id, user.username, now + lifetime, row.auth_time
         )
         resources = tuple(json.loads(row.resource_json))
         return await self._issue(

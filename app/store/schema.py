@@ -147,6 +147,8 @@ class GrantFamily(SQLModel, table=True):
     username: str = Field(max_length=200)
     revoked: bool = False
     expires_at: int = Field(index=True)  # after its last refresh token's expiry
+    # the sign-in it came from (the session's auth_time): ending that session revokes it
+    auth_time: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
 
 class RefreshToken(SQLModel, table=True):
@@ -182,6 +184,7 @@ ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("client", "tokens_valid_after", "INTEGER NOT NULL DEFAULT 0"),
     ("client", "last_used_at", "INTEGER NOT NULL DEFAULT 0"),
     ("client", "registered_by", "VARCHAR(200)"),
+    ("grant_family", "auth_time", "INTEGER NOT NULL DEFAULT 0"),
 )
 
 

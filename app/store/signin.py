@@ -112,12 +112,25 @@ class SigninStore:
         return [(str(r[0]), int(r[1]), int(r[2])) for r in rows]
 
     async def end_session(self, realm: str, username: str, digest: str) -> bool:
-        """End one of a user's sessions; whether there was one."""
-        removed = await self.db.write_one(
-            "DELETE FROM signin_session WHERE id_digest = ? AND realm = ? AND username = ?",
-            (digest, realm, username),
-        )
-        return removed == 1
+        """End one of a user's sessions and revoke the grants issued under it (those of its
+        sign-in, by auth_time), together; whether there was one."""
+        async with self.db.write() as tx:
+            found = await tx.one(
+                "SELECT auth_time FROM signin_session WHERE id_digest = ? AND realm = ? "
+                "AND username = ?",
+                (digest, realm, username),
+            )
+            if found is None:
+                return False
+            await tx.run(
+                "DELETE FROM signin_session WHERE id_digest = ? AND realm = ?", (digest, realm)
+            )
+            await tx.run(
+                "UPDATE grant_family SET revoked = ? WHERE realm = ? AND username = ? "
+                "AND auth_time = ?",
+                (True, realm, username, int(found[0])),
+            )
+        return True
 
     async def usernames(self, realm: str, now: int) -> set[str]:
         """Everyone the realm has a live session, a consent or a grant of."""
@@ -226,12 +239,18 @@ class SigninStore:
     # --- grant families and refresh tokens ----------------------------------------------------
 
     async def put_family(
-        self, realm: str, family_id: str, client_id: str, username: str, expires_at: int
+        self,
+        realm: str,
+        family_id: str,
+        client_id: str,
+        username: str,
+        expires_at: int,
+        auth_time: int = 0,
     ) -> None:
         await self.db.write_one(
             "INSERT INTO grant_family (family_id, realm, client_id, username, revoked, "
-            "expires_at) VALUES (?, ?, ?, ?, ?, ?)",
-            (family_id, realm, client_id, username, False, expires_at),
+            "expires_at, auth_time) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (family_id, realm, client_id, username, False, expires_at, auth_time),
         )
 
     async def revoke_family(self, realm: str, family_id: str) -> None:
