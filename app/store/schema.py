@@ -6,7 +6,7 @@ secret never reaches a response by accident. Times are epoch seconds (Keycloak's
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, Index, inspect, text
+from sqlalchemy import BigInteger, Engine, Index, inspect, text
 from sqlmodel import Field, SQLModel
 
 
@@ -83,7 +83,8 @@ class Event(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     realm: str = Field(max_length=64)
-    time: int  # epoch milliseconds, as Keycloak's
+    # epoch milliseconds, as Keycloak's: past 2^31, so a BIGINT on PostgreSQL
+    time: int = Field(sa_type=BigInteger)
     type: str = Field(max_length=40)
     client_id: str | None = Field(default=None, max_length=64)
     user_id: str | None = Field(default=None, max_length=255)
@@ -200,3 +201,10 @@ def add_missing_columns(engine: Engine) -> None:
         guard = "IF NOT EXISTS " if engine.dialect.name == "postgresql" else ""
         with engine.begin() as conn:
             conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {guard}{column} {definition}"))
+    if engine.dialect.name == "postgresql":
+        # an event table made when `time` was an INTEGER, which milliseconds overflow; a second
+        # process's ALTER to the type the column already has changes nothing
+        found = {c["name"]: c["type"] for c in inspect(engine).get_columns("event")}
+        if not isinstance(found.get("time"), BigInteger):
+            with engine.begin() as conn:
+                conn.execute(text("ALTER TABLE event ALTER COLUMN time TYPE BIGINT"))
