@@ -90,6 +90,10 @@ async def test_a_person_signs_in_through_the_realms_login_page(client: httpx.Asy
     assert signin.status_code == 200
     assert f'href="{console("/login")}"' in signin.text  # beside the service-account form
     assert 'name="client_secret"' in signin.text
+    # a realm that signs nobody in offers the service-account form alone
+    open_signin = await client.get("/realms/open/console/signin")
+    assert open_signin.status_code == 200 and 'name="client_secret"' in open_signin.text
+    assert "/console/login" not in open_signin.text
     start = await client.get(console("/login"))
     assert start.status_code == 303
     location = urlsplit(start.headers["location"])

@@ -343,6 +343,7 @@ def signin_form(
         base=console_path(realm.name),
         realm=realm.name,
         csrf=nonce,
+        people_sign_in=realm.login is not None,  # the realm signs people in
         **extra,
     )
     set_cookie(request, response, SIGNIN_COOKIE, nonce, max_age=3600)
@@ -364,7 +365,11 @@ async def signout(page: Page) -> Response:
 async def home(page: Page) -> Response:
     if page.can(TO_VIEW_CLIENTS) or page.person:
         return redirect(f"{page.base}/clients")  # a person's own clients: "My clients"
-    return redirect(f"{page.base}/new")
+    if page.can(TO_CREATE_CLIENTS):
+        return redirect(f"{page.base}/new")
+    if page.can(TO_VIEW_USERS):
+        return redirect(f"{page.base}/users")
+    return redirect(f"{page.base}/events")
 
 
 async def bare_console(request: Request) -> Response:
