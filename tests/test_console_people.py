@@ -273,6 +273,9 @@ async def test_a_person_views_edits_and_deletes_only_their_own_clients(
     )
     own = await client.get(f"{dcr_path(REALM)}/{mine}", headers=bearer(tokens["access_token"]))
     assert own.status_code == 200 and own.json()["client_name"] == "Renamed"
+    # the ID token names alice too, but is no access token (RFC 9068 §2.1: at+jwt)
+    by_id_token = await client.get(f"{dcr_path(REALM)}/{mine}", headers=bearer(tokens["id_token"]))
+    assert by_id_token.status_code == 401
     unknown = f"{dcr_path(REALM)}/0190c0de-0000-7000-8000-000000000000"
     assert (await client.get(unknown, headers=bearer(tokens["access_token"]))).status_code == 403
 

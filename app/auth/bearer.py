@@ -137,6 +137,10 @@ def verify_bearer(
     roles = _roles(verified)
     # a person's token of this realm carries its grant family as `sid` (app.services.user_tokens)
     family = verified.get("sid") if iss == issuer else None
+    if isinstance(family, str) and _header(token).get("typ") != "at+jwt":
+        # an ID token names the person too, and travels further (id_token_hint in URLs):
+        # RFC 9068 §2.1, only a token typed at+jwt is an access token
+        raise InvalidToken("Not an access token")
     user = str(verified.get("sub") or "") if isinstance(family, str) else ""
     if user:
         roles = _current_user_roles(realm, user, roles)
@@ -181,12 +185,16 @@ def _unverified_claims(token: str) -> dict[str, Any]:
     return claims
 
 
-def _kid(token: str) -> str | None:
+def _header(token: str) -> dict[str, Any]:
     try:
         header = loads(b64url_decode(token.split(".")[0]))
     except ValueError:  # JsonDecodeError and binascii.Error are ValueErrors
-        return None
-    kid = header.get("kid") if isinstance(header, dict) else None
+        return {}
+    return header if isinstance(header, dict) else {}
+
+
+def _kid(token: str) -> str | None:
+    kid = _header(token).get("kid")
     return kid if isinstance(kid, str) else None
 
 
