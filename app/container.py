@@ -22,12 +22,14 @@ from app.services.authorization import Authorization
 from app.services.broker import Broker
 from app.services.client_documents import ClientDocuments
 from app.services.client_expiry import ClientUses
+from app.services.console_client import ConsoleSignin, builtin_client
 from app.services.events import EventLog
 from app.services.people import People
 from app.services.private_key_jwt import PrivateKeyJwt
 from app.services.rate_limits import RateLimiter
 from app.services.registration import Registrations
 from app.services.representations import Representations
+from app.services.signin_events import SigninEvents
 from app.services.token_endpoint import TokenEndpoint
 from app.services.user_tokens import UserTokens
 from app.store.broker import BrokerStore
@@ -63,6 +65,9 @@ class Container:
     broker_store: BrokerStore
     upstream: UpstreamClient  # outbound HTTP to upstream providers; tests set its transport
     documents: ClientDocuments
+    console_signin: ConsoleSignin
+    people: People
+    signin_events: SigninEvents
     # false for a command that must not create anything: no key file, database or tables
     creates: bool = True
 
@@ -81,19 +86,20 @@ class Container:
         registrations = Registrations(store, box, keyring, resolver, issuer, limiter, events, uses)
         signin = SigninStore(store.db)
         broker_store = BrokerStore(store.db)
-        people = People(broker_store)
+        people = People(broker_store, signin)
         upstream = UpstreamClient()
         fetcher = OutboundFetcher()
         document_store = ClientDocumentStore(store.db)
         documents = ClientDocuments(store, document_store, fetcher, resolver)
         assertions = PrivateKeyJwt(documents, document_store, ClientKeys(fetcher), issuer)
+        user_tokens = UserTokens(store, signin, keyring, issuer, people)
         return cls(
             settings=settings,
             store=store,
             box=box,
             keyring=keyring,
             realms=RealmRegistry(settings.realms_dir),
-            authenticator=Authenticator(keyring, issuer, store.is_revoked),
+            authenticator=Authenticator(keyring, issuer, store.is_revoked, signin.family_live),
             registrations=registrations,
             admin=Admin(store, keyring, issuer, registrations),
             representations=Representations(registrations, store),
@@ -111,13 +117,18 @@ class Container:
             limiter=limiter,
             events=events,
             uses=uses,
-            authorization=Authorization(store, signin, keyring, issuer, people, documents),
-            user_tokens=UserTokens(store, signin, keyring, issuer, people),
+            authorization=Authorization(
+                store, signin, keyring, issuer, people, documents, builtin_client
+            ),
+            user_tokens=user_tokens,
             signin_store=signin,
             broker=Broker(upstream, broker_store, box, issuer),
             broker_store=broker_store,
             upstream=upstream,
             documents=documents,
+            console_signin=ConsoleSignin(user_tokens, keyring, issuer),
+            people=people,
+            signin_events=SigninEvents(events),
             creates=create,
         )
 

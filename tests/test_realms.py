@@ -175,7 +175,8 @@ LOAD_ERRORS = [
     pytest.param(
         "service_accounts:\n  - client_id: bot\n    secret: s\n    roles: [admin]\n",
         4,
-        "roles[0]: expected one of: manage-clients, view-clients, create-client or view-events",
+        "roles[0]: expected one of: manage-clients, view-clients, create-client, view-events, "
+        "view-users or manage-users",
         id="role",
     ),
     pytest.param(

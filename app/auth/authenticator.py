@@ -17,10 +17,19 @@ Revoked = Callable[[str, str], Awaitable[bool]]
 
 
 class Authenticator:
-    def __init__(self, keyring: Keyring, issuer: Callable[[str], str], revoked: Revoked) -> None:
+    def __init__(
+        self,
+        keyring: Keyring,
+        issuer: Callable[[str], str],
+        revoked: Revoked,
+        family_live: Revoked | None = None,
+    ) -> None:
         self._keyring = keyring
         self._issuer = issuer
         self._revoked = revoked
+        # (realm, family id) -> whether a person's grant family is live: a withdrawn consent or
+        # a revoked refresh token ends the access tokens issued under it
+        self._family_live = family_live
         self.trusted_keys = TrustedKeys()
         self.verified = VerifiedTokens()
 
@@ -49,4 +58,7 @@ class Authenticator:
         # the realm's own tokens can be ended early (a console sign-out); checked every time
         if bearer.issuer == issuer and await self._revoked(realm.name, bearer.jti):
             raise InvalidToken("Token revoked")
+        if bearer.grant and self._family_live is not None:
+            if not await self._family_live(realm.name, bearer.grant):
+                raise InvalidToken("Token revoked")
         return bearer

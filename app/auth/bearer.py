@@ -145,7 +145,16 @@ def verify_bearer(
         raise InvalidToken("Not an access token")
     subject = verified.get("azp") or verified.get("client_id") or ""
     roles = _roles(verified)
-    if iss == issuer:
+    # a person's token of this realm carries its grant family as `sid` (app.services.user_tokens)
+    family = verified.get("sid") if iss == issuer else None
+    if isinstance(family, str) and _header(token).get("typ") != "at+jwt":
+        # an ID token names the person too, and travels further (id_token_hint in URLs):
+        # RFC 9068 §2.1, only a token typed at+jwt is an access token
+        raise InvalidToken("Not an access token")
+    user = str(verified.get("sub") or "") if isinstance(family, str) else ""
+    if user:
+        roles = _current_user_roles(realm, user, roles)
+    elif iss == issuer:
         roles = _current_roles(realm, str(subject), roles)
     expires = verified.get("exp")
     return Caller(
@@ -156,7 +165,16 @@ def verify_bearer(
         subject=str(subject),
         expires_at=int(expires) if isinstance(expires, int | float) else 0,
         issuer=str(iss),
+        user=user,
+        grant=str(family) if user else "",
     )
+
+
+def _current_user_roles(realm: RealmConfig, user: str, claimed: frozenset[str]) -> frozenset[str]:
+    """Roles of a person's token, as the realm file grants that local user now: a role taken
+    away is gone at once; anyone else (a removed or brokered user) holds none."""
+    local = realm.login.user(user) if realm.login else None
+    return claimed & frozenset(local.roles) if local is not None else frozenset()
 
 
 def _current_roles(realm: RealmConfig, subject: str, claimed: frozenset[str]) -> frozenset[str]:
@@ -177,12 +195,16 @@ def _unverified_claims(token: str) -> dict[str, Any]:
     return claims
 
 
-def _kid(token: str) -> str | None:
+def _header(token: str) -> dict[str, Any]:
     try:
         header = loads(b64url_decode(token.split(".")[0]))
     except ValueError:  # JsonDecodeError and binascii.Error are ValueErrors
-        return None
-    kid = header.get("kid") if isinstance(header, dict) else None
+        return {}
+    return header if isinstance(header, dict) else {}
+
+
+def _kid(token: str) -> str | None:
+    kid = _header(token).get("kid")
     return kid if isinstance(kid, str) else None
 
 

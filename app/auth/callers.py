@@ -44,19 +44,23 @@ class Caller:
     issuer: str = ""  # of a bearer: who issued it (this realm, or a trusted issuer)
     # set for a RAT acting on its client: how that client registered
     registered_as: RegistrationAuth | None = None
+    # a bearer that is a signed-in person's access token: the username (`sub`), and the grant
+    # family it belongs to (`sid`), which ends with the person's consent or sign-out
+    user: str = ""
+    grant: str = ""
 
     def at(self, host: str) -> Caller:
         """This caller, seen from `host` (dataclasses.replace costs ten times more: hot path)."""
         return Caller(
             self.kind, self.token, self.jti, self.roles, self.subject, self.expires_at, host,
-            self.issuer, self.registered_as,
+            self.issuer, self.registered_as, self.user, self.grant,
         )  # fmt: skip
 
     def acting_as(self, registered_as: RegistrationAuth) -> Caller:
         """This caller (a RAT) under the policy set its client registered under."""
         return Caller(
             self.kind, self.token, self.jti, self.roles, self.subject, self.expires_at, self.host,
-            self.issuer, registered_as,
+            self.issuer, registered_as, self.user, self.grant,
         )  # fmt: skip
 
     @property

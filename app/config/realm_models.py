@@ -38,7 +38,9 @@ DEFAULT_PROTOCOL_MAPPER_TYPES: tuple[str, ...] = (
 DEFAULT_SCOPES: tuple[str, ...] = ("openid", "profile", "email")
 DEFAULT_OPTIONAL_SCOPES: tuple[str, ...] = ("address", "phone", "offline_access")
 
-Role = Literal["manage-clients", "view-clients", "create-client", "view-events"]
+Role = Literal[
+    "manage-clients", "view-clients", "create-client", "view-events", "view-users", "manage-users"
+]
 
 
 class _Frozen(BaseModel):

@@ -9,11 +9,18 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from app.auth.callers import Caller
 from app.auth.keyring import Keyring
-from app.auth.roles import TO_MANAGE_CLIENTS, TO_VIEW_CLIENTS, require_admin
+from app.auth.roles import (
+    TO_MANAGE_CLIENTS,
+    TO_VIEW_CLIENTS,
+    holds,
+    require_admin,
+    require_role_or_owner,
+)
 from app.auth.secret_values import token_digest
 from app.auth.tokens import INITIAL_ACCESS_TOKEN, sign_internal, token_claims
 from app.config.realm_models import RealmConfig
@@ -169,15 +176,16 @@ class Admin:
         limit: int,
         where: ClientFilter | None = None,
     ) -> list[dict[str, Any]]:
-        require_admin(caller, TO_VIEW_CLIENTS)
+        where = _visible_to(caller, where or ClientFilter())
         rows = await self._store.list_clients(realm.name, first, limit, where)
         return [client_representation(row, realm) for row in rows]
 
     async def count_clients(
         self, realm: RealmConfig, caller: Caller, where: ClientFilter | None = None
     ) -> int:
-        require_admin(caller, TO_VIEW_CLIENTS)
-        return await self._store.count_clients(realm.name, where)
+        return await self._store.count_clients(
+            realm.name, _visible_to(caller, where or ClientFilter())
+        )
 
     async def client_list_page(
         self, realm: RealmConfig, caller: Caller, state: ClientState | None, number: int, size: int
@@ -233,10 +241,13 @@ class Admin:
     async def get_client(
         self, realm: RealmConfig, caller: Caller, client_id: str
     ) -> dict[str, Any]:
-        require_admin(caller, TO_VIEW_CLIENTS)
+        if not caller.user:
+            require_admin(caller, TO_VIEW_CLIENTS)
         row = await self._store.get_client(realm.name, client_id)
         if row is None:
+            require_admin(caller, TO_VIEW_CLIENTS)  # a person learns nothing of others' ids
             raise NotFound(f"Client '{client_id[:64]}' not found")
+        require_role_or_owner(caller, TO_VIEW_CLIENTS, row.registered_by)
         return client_representation(row, realm)
 
     async def client_id_of(
@@ -250,6 +261,11 @@ class Admin:
         if row is None:
             raise NotFound(f"Client '{key[:64]}' not found")
         return row.client_id
+
+    async def registered_by(self, realm: RealmConfig, client_id: str) -> str | None:
+        """The person who registered the client, if one did (what the console offers them)."""
+        row = await self._store.get_client(realm.name, client_id)
+        return row.registered_by if row is not None else None
 
     async def set_client_enabled(
         self, realm: RealmConfig, caller: Caller, client_id: str, body: Mapping[str, Any], now: int
@@ -328,3 +344,11 @@ def initial_access_token_presentation(row: InitialAccessTokenRow) -> dict[str, A
         "count": row.count,
         "remainingCount": row.remaining,
     }
+
+
+def _visible_to(caller: Caller, where: ClientFilter) -> ClientFilter:
+    """The clients a listing may show: every one to view-clients, a person's own to them."""
+    if caller.user and caller.kind == "bearer" and not holds(caller, TO_VIEW_CLIENTS):
+        return replace(where, registered_by=caller.user)
+    require_admin(caller, TO_VIEW_CLIENTS)
+    return where

@@ -31,6 +31,8 @@ from app.store.queries import ClientRow, Store, is_key
 from app.store.signin import CodeRow, SigninStore
 from app.store.signin import SessionRow as SessionRow  # the web layer names it from here
 
+# (realm, client id, the realm's issuer) -> a built-in client's row, or None
+BuiltinClient = Callable[[str, str, str], ClientRow | None]
 SESSION_SECONDS = 8 * 3600  # a sign-in session lasts a working day, then the user signs in again
 
 
@@ -110,7 +112,9 @@ class Authorization:
         issuer: Callable[[str], str],
         people: People,
         documents: ClientDocuments | None = None,
+        builtin: BuiltinClient | None = None,
     ) -> None:
+        self._builtin = builtin  # clients of the server itself (the console), not stored
         self._store = store
         self._documents = documents  # clients named by their metadata document's URL
         self._signin = signin
@@ -120,6 +124,8 @@ class Authorization:
 
     async def _client(self, realm: RealmConfig, client_id: str) -> ClientRow | None:
         """A registered client, or one named by its metadata document's URL."""
+        if not is_key(client_id):
+            return None
         if self._documents is None:
             return await self._store.get_client(realm.name, client_id)
         try:
@@ -162,7 +168,10 @@ class Authorization:
         client_id = single("client_id")
         if not client_id:
             raise BadAuthorizationRequest("The request names no client (client_id), or two.")
-        row = await self._client(realm, client_id)
+        issuer = self._issuer(realm.name)
+        row = self._builtin(realm.name, client_id, issuer) if self._builtin else None
+        if row is None:
+            row = await self._client(realm, client_id)
         if row is None:
             raise BadAuthorizationRequest("The client is not registered at this realm.")
         if not row.enabled:

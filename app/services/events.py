@@ -21,6 +21,7 @@ from app.jsonio import dumps, loads
 from app.rules.numbers import whole_number
 from app.services.periodic import PeriodicFlush
 from app.store.queries import EventQuery, EventRow, Store
+from app.store.schema import CLIENT_ID_LENGTH
 
 FLUSH_SECONDS = 0.5
 MAX_BUFFER = 10_000  # past this many unwritten events, the oldest are dropped (and logged)
@@ -45,20 +46,24 @@ class EventLog(PeriodicFlush):
         client_id: str | None,
         error: str | None = None,
         details: Mapping[str, str] | None = None,
+        user_id: str | None = None,
     ) -> None:
-        """Note an event of an events-enabled realm; written within FLUSH_SECONDS."""
+        """Note an event of an events-enabled realm; written within FLUSH_SECONDS. The user is
+        `user_id`, else the signed-in person or the client a bearer token names."""
         if not realm.events.enabled:
             return
         if len(self._buffer) >= MAX_BUFFER:
             log.warning("event buffer full: dropping the oldest event")
             del self._buffer[0]
-        user = caller.subject if caller is not None and caller.kind == "bearer" else None
+        user = user_id
+        if user is None and caller is not None and caller.kind == "bearer":
+            user = caller.user or caller.subject
         self._buffer.append(
             EventRow(
                 realm=realm.name,
                 time=int(time.time() * 1000),
                 type=kind,
-                client_id=client_id[:64] if client_id else None,
+                client_id=client_id[:CLIENT_ID_LENGTH] if client_id else None,
                 user_id=user or None,
                 ip_address=caller.host or None if caller is not None else None,
                 error=error,

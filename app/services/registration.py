@@ -16,8 +16,10 @@ from app.auth.roles import (
     TO_MANAGE_CLIENTS,
     TO_VIEW_CLIENTS,
     holds,
+    owns,
     require_admin,
     require_role,
+    require_role_or_owner,
 )
 from app.auth.secret_box import SecretBox
 from app.auth.secret_values import new_client_secret, same_secret, token_digest
@@ -249,6 +251,7 @@ class Registrations:
             created_at=now,
             updated_at=now,
             id="" if client_id == key else key,
+            registered_by=caller.user or None,  # the person's "My clients"
         )
         spent = None
         if caller.kind == "initial_access_token":
@@ -282,7 +285,12 @@ class Registrations:
         candidate = Candidate(metadata=row.metadata(), enabled=row.enabled)
         await self._apply_policies(realm, "read", candidate, caller)
         secret = self._unseal_secret(row)
-        if secret is not None and caller.kind == "bearer" and MANAGE_CLIENTS not in caller.roles:
+        if (
+            secret is not None
+            and caller.kind == "bearer"
+            and MANAGE_CLIENTS not in caller.roles
+            and not owns(caller, row.registered_by)
+        ):
             secret = MASKED_SECRET
         rat = caller.token if caller.kind == "registration_access_token" else None
         return Registered(row, row.metadata(), secret, rat)
@@ -422,8 +430,10 @@ class Registrations:
         raise InvalidToken("Registration access token is no longer valid")
 
     def check_may_register(self, caller: Caller) -> None:
-        """A bearer registers clients with create-client or manage-clients (403 otherwise)."""
-        require_role(caller, TO_CREATE_CLIENTS)
+        """A bearer registers clients with create-client or manage-clients (403 otherwise); a
+        signed-in person registers their own clients, as on INDIGO IAM's dashboard."""
+        if not caller.user:
+            require_role(caller, TO_CREATE_CLIENTS)
 
     def client_response(self, registered: Registered) -> dict[str, Any]:
         """RFC 7591 §3.2.1 / RFC 7592 §3: all registered metadata plus the server-made members
@@ -480,10 +490,15 @@ class Registrations:
         """The client a RAT or an admin bearer may act on (401 / 403 / 404, docs/reference.md
         §3), and the caller as the policies see it: a RAT acts under its client's policy set."""
         if caller.kind in ("bearer", "operator"):
-            require_role(caller, permitted)
+            if not caller.user:
+                require_role(caller, permitted)
             row = await self._store.get_client(realm.name, client_id)
             if row is None:
+                if caller.user:
+                    require_role(caller, permitted)  # a person learns nothing of others' ids
                 raise NotFound(f"Client '{client_id[:64]}' not found")
+            # a person acts on the clients they registered, on others' only with the role
+            require_role_or_owner(caller, permitted, row.registered_by)
             return row, caller
         if caller.kind == "anonymous":
             raise MissingToken("A registration access token is required")

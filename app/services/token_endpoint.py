@@ -48,6 +48,8 @@ class AuthenticatedClient:
     service_account: bool
     tokens_valid_after: int = 0  # a registered client's: its tokens with iat <= this are inactive
     public: bool = False  # token_endpoint_auth_method none: identified by client_id alone
+    # Keycloak's fullScopeAllowed: a person's tokens for this client carry their realm roles
+    full_scope_allowed: bool = False
 
 
 def client_credentials_from(authorization: str | None, form: Mapping[str, str]) -> tuple[str, str]:
@@ -158,6 +160,7 @@ class TokenEndpoint:
                         False,
                         row.tokens_valid_after,
                         public=True,
+                        full_scope_allowed=row.full_scope_allowed,
                     )
             raise InvalidClient("Invalid client credentials")
         client_id, secret = client_credentials_from(authorization, form)
@@ -199,6 +202,7 @@ class TokenEndpoint:
                         tuple(metadata.get("grant_types", ())),
                         False,
                         row.tokens_valid_after,
+                        full_scope_allowed=row.full_scope_allowed,
                     )
         # RFC 6749 §5.2 invalid_client: "If the client attempted to authenticate via the
         # "Authorization" request header field, the authorization server MUST respond with an

@@ -108,7 +108,7 @@ class UserTokens:
         refresh = "refresh_token" in client.grant_types
         lifetime = max(realm.tokens.access_token_lifespan, realm.tokens.refresh_token_lifespan)
         await self._signin.put_family(
-            realm.name, family_id, client.client_id, user.sub, now + lifetime
+            realm.name, family_id, client.client_id, user.sub, now + lifetime, row.auth_time
         )
         resources = tuple(json.loads(row.resource_json))
         return await self._issue(
@@ -189,6 +189,9 @@ class UserTokens:
         }
         if scope:
             claims["scope"] = scope
+        if user.roles and client.full_scope_allowed:
+            # where Keycloak puts a user's client roles, and app.auth.bearer reads them
+            claims["resource_access"] = {"realm-management": {"roles": list(user.roles)}}
         # RFC 9068 §2.1: "Resource servers MUST verify that the "typ" header value is "at+jwt""
         reply: dict[str, Any] = {
             "access_token": sign_access_token(

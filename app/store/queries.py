@@ -48,6 +48,7 @@ class ClientRow:
     # client_id); a server-made UUID when the caller chose its client_id
     id: str = ""
     created_by_admin: bool = False  # registered by a bearer holding manage-clients
+    registered_by: str | None = None  # the signed-in person who registered it, if one did
 
     @property
     def key(self) -> str:
@@ -130,16 +131,16 @@ class InitialAccessTokenRow:
 CLIENT_COLUMNS = (
     "public_client_id, realm, metadata_json, secret_sealed, rat_digest, registration_auth, "
     "enabled, consent_required, full_scope_allowed, created_at, updated_at, client_id, "
-    "created_by_admin"
+    "created_by_admin, registered_by"
 )
 # read: the inserted columns and those the store sets later (a new client's take their defaults)
 CLIENT_READ_COLUMNS = (
     "public_client_id, realm, metadata_json, secret_sealed, rat_digest, registration_auth, "
     "enabled, consent_required, full_scope_allowed, created_at, updated_at, "
-    "tokens_valid_after, last_used_at, client_id, created_by_admin"
+    "tokens_valid_after, last_used_at, client_id, created_by_admin, registered_by"
 )
 INITIAL_ACCESS_TOKEN_COLUMNS = "id, realm, created_at, expires_at, count, remaining"
-INSERT_CLIENT = f"INSERT INTO client ({CLIENT_COLUMNS}) VALUES ({', '.join('?' * 13)})"
+INSERT_CLIENT = f"INSERT INTO client ({CLIENT_COLUMNS}) VALUES ({', '.join('?' * 14)})"
 # k uses of a live token, only if k remain; of racing callers the row lock decides
 SPEND_USES = (
     "UPDATE initial_access_token SET remaining = remaining - ? "
@@ -154,7 +155,7 @@ SPEND_AND_INSERT_PG = (
     f"INSERT INTO client ({CLIENT_COLUMNS}) SELECT * FROM unnest("
     "?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], "
     "?::boolean[], ?::boolean[], ?::boolean[], ?::integer[], ?::integer[], ?::text[], "
-    "?::boolean[]"
+    "?::boolean[], ?::text[]"
     ") WHERE EXISTS (SELECT 1 FROM spent)"
 )
 
@@ -208,6 +209,7 @@ class ClientFilter:
     client_id_contains: str | None = None  # ids containing this text, case-insensitively
     state: ClientState | None = None
     newest_first: bool = False
+    registered_by: str | None = None  # only the clients this person registered
 
 
 def _client_conditions(realm: str, where: ClientFilter) -> tuple[str, tuple[Any, ...]]:
@@ -220,6 +222,9 @@ def _client_conditions(realm: str, where: ClientFilter) -> tuple[str, tuple[Any,
         conditions.append("lower(public_client_id) LIKE ? ESCAPE '!'")
         escaped = re.sub(r"([!%_])", r"!\1", where.client_id_contains.lower())
         params.append(f"%{escaped}%")
+    if where.registered_by is not None:
+        conditions.append("registered_by = ?")
+        params.append(where.registered_by)
     if where.state == "enabled":
         conditions.append("enabled")
     elif where.state == "disabled":
@@ -241,7 +246,7 @@ def _client(row: tuple[Any, ...]) -> ClientRow:
     return ClientRow(
         row[0], row[1], row[2], row[3], row[4], row[5],
         bool(row[6]), bool(row[7]), bool(row[8]), int(row[9]), int(row[10]), int(row[11]),
-        int(row[12]), "" if row[13] == row[0] else row[13], bool(row[14]),
+        int(row[12]), "" if row[13] == row[0] else row[13], bool(row[14]), row[15],
     )  # fmt: skip
 
 
@@ -249,7 +254,7 @@ def client_params(row: ClientRow) -> tuple[Any, ...]:
     return (
         row.client_id, row.realm, row.metadata_json, row.secret_sealed, row.rat_digest,
         row.registration_auth, row.enabled, row.consent_required, row.full_scope_allowed,
-        row.created_at, row.updated_at, row.key, row.created_by_admin,
+        row.created_at, row.updated_at, row.key, row.created_by_admin, row.registered_by,
     )  # fmt: skip
 
 

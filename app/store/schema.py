@@ -6,7 +6,7 @@ secret never reaches a response by accident. Times are epoch seconds (Keycloak's
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, Index, inspect, text
+from sqlalchemy import BigInteger, Engine, Index, inspect, text
 from sqlmodel import Field, SQLModel
 
 # client ids are UUIDs, or metadata documents' URLs of up to this many characters
@@ -44,6 +44,8 @@ class Client(SQLModel, table=True):
     last_used_at: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     # registered by a bearer holding manage-clients: client_expiry may spare it
     created_by_admin: bool = Field(default=False, sa_column_kwargs={"server_default": "false"})
+    # the signed-in person whose access token (or console session) registered it
+    registered_by: str | None = Field(default=None, max_length=200)
 
 
 class RegistrationDigest(SQLModel, table=True):
@@ -109,9 +111,10 @@ class Event(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     realm: str = Field(max_length=64)
-    time: int  # epoch milliseconds, as Keycloak's
+    # epoch milliseconds, as Keycloak's: past 2^31, so a BIGINT on PostgreSQL
+    time: int = Field(sa_type=BigInteger)
     type: str = Field(max_length=40)
-    client_id: str | None = Field(default=None, max_length=64)
+    client_id: str | None = Field(default=None, max_length=CLIENT_ID_LENGTH)
     user_id: str | None = Field(default=None, max_length=255)
     ip_address: str | None = Field(default=None, max_length=64)
     error: str | None = Field(default=None, max_length=64)
@@ -173,6 +176,8 @@ class GrantFamily(SQLModel, table=True):
     username: str = Field(max_length=200)
     revoked: bool = False
     expires_at: int = Field(index=True)  # after its last refresh token's expiry
+    # the sign-in it came from (the session's auth_time): ending that session revokes it
+    auth_time: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
 
 class RefreshToken(SQLModel, table=True):
@@ -266,6 +271,8 @@ ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("client", "last_used_at", "INTEGER NOT NULL DEFAULT 0"),
     ("client", "public_client_id", "VARCHAR(255)"),
     ("client", "created_by_admin", "BOOLEAN NOT NULL DEFAULT false"),
+    ("client", "registered_by", "VARCHAR(200)"),
+    ("grant_family", "auth_time", "INTEGER NOT NULL DEFAULT 0"),
 )
 # Run after the columns are added, each idempotent: the clients made before public_client_id
 # existed have the clientId they were made with, and the unique index create_all makes only
@@ -280,7 +287,14 @@ AFTER_ADDED_COLUMNS: tuple[str, ...] = (
 # VARCHAR's length, so an older database gets the new one at start (SQLite enforces none).
 WIDENED_COLUMNS: tuple[tuple[str, str, int], ...] = tuple(
     (table, "client_id", CLIENT_ID_LENGTH)
-    for table in ("client", "signin_consent", "authorization_code", "grant_family", "refresh_token")
+    for table in (
+        "client",
+        "signin_consent",
+        "authorization_code",
+        "grant_family",
+        "refresh_token",
+        "event",
+    )
 )
 
 
@@ -307,6 +321,12 @@ def add_missing_columns(engine: Engine) -> None:
                 conn.execute(text(statement))
     if engine.dialect.name == "postgresql":
         _widen_columns(engine)
+        # an event table made when `time` was an INTEGER, which milliseconds overflow; a second
+        # process's ALTER to the type the column already has changes nothing
+        found = {c["name"]: c["type"] for c in inspect(engine).get_columns("event")}
+        if not isinstance(found.get("time"), BigInteger):
+            with engine.begin() as conn:
+                conn.execute(text("ALTER TABLE event ALTER COLUMN time TYPE BIGINT"))
 
 
 def _widen_columns(engine: Engine) -> None:

@@ -99,7 +99,78 @@ class SigninStore:
             "DELETE FROM signin_session WHERE id_digest = ? AND realm = ?", (digest, realm)
         )
 
+    async def sessions_of(self, realm: str, username: str, now: int) -> list[tuple[str, int, int]]:
+        """A user's live sessions: (id digest, auth_time, expires_at), newest first."""
+        rows = await self.db.read_retrying(
+            lambda tx: tx.all(
+                "SELECT id_digest, auth_time, expires_at FROM signin_session "
+                "WHERE realm = ? AND username = ? AND expires_at > ? "
+                "ORDER BY auth_time DESC, id_digest",
+                (realm, username, now),
+            )
+        )
+        return [(str(r[0]), int(r[1]), int(r[2])) for r in rows]
+
+    async def end_session(self, realm: str, username: str, digest: str) -> bool:
+        """End one of a user's sessions and revoke the grants issued under it (those of its
+        sign-in, by auth_time), together; whether there was one."""
+        async with self.db.write() as tx:
+            found = await tx.one(
+                "SELECT auth_time FROM signin_session WHERE id_digest = ? AND realm = ? "
+                "AND username = ?",
+                (digest, realm, username),
+            )
+            if found is None:
+                return False
+            await tx.run(
+                "DELETE FROM signin_session WHERE id_digest = ? AND realm = ?", (digest, realm)
+            )
+            await tx.run(
+                "UPDATE grant_family SET revoked = ? WHERE realm = ? AND username = ? "
+                "AND auth_time = ?",
+                (True, realm, username, int(found[0])),
+            )
+        return True
+
+    async def usernames(self, realm: str, now: int) -> set[str]:
+        """Everyone the realm has a live session, a consent or a grant of."""
+        rows = await self.db.read_retrying(
+            lambda tx: tx.all(
+                "SELECT username FROM signin_session WHERE realm = ? AND expires_at > ? "
+                "UNION SELECT username FROM signin_consent WHERE realm = ? "
+                "UNION SELECT username FROM grant_family WHERE realm = ? AND expires_at > ?",
+                (realm, now, realm, realm, now),
+            )
+        )
+        return {str(r[0]) for r in rows}
+
     # --- consents -----------------------------------------------------------------------------
+
+    async def consents_of(self, realm: str, username: str) -> list[tuple[str, str]]:
+        """A user's consents: (client id, scope), by client id."""
+        rows = await self.db.read_retrying(
+            lambda tx: tx.all(
+                "SELECT client_id, scope FROM signin_consent WHERE realm = ? AND username = ? "
+                "ORDER BY client_id",
+                (realm, username),
+            )
+        )
+        return [(str(r[0]), str(r[1])) for r in rows]
+
+    async def withdraw(self, realm: str, username: str, client_id: str) -> bool:
+        """Forget a user's consent to a client and revoke every grant issued to that client for
+        that user, together; whether there was a consent."""
+        async with self.db.write() as tx:
+            removed = await tx.run(
+                "DELETE FROM signin_consent WHERE realm = ? AND username = ? AND client_id = ?",
+                (realm, username, client_id),
+            )
+            await tx.run(
+                "UPDATE grant_family SET revoked = ? WHERE realm = ? AND username = ? "
+                "AND client_id = ?",
+                (True, realm, username, client_id),
+            )
+        return removed == 1
 
     async def granted_scope(self, realm: str, username: str, client_id: str) -> set[str]:
         found = await self.db.read_retrying(
@@ -168,12 +239,18 @@ class SigninStore:
     # --- grant families and refresh tokens ----------------------------------------------------
 
     async def put_family(
-        self, realm: str, family_id: str, client_id: str, username: str, expires_at: int
+        self,
+        realm: str,
+        family_id: str,
+        client_id: str,
+        username: str,
+        expires_at: int,
+        auth_time: int = 0,
     ) -> None:
         await self.db.write_one(
             "INSERT INTO grant_family (family_id, realm, client_id, username, revoked, "
-            "expires_at) VALUES (?, ?, ?, ?, ?, ?)",
-            (family_id, realm, client_id, username, False, expires_at),
+            "expires_at, auth_time) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (family_id, realm, client_id, username, False, expires_at, auth_time),
         )
 
     async def revoke_family(self, realm: str, family_id: str) -> None:

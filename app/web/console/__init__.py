@@ -1,4 +1,5 @@
-"""The web console for realm admins at /realms/{realm}/console/ (issue 8 part 1).
+"""The web console at /realms/{realm}/console/: for realm admins (a service account) and for
+the realm's people, who sign in with their own account and see their own clients.
 
 Server-rendered HTML; every page works without JavaScript but the copy buttons. It is not part
 of the JSON API, so app/openapi.json does not document it; app.main mounts these routes beside
@@ -7,16 +8,23 @@ the API's.
 
 from starlette.routing import BaseRoute, Route
 
-from app.web.console import client_pages, pages
+from app.web.console import client_pages, pages, people
 
 CONSOLE = "/realms/{realm}/console"
 CLIENT = "/clients/{client_id}"
+USER = "/users/{username}"
 
 ROUTES: list[BaseRoute] = [
     Route(CONSOLE, pages.bare_console, methods=["GET"]),
     Route(CONSOLE + "/", pages.home, methods=["GET"]),
     Route(CONSOLE + "/signin", pages.signin, methods=["GET", "POST"]),
     Route(CONSOLE + "/signout", pages.signout, methods=["POST"]),
+    Route(CONSOLE + "/login", people.person_signin, methods=["GET"]),
+    Route(CONSOLE + "/callback", people.callback, methods=["GET"]),
+    Route(CONSOLE + "/users", people.users, methods=["GET"]),
+    Route(CONSOLE + USER, people.user_detail, methods=["GET"]),
+    Route(CONSOLE + USER + "/sessions/end", people.end_session, methods=["POST"]),
+    Route(CONSOLE + USER + "/consents/withdraw", people.withdraw_consent, methods=["POST"]),
     Route(CONSOLE + "/clients", pages.clients, methods=["GET"]),
     Route(CONSOLE + "/clients/{client_id}", client_pages.client_detail, methods=["GET"]),
     Route(CONSOLE + CLIENT + "/edit", client_pages.client_edit, methods=["GET", "POST"]),

@@ -13,7 +13,7 @@ from urllib.parse import quote
 
 from starlette.responses import Response
 
-from app.auth.roles import TO_MANAGE_CLIENTS, require_role
+from app.auth.roles import TO_MANAGE_CLIENTS, holds, owns, require_role_or_owner
 from app.errors import RegistrarError
 from app.services.registration import READ_ONLY_ON_PUT
 from app.web.console import forms
@@ -41,10 +41,12 @@ async def _client_page(
             "scopes": set(str(metadata.get("scope") or "").split()),
             "enabled": shown["enabled"],
         }
+    owner = owns(caller, await page.admin.registered_by(realm, client_id))
     return page.show(
         "client.html",
         status_code,
         client=shown,
+        owner=owner,
         client_json=json.dumps(metadata, indent=2, ensure_ascii=False),
         edit=edit,
         scopes=offered_scopes(page),
@@ -75,9 +77,10 @@ async def client_edit(page: Page) -> Response:
     (RFC 7592 §2.2), so the body is the client's current metadata with those members changed."""
     if not page.posted:
         return await _client_page(page, edit=_typed(page) if page.refill else None)
-    require_role(page.caller, TO_MANAGE_CLIENTS)
     client_id = client_id_of(page)
     realm, caller = page.realm, page.caller
+    owner = await page.admin.registered_by(realm, client_id)
+    require_role_or_owner(caller, TO_MANAGE_CLIENTS, owner)
     problems = forms.Problems()
     name = forms.client_name(page.field("client_name"), problems)
     uris = forms.redirect_uris(page.field("redirect_uris"), problems)
@@ -98,7 +101,9 @@ async def client_edit(page: Page) -> Response:
     enabled = page.field("enabled") == "true"
     try:
         await page.registrations.update(realm, client_id, caller, body, now())
-        if enabled != (await page.admin.get_client(realm, caller, client_id))["enabled"]:
+        # enabling and disabling is an admin's: the form offers it to them only
+        admin = holds(caller, TO_MANAGE_CLIENTS)
+        if admin and enabled != (await page.admin.get_client(realm, caller, client_id))["enabled"]:
             change = {"enabled": enabled}
             await page.admin.set_client_enabled(realm, caller, client_id, change, now())
     except RegistrarError as exc:
@@ -149,7 +154,8 @@ async def client_delete(page: Page) -> Response:
     if page.posted and page.field("confirm") == "yes":
         await page.registrations.remove(page.realm, client_id, page.caller)
         return redirect(f"{page.base}/clients?notice=deleted")
-    require_role(page.caller, TO_MANAGE_CLIENTS)
+    owner = await page.admin.registered_by(page.realm, client_id)
+    require_role_or_owner(page.caller, TO_MANAGE_CLIENTS, owner)
     shown = await page.admin.get_client(page.realm, page.caller, client_id)
     return page.show(
         "confirm_delete.html",

@@ -24,6 +24,7 @@ from app.auth.roles import (
     TO_MANAGE_CLIENTS,
     TO_VIEW_CLIENTS,
     TO_VIEW_EVENTS,
+    TO_VIEW_USERS,
     holds,
     require_role,
 )
@@ -43,6 +44,7 @@ from app.web.console.session import (
     console_path,
     csrf_ok,
     csrf_token,
+    end_realm_session,
     new_signin_nonce,
     session_of,
     session_of_token,
@@ -109,6 +111,11 @@ class Page:
     def base(self) -> str:
         return console_path(self.realm.name)
 
+    @property
+    def person(self) -> bool:
+        """Whether a person signed in (with their own account), not a service account."""
+        return bool(self.caller.user)
+
     def can(self, permitted: frozenset[str]) -> bool:
         """Whether to offer an action; the services decide whether it is allowed."""
         return holds(self.caller, permitted)
@@ -124,12 +131,14 @@ class Page:
             status_code,
             base=self.base,
             realm=self.realm.name,
-            account=self.caller.subject,
+            account=self.caller.user or self.caller.subject,
             csrf=self.csrf,
             can_view=self.can(TO_VIEW_CLIENTS),
             can_manage=self.can(TO_MANAGE_CLIENTS),
-            can_create=self.can(TO_CREATE_CLIENTS),
+            can_create=self.can(TO_CREATE_CLIENTS) or self.person,
             can_view_events=self.can(TO_VIEW_EVENTS),
+            can_view_users=self.can(TO_VIEW_USERS),
+            person=self.person,
             notice=notice,
             notice_warns=key in WARNINGS,
             **extra,
@@ -235,7 +244,7 @@ async def _signin_keeping_the_form(request: Request, realm: RealmConfig) -> Resp
     except RegistrarError:
         form = {}
     carried = [(k, v) for k, values in form.items() if k not in NOT_CARRIED for v in values]
-    return _signin_form(
+    return signin_form(
         request,
         realm,
         notice=NOTICES["expired"] + " What you typed is kept: sign in to see the form again.",
@@ -255,7 +264,7 @@ async def signin(request: Request) -> Response:
         return bare_error(exc.status_code, exc.description)
     if request.method == "GET":
         key = request.query_params.get("notice", "")
-        return _signin_form(request, realm, notice=NOTICES.get(key), notice_warns=key in WARNINGS)
+        return signin_form(request, realm, notice=NOTICES.get(key), notice_warns=key in WARNINGS)
     try:
         form = await read_form(request)
     except RegistrarError as exc:
@@ -271,7 +280,7 @@ async def signin(request: Request) -> Response:
         )
     except (SignInRefused, TooManyRequests) as exc:
         limited = isinstance(exc, TooManyRequests)
-        return _signin_form(
+        return signin_form(
             request,
             realm,
             status_code=429 if limited else 401,
@@ -324,7 +333,7 @@ async def _after_signin(
     return redirect(back)
 
 
-def _signin_form(
+def signin_form(
     request: Request, realm: RealmConfig, status_code: int = 200, **extra: Any
 ) -> Response:
     nonce = new_signin_nonce()
@@ -334,6 +343,7 @@ def _signin_form(
         base=console_path(realm.name),
         realm=realm.name,
         csrf=nonce,
+        people_sign_in=realm.login is not None,  # the realm signs people in
         **extra,
     )
     set_cookie(request, response, SIGNIN_COOKIE, nonce, max_age=3600)
@@ -345,14 +355,21 @@ async def signout(page: Page) -> Response:
     await sign_out(page.request, page.realm, page.caller)
     response = redirect(f"{page.base}/signin?notice=signed-out")
     clear_cookie(page.request, response, SESSION_COOKIE)
+    if page.person:
+        # as Keycloak's console does: the person's sign-in at the realm ends too
+        await end_realm_session(page.request, page.realm, response, page.caller.user)
     return response
 
 
 @signed_in
 async def home(page: Page) -> Response:
-    if page.can(TO_VIEW_CLIENTS):
-        return redirect(f"{page.base}/clients")
-    return redirect(f"{page.base}/new")
+    if page.can(TO_VIEW_CLIENTS) or page.person:
+        return redirect(f"{page.base}/clients")  # a person's own clients: "My clients"
+    if page.can(TO_CREATE_CLIENTS):
+        return redirect(f"{page.base}/new")
+    if page.can(TO_VIEW_USERS):
+        return redirect(f"{page.base}/users")
+    return redirect(f"{page.base}/events")
 
 
 async def bare_console(request: Request) -> Response:
@@ -555,6 +572,8 @@ EVENT_KINDS = tuple(
         "REFRESH_TOKEN",
         "INTROSPECT_TOKEN",
         "REVOKE_GRANT",
+        "LOGIN",
+        "LOGOUT",
     )
     for error in ("", "_ERROR")
 )

@@ -17,14 +17,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from app.auth.callers import Caller
-from app.auth.roles import EVERY_ROLE, holds
+from app.auth.roles import EVERY_ROLE, TO_VIEW_EVENTS, TO_VIEW_USERS, holds
 from app.config.realm_models import RealmConfig
 from app.errors import InvalidClient, InvalidToken
+from app.services.console_client import CONSOLE_CLIENT_ID
 from app.web.requests import container_of, host_of, now
 
 SESSION_COOKIE = "registrar_console"
+REALM_SESSION_COOKIE = "registrar_session"  # the realm's sign-in session (app.web.signin)
 SIGNIN_COOKIE = "registrar_console_signin"
-CONSOLE_ROLES = EVERY_ROLE  # any one of them opens the console
+# any one of them opens the console to a service account; a person needs none
+CONSOLE_ROLES = EVERY_ROLE | TO_VIEW_USERS | TO_VIEW_EVENTS
 _CSRF_CONTEXT = b"registrar console csrf\x00"
 
 
@@ -49,6 +52,22 @@ def set_cookie(request: Request, response: Response, name: str, value: str, max_
         secure=_secure(request),
         httponly=True,
         samesite="strict",
+    )
+
+
+def signin_cookie_lax(
+    request: Request, response: Response, name: str, value: str, max_age: int
+) -> None:
+    """A cookie that comes along when the realm's login page, or a provider it sends the person
+    to, redirects back to the console (a cross-site redirect drops Strict cookies)."""
+    response.set_cookie(
+        name,
+        value,
+        max_age=max_age,
+        path=console_path(request.path_params["realm"]),
+        secure=_secure(request),
+        httponly=True,
+        samesite="lax",
     )
 
 
@@ -78,7 +97,8 @@ async def sign_in(
         raise SignInRefused("Unknown client id or wrong secret.") from exc
     if not client.service_account or not CONSOLE_ROLES & set(client.roles):
         raise SignInRefused(
-            "This account has none of the roles manage-clients, view-clients or create-client."
+            "This account has none of the roles manage-clients, view-clients, create-client, "
+            "view-users, manage-users or view-events."
         )
     form = {"grant_type": "client_credentials"}
     reply = await tokens.issue_token(realm, client, form, now())
@@ -106,9 +126,12 @@ async def session_of_token(request: Request, realm: RealmConfig, token: str) -> 
         caller = await authenticator.caller(realm, token, host_of(request), now())
     except InvalidToken:
         return None
-    if caller.kind != "bearer" or not holds(caller, CONSOLE_ROLES):
+    if caller.kind != "bearer":
         return None
-    return caller
+    if caller.user:
+        # a person's session is their access token for the console's own client
+        return caller if caller.subject == CONSOLE_CLIENT_ID else None
+    return caller if holds(caller, CONSOLE_ROLES) else None
 
 
 async def csrf_token(request: Request, realm: RealmConfig, session_token: str) -> str:
@@ -129,3 +152,19 @@ def signin_nonce_ok(request: Request, presented: str) -> bool:
     return bool(expected) and hmac.compare_digest(
         presented.encode("utf-8", "surrogatepass"), expected.encode("utf-8", "surrogatepass")
     )
+
+
+async def end_realm_session(
+    request: Request, realm: RealmConfig, response: Response, username: str
+) -> None:
+    """End the person's sign-in session at the realm (its cookie comes along: its path is the
+    realm's), so signing in to the console again asks for the password again."""
+    container = container_of(request)
+    session_id = request.cookies.get(REALM_SESSION_COOKIE)
+    if session_id:
+        await container.authorization.sign_out(realm, session_id)
+        container.signin_events.logout(realm, host_of(request), username)
+    response.delete_cookie(
+        REALM_SESSION_COOKIE, path=f"/realms/{realm.name}/", secure=_secure(request),
+        httponly=True, samesite="lax",
+    )  # fmt: skip

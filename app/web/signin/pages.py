@@ -28,6 +28,13 @@ from app.services.authorization import (
     LoginFailed,
     SessionRow,
 )
+from app.services.signin_events import (
+    CONSENT_GRANTED,
+    INVALID_CREDENTIALS,
+    NO_CONSENT_REQUIRED,
+    PERSISTED_CONSENT,
+    REJECTED_BY_USER,
+)
 from app.web.requests import container_of, host_of, now, read_body, realm_of
 
 SESSION_COOKIE = "registrar_session"
@@ -210,11 +217,13 @@ async def _continue(
     if session is None or (not fresh_login and flow.needs_login(auth, session, now())):
         if "none" in auth.prompt:
             # OIDC Core §3.1.2.6: login_required when prompt=none and nobody is signed in
+            _login_error(request, realm, auth, "login_required")
             answer = flow.refuse(realm, auth, "login_required", "Nobody is signed in")
             return _answer(request, realm, answer)
         return _login_page(request, realm, auth)
     if not consented and await flow.needs_consent(realm, auth, session.username):
         if "none" in auth.prompt:
+            _login_error(request, realm, auth, "consent_required", session.username)
             answer = flow.refuse(realm, auth, "consent_required", "The user has not consented")
             return _answer(request, realm, answer)
         scopes = auth.scope.split()
@@ -223,7 +232,26 @@ async def _continue(
             request, realm, "consent.html", auth, page_title="Grant access",
             username=person.username if person else session.username, scopes=scopes,
         )  # fmt: skip
-    return _answer(request, realm, await flow.issue_code(realm, auth, session, now()))
+    answer = await flow.issue_code(realm, auth, session, now())
+    consent = CONSENT_GRANTED if consented else NO_CONSENT_REQUIRED
+    if auth.consent_required and not consented:
+        consent = PERSISTED_CONSENT
+    container_of(request).signin_events.login(
+        realm, host_of(request), auth.client_id, session.username, auth.redirect_uri, consent
+    )
+    return _answer(request, realm, answer)
+
+
+def _login_error(
+    request: Request,
+    realm: RealmConfig,
+    auth: AuthorizationRequest,
+    error: str,
+    username: str | None = None,
+) -> None:
+    container_of(request).signin_events.login_error(
+        realm, host_of(request), auth.client_id, error, auth.redirect_uri, username
+    )
 
 
 async def _judged(
@@ -286,6 +314,7 @@ async def login(request: Request) -> Response:
     try:
         session_id, session = await flow.sign_in(realm, username, form.get("password", ""), now())
     except LoginFailed as exc:
+        _login_error(request, realm, auth, INVALID_CREDENTIALS, username)
         return _login_page(request, realm, auth, error=str(exc), username=username)
     response = await _continue(request, realm, auth, session, fresh_login=True)
     _set_cookie(request, response, realm, SESSION_COOKIE, session_id)
@@ -304,6 +333,7 @@ async def consent(request: Request) -> Response:
     if "accept" not in form:
         # RFC 6749 §4.1.2.1: "access_denied — The resource owner or authorization server
         # denied the request."
+        _login_error(request, realm, auth, REJECTED_BY_USER, session.username)
         answer = flow.refuse(realm, auth, "access_denied", "The user did not grant access")
         return _answer(request, realm, answer)
     await flow.remember_consent(realm, auth, session.username)
@@ -325,8 +355,16 @@ async def logout(request: Request) -> Response:
             query.get("state"),
         )
     except BadAuthorizationRequest as exc:
+        error = "invalid_token" if "id_token_hint" in exc.description else "invalid_redirect_uri"
+        events = container_of(request).signin_events
+        events.logout_error(realm, host_of(request), error, query.get("post_logout_redirect_uri"))
         return _problem(realm, exc.description)
+    session = await flow.session(realm, request.cookies.get(SESSION_COOKIE), now())
     await flow.sign_out(realm, request.cookies.get(SESSION_COOKIE))
+    if session is not None:
+        container_of(request).signin_events.logout(
+            realm, host_of(request), session.username, query.get("post_logout_redirect_uri")
+        )
     response: Response = (
         _redirect(request, target)
         if target
