@@ -231,6 +231,10 @@ def _serve(settings: Settings) -> int:
         # the chosen format); off by default, as in Keycloak (http-access-log-enabled)
         access_log=False,
         timeout_graceful_shutdown=10,
+        # uvicorn restarts a worker that misses its health ping for this long (default 5 s); a
+        # worker starting on a busy machine (a schema check, the realm files) may take longer,
+        # and a restart only adds to the load
+        timeout_worker_healthcheck=30,
         # connection limits (docs/reference.md §1 and README "Limits")
         # the app answers past max_connections requests in flight with a JSON 503; uvicorn's
         # plain-text limit sits above it as a backstop for idle connections
