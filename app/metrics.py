@@ -1,6 +1,6 @@
 """Prometheus metrics (GET /metrics): request durations by route and status, registrations by
-realm and outcome, policy refusals by policy, tokens issued by grant, rate-limit refusals and
-the use of the database's connections. With several workers every
+realm and outcome, policy refusals by policy, tokens issued by grant, rate-limit refusals, realm
+file loads and failures, and the use of the database's connections. With several workers every
 process writes its counts to PROMETHEUS_MULTIPROC_DIR (set by `registrar serve`) and /metrics
 adds them up; in a single process the default registry serves them."""
 
@@ -44,6 +44,11 @@ TOKENS_ISSUED = Counter(
 )
 # The database connections of every live worker, added up ("livesum"). Changed by inc / dec
 # only, never set, so that several pools of one process (and a stopped one, back to 0) add up.
+REALM_LOADS = Counter(
+    "registrar_realm_loads_total",
+    "Realm files read at start or on a change, by realm and outcome (loaded, failed, removed)",
+    ["realm", "outcome"],
+)
 DB_CONNECTIONS_IN_USE = Gauge(
     "registrar_database_connections_in_use",
     "Database connections a request is using now",

@@ -21,6 +21,7 @@ from pydantic import ValidationError
 
 from app.config.realm_errors import plain_message
 from app.config.realm_models import REALM_NAME, RealmConfig
+from app.metrics import REALM_LOADS
 
 log = logging.getLogger("registrar.realms")
 
@@ -279,6 +280,7 @@ class RealmRegistry:
                 twin = _twin_error(self._dir / file_name, self._dir / signatures_of_stem[stem])
                 if file_name not in self._errors:
                     log.error("%s", twin)
+                    REALM_LOADS.labels(stem, "failed").inc()
                 signatures[file_name] = signature
                 file_errors[file_name] = [twin]
                 continue
@@ -292,8 +294,10 @@ class RealmRegistry:
                     log.error("%s", err)
                 if realm is None:  # a failed load keeps the realm as last loaded
                     realm = self._realms.get(stem)
+                    REALM_LOADS.labels(stem, "failed").inc()
                 else:
                     log.info("realm %r loaded from %s", stem, self._dir / file_name)
+                    REALM_LOADS.labels(stem, "loaded").inc()
             if realm is not None:
                 realms[stem] = realm
             signatures[file_name] = signature
@@ -301,6 +305,7 @@ class RealmRegistry:
                 file_errors[file_name] = errors
         for gone in self._realms.keys() - realms.keys():
             log.info("realm %r removed: its file is gone from %s", gone, self._dir)
+            REALM_LOADS.labels(gone, "removed").inc()
         self._realms, self._signatures, self._errors = realms, signatures, file_errors
         return [err for errs in file_errors.values() for err in errs]
 
