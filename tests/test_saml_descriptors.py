@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from tests.helpers import admin, assert_error, bearer, clients_path, initial_access_token
+from tests.test_console import console, signed_in
 
 pytestmark = pytest.mark.anyio
 
@@ -151,3 +152,25 @@ async def test_policies_apply_here_too(client: httpx.AsyncClient) -> None:
     response = await post_xml(client, descriptor("urn:example:anon"), "locked")
     assert_error(response, 403, "insufficient_scope")
     assert response.json()["error_description"].startswith("Policy 'Trusted Hosts' rejected")
+
+
+async def test_the_console_opens_edits_and_deletes_a_client_whose_id_is_a_url(
+    client: httpx.AsyncClient,
+) -> None:
+    """An entity id is a URL, so its clientId holds "/": the console's pages still find it."""
+    entity = "https://sp.example.org/shibboleth/console"
+    created = await post_xml(client, descriptor(entity), token=await initial_access_token(client))
+    assert created.status_code == 201, created.text
+    csrf = await signed_in(client)
+    page = f"{console()}/clients/{quote(entity)}"
+    shown = await client.get(page)
+    assert shown.status_code == 200, shown.text
+    assert entity in shown.text
+    disabled = await client.post(f"{page}/enabled", data={"csrf": csrf, "enabled": "false"})
+    assert disabled.status_code == 303, disabled.text
+    assert disabled.headers["location"].endswith(quote(entity) + "?notice=disabled")
+    confirm = await client.get(f"{page}/delete")
+    assert confirm.status_code == 200 and "Delete" in confirm.text
+    deleted = await client.post(f"{page}/delete", data={"csrf": csrf, "confirm": "yes"})
+    assert deleted.status_code == 303, deleted.text
+    assert (await client.get(page)).status_code == 404

@@ -11,7 +11,9 @@ from starlette.routing import BaseRoute, Route
 from app.web.console import client_pages, pages, people
 
 CONSOLE = "/realms/{realm}/console"
-CLIENT = "/clients/{client_id}"
+# a clientId may hold "/" (a SAML entity id is a URL): the id runs to the action named last,
+# and the detail page is routed after every action
+CLIENT = "/clients/{client_id:path}"
 USER = "/users/{username}"
 
 ROUTES: list[BaseRoute] = [
@@ -26,7 +28,6 @@ ROUTES: list[BaseRoute] = [
     Route(CONSOLE + USER + "/sessions/end", people.end_session, methods=["POST"]),
     Route(CONSOLE + USER + "/consents/withdraw", people.withdraw_consent, methods=["POST"]),
     Route(CONSOLE + "/clients", pages.clients, methods=["GET"]),
-    Route(CONSOLE + "/clients/{client_id}", client_pages.client_detail, methods=["GET"]),
     Route(CONSOLE + CLIENT + "/edit", client_pages.client_edit, methods=["GET", "POST"]),
     Route(CONSOLE + CLIENT + "/enabled", client_pages.client_enabled, methods=["POST"]),
     Route(CONSOLE + CLIENT + "/client-secret", client_pages.client_secret, methods=["POST"]),
@@ -34,6 +35,7 @@ ROUTES: list[BaseRoute] = [
         CONSOLE + CLIENT + "/registration-access-token", client_pages.client_rat, methods=["POST"]
     ),
     Route(CONSOLE + CLIENT + "/delete", client_pages.client_delete, methods=["GET", "POST"]),
+    Route(CONSOLE + CLIENT, client_pages.client_detail, methods=["GET"]),
     Route(CONSOLE + "/tokens", pages.tokens, methods=["GET", "POST"]),
     Route(CONSOLE + "/tokens/{id}/delete", pages.token_delete, methods=["GET", "POST"]),
     Route(CONSOLE + "/new", pages.new_client, methods=["GET", "POST"]),

@@ -71,7 +71,7 @@ def _typed(page: Page) -> dict[str, Any]:
 
 
 @signed_in
-@refillable(r"/clients/(?P<client_id>[^/]+)/edit")
+@refillable(r"/clients/(?P<client_id>.+)/edit")
 async def client_edit(page: Page) -> Response:
     """Change name, redirect URIs, scopes and enabled. The PUT replaces the metadata as a whole
     (RFC 7592 §2.2), so the body is the client's current metadata with those members changed."""
@@ -146,7 +146,7 @@ async def client_rat(page: Page) -> Response:
 
 
 @signed_in
-@refillable(r"/clients/(?P<client_id>[^/]+)/delete")
+@refillable(r"/clients/(?P<client_id>.+)/delete")
 async def client_delete(page: Page) -> Response:
     """A GET, or a POST without `confirm=yes`, shows what will be deleted; only the
     confirmation's POST deletes (issue 14)."""
