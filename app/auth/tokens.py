@@ -154,8 +154,9 @@ def sign_internal(keys: RealmKeys, claims: Mapping[str, Any]) -> str:
     return f"{header}.{payload}.{b64url(signature)}"
 
 
-def verify_internal(keys: RealmKeys, token: str, typ: str, issuer: str, now: int) -> dict[str, Any]:
-    """Check signature, `typ`, `iss` and `exp` of an internal token; return its claims."""
+def _compact_parts(token: str) -> tuple[list[str], Any, bytes, bytes]:
+    """A compact JWS's parts as written, and its header (decoded), payload and signature;
+    every part in its canonical text, so one signature has one spelling."""
     parts = token.split(".")
     if len(token) > MAX_TOKEN_LENGTH or len(parts) != 3:
         raise InvalidToken("Malformed token")
@@ -165,6 +166,12 @@ def verify_internal(keys: RealmKeys, token: str, typ: str, issuer: str, now: int
         signature = b64url_decode_canonical(parts[2])
     except (ValueError, JsonDecodeError) as exc:
         raise InvalidToken("Malformed token") from exc
+    return parts, header, payload, signature
+
+
+def verify_internal(keys: RealmKeys, token: str, typ: str, issuer: str, now: int) -> dict[str, Any]:
+    """Check signature, `typ`, `iss` and `exp` of an internal token; return its claims."""
+    parts, header, payload, signature = _compact_parts(token)
     if not isinstance(header, dict) or header.get("alg") != "HS256":
         raise InvalidToken("Invalid token")
     expected = hmac.digest(keys.hmac_key, f"{parts[0]}.{parts[1]}".encode(), "sha256")
@@ -326,16 +333,7 @@ def verify_own_access_token(keys: RealmKeys, token: str) -> dict[str, Any]:
 
 
 def _verified_claims(keys: RealmKeys, token: str) -> dict[str, Any]:
-    parts = token.split(".")
-    if len(token) > MAX_TOKEN_LENGTH or len(parts) != 3:
-        raise InvalidToken("Malformed token")
-    try:
-        # every part in its canonical text: one signature has one spelling
-        header = loads(b64url_decode_canonical(parts[0]))
-        payload = b64url_decode_canonical(parts[1])
-        signature = b64url_decode_canonical(parts[2])
-    except (ValueError, JsonDecodeError) as exc:
-        raise InvalidToken("Malformed token") from exc
+    parts, header, payload, signature = _compact_parts(token)
     # only the realm's asymmetric algorithms: refuses "none" and HS256 key confusion
     alg = header.get("alg") if isinstance(header, dict) else None
     signer = keys.signers.get(alg) if isinstance(alg, str) else None
