@@ -1,4 +1,4 @@
-"""The web console (issue 8 part 1), in-process: sign-in and its cookie, CSRF, expired and
+"""The web console, in-process: sign-in and its cookie, CSRF, expired and
 foreign sessions, escaping, role-dependent offers, and every page through the same services as
 the API."""
 

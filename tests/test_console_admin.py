@@ -1,4 +1,4 @@
-"""The console as a realm admin uses it (issue 14), in-process: deletions confirmed, a client
+"""The console as a realm admin uses it, in-process: deletions confirmed, a client
 edited through the RFC 7592 update, its secret and registration access token regenerated (in
 the console and Keycloak's admin API), the registration policies page, a form kept across an
 ended session, every problem of a form at once, and the example realms' console accounts."""

@@ -1,4 +1,4 @@
-"""The web console in a real browser (issue 8 part 2): Playwright for Python driving Debian's
+"""The web console in a real browser: Playwright for Python driving Debian's
 Chromium against a real `registrar serve`. Screenshots go to the test's tmp dir; two of them
 also to docs/ for the README.
 

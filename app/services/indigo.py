@@ -1,4 +1,4 @@
-"""INDIGO IAM compatibility (issue 8): which realm `/iam/api/client-registration` serves, and the
+"""INDIGO IAM compatibility: which realm `/iam/api/client-registration` serves, and the
 members INDIGO IAM adds to a registration (its RegisteredClientDTO, MitreID's defaults). The
 registration itself is app/services/registration.py's, unchanged. Pure: no I/O, no Starlette.
 """

@@ -1,4 +1,4 @@
-"""Console pages of one client (issue 14): its details and edit form, enable / disable, the
+"""Console pages of one client: its details and edit form, enable / disable, the
 regeneration of its secret and registration access token, and its deletion, confirmed.
 
 The edit form goes through the very service of the RFC 7592 PUT (Registrations.update, with the
@@ -149,7 +149,7 @@ async def client_rat(page: Page) -> Response:
 @refillable(r"/clients/(?P<client_id>.+)/delete")
 async def client_delete(page: Page) -> Response:
     """A GET, or a POST without `confirm=yes`, shows what will be deleted; only the
-    confirmation's POST deletes (issue 14)."""
+    confirmation's POST deletes."""
     client_id = client_id_of(page)
     if page.posted and page.field("confirm") == "yes":
         await page.registrations.remove(page.realm, client_id, page.caller)

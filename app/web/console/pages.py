@@ -1,4 +1,4 @@
-"""Console pages (issue 8 part 1): clients, initial access tokens and INDIGO IAM's "New client".
+"""Console pages: clients, initial access tokens and INDIGO IAM's "New client".
 
 Each page calls the very services the API calls (app.services.admin, app.services.registration)
 with the signed-in bearer's Credential, so roles and policies decide here exactly as there.
@@ -165,7 +165,7 @@ NOT_CARRIED = frozenset({"csrf"})  # re-made for the new session, never carried
 
 def refillable(pattern: str) -> Callable[[Handler], Handler]:
     """Register a page whose form a sign-in shows again with what was typed before the
-    session ended (issue 14): `pattern` is its path under the console, its groups the page's
+    session ended: `pattern` is its path under the console, its groups the page's
     path parameters."""
 
     def register(handler: Handler) -> Handler:
@@ -497,7 +497,7 @@ async def tokens(page: Page) -> Response:
 @refillable(r"/tokens/(?P<id>[^/]+)/delete")
 async def token_delete(page: Page) -> Response:
     """A GET, or a POST without `confirm=yes`, shows what will be deleted; only the
-    confirmation's POST deletes (issue 14)."""
+    confirmation's POST deletes."""
     token_id = page.params["id"]
     if page.posted and page.field("confirm") == "yes":
         await page.admin.delete_initial_access_token(page.realm, page.caller, token_id)
@@ -600,7 +600,7 @@ async def events(page: Page) -> Response:
 
 
 def offered_scopes(page: Page) -> list[str]:
-    """The realm's scopes; restricted ones only for manage-clients (issue 8)."""
+    """The realm's scopes; restricted ones only for manage-clients."""
     scopes = page.realm.scopes
     restricted = scopes.restricted if MANAGE_CLIENTS in page.caller.roles else ()
     return list(dict.fromkeys(scopes.default + scopes.optional + restricted))

@@ -1,4 +1,4 @@
-"""Console sessions (issue 8): the realm's own access token in a cookie, and CSRF tokens.
+"""Console sessions: the realm's own access token in a cookie, and CSRF tokens.
 
 Signing in is the token endpoint's client_credentials grant for a service account of the
 realm; the access token it issues is the session, kept in an HttpOnly, SameSite=Strict cookie

@@ -1,4 +1,4 @@
-"""INDIGO IAM's registration API (issue 8): `/iam/api/client-registration[/{client_id}]` for
+"""INDIGO IAM's registration API: `/iam/api/client-registration[/{client_id}]` for
 `default_realm`, and `/realms/{realm}/iam/api/client-registration[/{client_id}]`, for realms with
 `compat: {indigo_iam: true}`. The same services, policies and tables as RFC 7591 / RFC 7592.
 """
