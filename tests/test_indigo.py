@@ -1,4 +1,4 @@
-"""INDIGO IAM's registration API (issue 8, part 3) through HTTP: `/iam/api/client-registration`
+"""INDIGO IAM's registration API through HTTP: `/iam/api/client-registration`
 for `default_realm` and `/realms/{realm}/iam/api/client-registration` for realms with
 `compat: {indigo_iam: true}` (tests/app_realms/indigo.yaml); INDIGO's extra members, the same
 policies and tables as RFC 7591 / RFC 7592, and INDIGO's DELETE headers."""
