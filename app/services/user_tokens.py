@@ -79,7 +79,10 @@ class UserTokens:
             # authorization server MUST deny the request and SHOULD revoke (when possible) all
             # tokens previously issued based on that authorization code."
             if row.family_id:
-                await self._signin.revoke_family(realm.name, row.family_id)
+                lifetime = max(
+                    realm.tokens.access_token_lifespan, realm.tokens.refresh_token_lifespan
+                )
+                await self._signin.revoke_code_family(realm.name, row, now + lifetime)
             raise InvalidGrant("The code was already used")
         if row.expires_at <= now:
             raise InvalidGrant("The code has expired")

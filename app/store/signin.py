@@ -247,11 +247,26 @@ class SigninStore:
         expires_at: int,
         auth_time: int = 0,
     ) -> None:
+        # a replay of the code may have revoked the family before this first use stored it
+        # (revoke_code_family): then it stays revoked
         await self.db.write_one(
             "INSERT INTO grant_family (family_id, realm, client_id, username, revoked, "
-            "expires_at, auth_time) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "expires_at, auth_time) VALUES (?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (family_id) DO NOTHING",
             (family_id, realm, client_id, username, False, expires_at, auth_time),
         )
+
+    async def revoke_code_family(self, realm: str, code: CodeRow, expires_at: int) -> None:
+        """Revoke what a code's first use issued, whether or not that use has stored its
+        family yet: racing uses of one code may get here first, and the family row this
+        writes then keeps the first use's tokens revoked once it is stored."""
+        await self.db.write_one(
+            "INSERT INTO grant_family (family_id, realm, client_id, username, revoked, "
+            "expires_at, auth_time) VALUES (?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (family_id) DO UPDATE SET revoked = excluded.revoked",
+            (code.family_id, realm, code.client_id, code.username, True, expires_at,
+             code.auth_time),
+        )  # fmt: skip
 
     async def revoke_family(self, realm: str, family_id: str) -> None:
         await self.db.write_one(
