@@ -255,8 +255,16 @@ class TokenEndpoint:
             reply["scope"] = scope
         return reply
 
-    async def introspect(self, realm: RealmConfig, token: str | None, now: int) -> dict[str, Any]:
-        """RFC 7662 §2.2: active only for a live token of this realm whose client is still live."""
+    async def introspect(
+        self,
+        realm: RealmConfig,
+        token: str | None,
+        now: int,
+        caller: AuthenticatedClient | None = None,
+    ) -> dict[str, Any]:
+        """RFC 7662 §2.2: active only for a live token of this realm whose client is still live.
+        `caller`, the client authenticated for this request, stands in for a second read of its
+        row when the token is its own (what a resource server introspecting its tokens sends)."""
         if not token:
             raise InvalidRequest("token is required")
         # RFC 7662 §2.2: for a token that "is not active, does not exist on this server, or the
@@ -269,7 +277,8 @@ class TokenEndpoint:
         exp = claims.get("exp")
         if claims.get("iss") != self._issuer(realm.name) or not isinstance(exp, int) or exp <= now:
             return {"active": False}
-        if not await self._client_still_live(realm, str(claims.get("azp", "")), claims.get("iat")):
+        azp, iat = str(claims.get("azp", "")), claims.get("iat")
+        if not await self._client_still_live(realm, azp, iat, caller):
             return {"active": False}
         if await self._store.is_revoked(realm.name, str(claims.get("jti", ""))):
             return {"active": False}
@@ -292,16 +301,28 @@ class TokenEndpoint:
         if caller.kind == "bearer" and caller.issuer == self._issuer(realm.name):
             await self._store.revoke_token(realm.name, caller.jti, caller.expires_at)
 
-    async def _client_still_live(self, realm: RealmConfig, client_id: str, iat: Any) -> bool:
+    async def _client_still_live(
+        self,
+        realm: RealmConfig,
+        client_id: str,
+        iat: Any,
+        caller: AuthenticatedClient | None = None,
+    ) -> bool:
         """A service account of the realm file, or a registered client that is enabled and was
         not disabled after the token was issued (re-enabling revives no token)."""
         if any(a.client_id == client_id for a in realm.service_accounts):
             return True
-        row = await self._store.get_client(realm.name, client_id) if client_id else None
-        if row is None or not row.enabled:
-            return False
+        if caller is not None and not caller.service_account and caller.client_id == client_id:
+            # the row this request authenticated with, read moments ago: enabled (a disabled
+            # client does not authenticate), and its tokens_valid_after
+            valid_after = caller.tokens_valid_after
+        else:
+            row = await self._store.get_client(realm.name, client_id) if client_id else None
+            if row is None or not row.enabled:
+                return False
+            valid_after = row.tokens_valid_after
         # iat is whole seconds: a token issued in the second of the disable counts as before it
-        return isinstance(iat, int) and not isinstance(iat, bool) and iat > row.tokens_valid_after
+        return isinstance(iat, int) and not isinstance(iat, bool) and iat > valid_after
 
 
 def _granted_scope(

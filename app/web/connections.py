@@ -16,6 +16,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from app.errors import RequestTimeout
 from app.jsonio import dumps
+from app.web.coalescing import CoalescingTransport
 from app.web.requests import JSON_RAW_HEADERS, NO_STORE
 
 
@@ -32,7 +33,8 @@ class HeadTimeoutProtocol(HttpToolsProtocol):
         self._head_bytes = False  # part of a head arrived since the timer was armed
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
+        # a response's head and body in one write (app/web/coalescing.py)
+        super().connection_made(CoalescingTransport(transport, self.loop))
         self._arm()
 
     def data_received(self, data: bytes) -> None:
