@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 from starlette.applications import Starlette
+from starlette.types import Receive, Scope, Send
 
 from app.config.settings import Settings
 from tests import live, profiles
@@ -98,3 +99,25 @@ def live_server(tmp_path: Path, realms_dir: Path, sqlite_url: str) -> Iterator[L
     """A real server on SQLite (tests using it are marked `live`)."""
     with running_server(tmp_path, realms_dir, sqlite_url) as server:
         yield server
+
+
+@pytest.fixture
+async def lane_and_router(app: Starlette) -> AsyncIterator[tuple[httpx.AsyncClient, ...]]:
+    """The same app twice: as served (the fast lane first) and through Starlette's router only,
+    for the parity tests of the fast lane."""
+
+    async def router_only(scope: Scope, receive: Receive, send: Send) -> None:
+        await Starlette.__call__(app, scope, receive, send)
+
+    clients = [
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=asgi, client=("127.0.0.1", 50000)),
+            base_url="http://testserver",
+        )
+        for asgi in (app, router_only)
+    ]
+    try:
+        yield tuple(clients)
+    finally:
+        for http in clients:
+            await http.aclose()

@@ -4,12 +4,10 @@ skips the lane, and the answers are compared."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 import httpx
 import pytest
-from starlette.applications import Starlette
-from starlette.types import Receive, Scope, Send
 
 from app.web.fastlane import HOT_ROUTES
 from tests.helpers import JSON, bearer, dcr_path, rat_of
@@ -26,25 +24,6 @@ MINTED = {
     "registration_client_uri",
 }
 BODY = {"client_name": "parity", "redirect_uris": ["https://rp.example.org/cb"]}
-
-
-@pytest.fixture
-async def lane_and_router(app: Starlette) -> AsyncIterator[tuple[httpx.AsyncClient, ...]]:
-    async def router_only(scope: Scope, receive: Receive, send: Send) -> None:
-        await Starlette.__call__(app, scope, receive, send)
-
-    clients = [
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=asgi, client=("127.0.0.1", 50000)),
-            base_url="http://testserver",
-        )
-        for asgi in (app, router_only)
-    ]
-    try:
-        yield tuple(clients)
-    finally:
-        for http in clients:
-            await http.aclose()
 
 
 async def registered(http: httpx.AsyncClient) -> JSON:

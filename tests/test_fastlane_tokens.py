@@ -5,12 +5,9 @@ through Starlette's router and middleware: the same requests both ways, the answ
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from starlette.applications import Starlette
-from starlette.types import Receive, Scope, Send
 
 from tests.helpers import service_token, token_path
 from tests.test_fastlane import comparable, is_hot
@@ -60,25 +57,6 @@ CASES: dict[str, tuple[int, str, dict[str, str], bytes]] = {
     "introspect without token 400": (400, INTROSPECT, {**FORM, **ADMIN}, b""),
     "introspect unauthenticated 401": (401, INTROSPECT, FORM, b"token={token}"),
 }
-
-
-@pytest.fixture
-async def lane_and_router(app: Starlette) -> AsyncIterator[tuple[httpx.AsyncClient, ...]]:
-    async def router_only(scope: Scope, receive: Receive, send: Send) -> None:
-        await Starlette.__call__(app, scope, receive, send)
-
-    clients = [
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=asgi, client=("127.0.0.1", 50000)),
-            base_url="http://testserver",
-        )
-        for asgi in (app, router_only)
-    ]
-    try:
-        yield tuple(clients)
-    finally:
-        for http in clients:
-            await http.aclose()
 
 
 def without_minted(answer: httpx.Response) -> tuple[int, dict[str, str], object]:
