@@ -5,6 +5,7 @@ It counts the requests of each path and keeps their Host headers."""
 from __future__ import annotations
 
 import json
+import shutil
 import threading
 import time
 from collections import Counter
@@ -12,9 +13,29 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
+from tests.helpers import APP_REALMS
+from tests.signin_flow import PEOPLE
+
 MAX_DELAY = 3.0  # seconds: a slow answer is bounded too
+
+
+def documents_section(fetch_timeout: float) -> str:
+    """A realm file's section that lets clients be named by documents this server serves."""
+    return (
+        "\nclient_id_metadata_documents:\n  enabled: true\n  allow_loopback_http: true\n"
+        f"  fetch_timeout: {fetch_timeout}\n"
+    )
+
+
+def document_realms(tmp_path: Path, fetch_timeout: float = 1) -> Path:
+    """The test realms, with `people` taking clients named by their metadata documents."""
+    target = tmp_path / "realms"
+    shutil.copytree(APP_REALMS, target)
+    (target / "people.yaml").write_text(PEOPLE + documents_section(fetch_timeout))
+    return target
 
 
 @dataclass

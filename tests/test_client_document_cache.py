@@ -5,7 +5,6 @@ SQLite and PostgreSQL, with a clock the test turns."""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,27 +17,16 @@ from app.config.settings import Settings
 from app.container import Container
 from app.services.client_documents import ClientDocuments, DocumentRefused
 from app.store.client_documents import ClientDocumentStore
-from tests.document_server import DocumentServer, document_server
-from tests.helpers import APP_REALMS
+from tests.document_server import DocumentServer, document_realms, document_server
 from tests.inprocess import make_settings
-from tests.signin_flow import CALLBACK, PEOPLE
+from tests.signin_flow import CALLBACK
 
 pytestmark = pytest.mark.anyio
-
-DOCUMENTS = """
-client_id_metadata_documents:
-  enabled: true
-  allow_loopback_http: true
-  fetch_timeout: 1
-"""
 
 
 @pytest.fixture
 def realms_dir(tmp_path: Path) -> Path:
-    target = tmp_path / "realms"
-    shutil.copytree(APP_REALMS, target)
-    (target / "people.yaml").write_text(PEOPLE + DOCUMENTS)
-    return target
+    return document_realms(tmp_path)
 
 
 @pytest.fixture

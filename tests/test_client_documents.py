@@ -6,7 +6,6 @@ endpoint. The documents are served by a small server on 127.0.0.1 (`allow_loopba
 from __future__ import annotations
 
 import html
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,8 +13,13 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.document_server import DocumentServer, document_server
-from tests.helpers import APP_REALMS, clients_path, token_path
+from tests.document_server import (
+    DocumentServer,
+    document_realms,
+    document_server,
+    documents_section,
+)
+from tests.helpers import clients_path, token_path
 from tests.signin_flow import (
     CALLBACK,
     PEOPLE,
@@ -29,12 +33,7 @@ from tests.signin_flow import (
 
 pytestmark = pytest.mark.anyio
 
-DOCUMENTS = """
-client_id_metadata_documents:
-  enabled: true
-  allow_loopback_http: true
-  fetch_timeout: 0.5
-"""
+DOCUMENTS = documents_section(fetch_timeout=0.5)
 # the same realm with documents refused from loopback: what a public deployment runs
 PUBLIC_ONLY = """
 client_id_metadata_documents:
@@ -44,9 +43,7 @@ client_id_metadata_documents:
 
 @pytest.fixture
 def realms_dir(tmp_path: Path) -> Path:
-    target = tmp_path / "realms"
-    shutil.copytree(APP_REALMS, target)
-    (target / "people.yaml").write_text(PEOPLE + DOCUMENTS)
+    target = document_realms(tmp_path, fetch_timeout=0.5)
     (target / "public.yaml").write_text(PEOPLE + PUBLIC_ONLY)
     strict = PEOPLE.replace("client-uris-must-match: false", "client-uris-must-match: true")
     (target / "strict.yaml").write_text(strict + DOCUMENTS)

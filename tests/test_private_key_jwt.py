@@ -4,7 +4,6 @@ metadata document client with `jwks_uri` signing a user in end to end."""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,27 +13,18 @@ import pytest
 from jwcrypto import jwk
 
 from tests.assertions import assertion, assertion_form, jti_of, new_key, public_jwks
-from tests.document_server import DocumentServer, document_server
-from tests.helpers import APP_REALMS, ISSUER, register, token_path
-from tests.signin_flow import CALLBACK, PEOPLE, auth_params, auth_path, pkce, post_form
+from tests.document_server import DocumentServer, document_realms, document_server
+from tests.helpers import ISSUER, register, token_path
+from tests.signin_flow import CALLBACK, auth_params, auth_path, pkce, post_form
 
 pytestmark = pytest.mark.anyio
 
 TOKEN_URL = ISSUER + "/protocol/openid-connect/token"
-DOCUMENTS = """
-client_id_metadata_documents:
-  enabled: true
-  allow_loopback_http: true
-  fetch_timeout: 1
-"""
 
 
 @pytest.fixture
 def realms_dir(tmp_path: Path) -> Path:
-    target = tmp_path / "realms"
-    shutil.copytree(APP_REALMS, target)
-    (target / "people.yaml").write_text(PEOPLE + DOCUMENTS)
-    return target
+    return document_realms(tmp_path)
 
 
 @pytest.fixture
