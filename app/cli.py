@@ -34,6 +34,8 @@ from app.errors import RegistrarError
 from app.store.errors import DatabaseUnavailable
 
 if TYPE_CHECKING:
+    import uvicorn
+
     from app.container import Container
 
 
@@ -213,7 +215,7 @@ def _serve(settings: Settings) -> int:
     _announce(settings)
     # every worker rebuilds the same Settings from these variables (uvicorn factory)
     os.environ.update(settings.to_environ())
-    uvicorn.run(
+    config = uvicorn.Config(
         "app.main:create_app_from_environ",
         factory=True,
         host=settings.host,
@@ -246,7 +248,33 @@ def _serve(settings: Settings) -> int:
         # knows nothing of Forwarded
         proxy_headers=False,
     )
+    _run(config)
     return 0
+
+
+def _run(config: uvicorn.Config) -> None:
+    """What uvicorn.run does with a Config, except that with several workers each listens on a
+    socket of its own (app/web/listeners.py), under uvicorn's supervisor (restarts, health
+    checks, signals)."""
+    import uvicorn
+    from uvicorn.config import STARTUP_FAILURE
+    from uvicorn.supervisors import Multiprocess
+
+    from app.web.listeners import REUSE_PORT, SharedPortSocket
+
+    try:
+        if config.workers == 1:
+            server = uvicorn.Server(config)
+            server.run()
+            if not server.started:
+                sys.exit(STARTUP_FAILURE)
+        elif REUSE_PORT is None:
+            Multiprocess(config, sockets=[config.bind_socket()]).run()
+        else:
+            with SharedPortSocket.bind_to(config.host, config.port) as hold:
+                Multiprocess(config, sockets=[hold]).run()
+    except KeyboardInterrupt:
+        pass
 
 
 LOOPBACK_NAMES = frozenset({"localhost"})
