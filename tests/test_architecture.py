@@ -46,8 +46,9 @@ OWNERS: dict[str, tuple[str, ...]] = {
     "prometheus_client": ("app.metrics",),
     # outbound HTTP: the upstream OpenID provider, trusted issuers' and statement issuers' JWKS
     "httpx": ("app.auth",),
-    # host names of the trusted-hosts policy; the port check before serving
-    "socket": ("app.auth", "app.cli"),
+    # host names of the trusted-hosts policy; the port check before serving; each worker's
+    # listening socket
+    "socket": ("app.auth", "app.cli", "app.web.listeners"),
     "ada_url": ("app.rules",),  # the WHATWG URL parser that reads client URIs
     "defusedxml": ("app.services.saml_descriptors",),  # SAML metadata, hardened
     "xml": ("app.services.saml_descriptors",),
