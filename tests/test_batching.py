@@ -236,3 +236,24 @@ async def test_racing_updates_with_one_rat_in_one_batch_let_exactly_one_win(
     stored = await get_client(http, client, winner["registration_access_token"])
     assert stored.json()["client_name"] == winner["client_name"]
     assert_error(await get_client(http, client, rat), 401, "invalid_token")
+
+
+# --- revocation lookups (every introspection), on SQLite and PostgreSQL -----------------------
+
+
+async def test_concurrent_revocation_lookups_answer_each_token(database_url: str) -> None:
+    store = Store.for_url(database_url)
+    store.db.create_schema()
+    await store.start()
+    try:
+        await store.revoke_token("open", "revoked-1", 2_000_000_000)
+        await store.revoke_token("open", "revoked-2", 2_000_000_000)
+        await store.revoke_token("other", "revoked-elsewhere", 2_000_000_000)
+        asked = ["revoked-1", "live-1", "revoked-2", "revoked-elsewhere", "live-2"] * 20
+        answers = await asyncio.gather(*(store.is_revoked("open", jti) for jti in asked))
+        assert answers == [jti in ("revoked-1", "revoked-2") for jti in asked]
+        # a revocation made after a lookup answered is seen by the next one
+        await store.revoke_token("open", "live-1", 2_000_000_000)
+        assert await store.is_revoked("open", "live-1")
+    finally:
+        await store.stop()

@@ -291,6 +291,8 @@ class Store:
         self._client_reads: KeyedBatcher[str, str, ClientRow | None] = KeyedBatcher(
             self._get_clients
         )
+        # PostgreSQL: concurrent revocation lookups of one realm (every introspection) too
+        self._revocation_reads: KeyedBatcher[str, str, bool] = KeyedBatcher(self._revoked_among)
 
     @classmethod
     def for_url(cls, url: str, pool_size: int = 24, create: bool = True) -> Store:
@@ -645,12 +647,24 @@ class Store:
     async def is_revoked(self, realm: str, jti: str) -> bool:
         if not is_key(jti):
             return False
+        if self.dialect == "postgresql":
+            return await self._revocation_reads.submit(realm, jti)
         found = await self.db.read_retrying(
             lambda tx: tx.one(
                 "SELECT 1 FROM revoked_token WHERE jti = ? AND realm = ?", (jti, realm)
             )
         )
         return found is not None
+
+    async def _revoked_among(self, realm: str, jtis: list[str]) -> list[bool]:
+        """Which of several token ids of one realm are revoked, in one query (PostgreSQL)."""
+        rows = await self.db.read_retrying(
+            lambda tx: tx.all(
+                "SELECT jti FROM revoked_token WHERE jti = ANY(?) AND realm = ?", (jtis, realm)
+            )
+        )
+        revoked = {row[0] for row in rows}
+        return [jti in revoked for jti in jtis]
 
     async def sweep_revoked_tokens(self, now: int) -> int:
         """Forget revocations of tokens that have expired anyway; idempotent."""
