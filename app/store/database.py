@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import re
 import sqlite3
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -266,11 +267,17 @@ def _sqlite_errors() -> Any:
 _FORMAT_CACHE: dict[str, str] = {}
 
 
+# an array parameter, always cast to its type in the statement (`?::text[]`)
+_ARRAY_PLACEHOLDER = re.compile(r"\?(?=::\w+\[\])")
+
+
 def to_format_style(sql: str) -> str:
-    """`?` placeholders as psycopg's `%s` (and a literal `%` doubled), converted once per text."""
+    """`?` placeholders as psycopg's `%s` (and a literal `%` doubled), converted once per text.
+    Arrays (the batched statements' columns) go in binary, `%b`: as text every element would be
+    quoted and escaped (a regular expression per element in psycopg, a parse in the server)."""
     converted = _FORMAT_CACHE.get(sql)
     if converted is None:
-        converted = sql.replace("%", "%%").replace("?", "%s")
+        converted = _ARRAY_PLACEHOLDER.sub("%b", sql.replace("%", "%%")).replace("?", "%s")
         _FORMAT_CACHE[sql] = converted
     return converted
 

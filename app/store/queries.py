@@ -457,7 +457,7 @@ class Store:
         # plan for this prepared statement may pick the realm index and scan the whole realm
         rows = await self.db.read_retrying(
             lambda tx: tx.all(
-                f"SELECT {CLIENT_READ_COLUMNS} FROM client WHERE public_client_id = ANY(?)",
+                f"SELECT {CLIENT_READ_COLUMNS} FROM client WHERE public_client_id = ANY(?::text[])",
                 (client_ids,),
             )
         )
@@ -660,7 +660,8 @@ class Store:
         """Which of several token ids of one realm are revoked, in one query (PostgreSQL)."""
         rows = await self.db.read_retrying(
             lambda tx: tx.all(
-                "SELECT jti FROM revoked_token WHERE jti = ANY(?) AND realm = ?", (jtis, realm)
+                "SELECT jti FROM revoked_token WHERE jti = ANY(?::text[]) AND realm = ?",
+                (jtis, realm),
             )
         )
         revoked = {row[0] for row in rows}
