@@ -248,11 +248,11 @@ def _serve(settings: Settings) -> int:
         # knows nothing of Forwarded
         proxy_headers=False,
     )
-    _run(config)
+    run_server(config)
     return 0
 
 
-def _run(config: uvicorn.Config) -> None:
+def run_server(config: uvicorn.Config) -> None:
     """What uvicorn.run does with a Config, except that with several workers each listens on a
     socket of its own (app/web/listeners.py), under uvicorn's supervisor (restarts, health
     checks, signals)."""

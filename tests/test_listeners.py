@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import pickle
 import re
+import signal
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +17,7 @@ import pytest
 
 from app.cli import main
 from app.web.listeners import SharedPortSocket
+from tests.helpers import wait_until
 from tests.live import LiveServer, running_server
 
 SOCKET_INODE = re.compile(r"socket:\[(\d+)\]")
@@ -72,13 +74,13 @@ def _socket_inodes(pid: int) -> set[str]:
     return inodes
 
 
-def _established_to(port: int) -> set[str]:
-    """Inodes of the server's side of established TCP connections to `port` (IPv4)."""
+def _sockets_to(port: int, state: str) -> set[str]:
+    """Inodes of the server's sockets on `port` in `state` (/proc/net/tcp's hex code; IPv4)."""
     inodes = set()
     for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
         fields = line.split()
         local_port = int(fields[1].split(":")[1], 16)
-        if local_port == port and fields[3] == "01":  # TCP_ESTABLISHED
+        if local_port == port and fields[3] == state:
             inodes.add(fields[9])
     return inodes
 
@@ -92,13 +94,49 @@ def two_workers(tmp_path: Path, realms_dir: Path, sqlite_url: str) -> Iterator[L
 @pytest.mark.live
 @pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads /proc (Linux)")
 def test_one_client_s_connections_land_on_every_worker(two_workers: LiveServer) -> None:
-    port = int(two_workers.url.rsplit(":", 1)[1])
-    children = _children(two_workers)
-    clients = [httpx.Client(base_url=two_workers.url, timeout=10) for _ in range(32)]
+    _assert_spread(two_workers)
+
+
+@pytest.mark.live
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads /proc (Linux)")
+def test_a_worker_killed_is_replaced_on_a_socket_of_its_own(two_workers: LiveServer) -> None:
+    before = set(_children(two_workers))
+    victim = next(pid for pid in before if _is_worker(pid))
+    os.kill(victim, signal.SIGKILL)
+    wait_until(
+        lambda: (
+            victim not in _children(two_workers)
+            and sum(_is_worker(pid) for pid in _children(two_workers)) == 2
+        ),
+        timeout=60,
+        what="uvicorn to start a worker in place of the killed one",
+    )
+    wait_until(lambda: _listening(two_workers) == 2, timeout=60, what="both workers to listen")
+    _assert_spread(two_workers)
+
+
+def _is_worker(pid: int) -> bool:
+    try:
+        return "spawn_main" in Path(f"/proc/{pid}/cmdline").read_text()
+    except OSError:  # gone meanwhile
+        return False
+
+
+def _listening(server: LiveServer) -> int:
+    """How many of the server's processes listen on its port (one socket each)."""
+    port = int(server.url.rsplit(":", 1)[1])
+    listening = _sockets_to(port, "0A")  # TCP_LISTEN
+    return sum(bool(_socket_inodes(pid) & listening) for pid in _children(server))
+
+
+def _assert_spread(server: LiveServer) -> None:
+    port = int(server.url.rsplit(":", 1)[1])
+    children = _children(server)
+    clients = [httpx.Client(base_url=server.url, timeout=10) for _ in range(32)]
     try:
         for client in clients:  # 32 kept-alive connections, opened one after another
             assert client.get("/health").status_code == 200
-        established = _established_to(port)
+        established = _sockets_to(port, "01")  # TCP_ESTABLISHED
         per_process = [len(_socket_inodes(pid) & established) for pid in children]
         assert sum(per_process) == 32, per_process
         # by a hash of each connection's address: all 32 on one worker has odds of 2^-31

@@ -7,12 +7,12 @@ from __future__ import annotations
 import os
 import shlex
 from pathlib import Path
-from typing import Any
 
 import pytest
 import uvicorn
 import yaml
 
+from app import cli
 from app.cli import main
 from tests.helpers import TEST_SECRET_KEY
 
@@ -20,10 +20,11 @@ ROOT = Path(__file__).parent.parent
 
 
 @pytest.fixture
-def uvicorn_runs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[dict[str, Any]]:
-    """`registrar serve` in-process up to uvicorn, which is only recorded: the calls it got."""
-    calls: list[dict[str, Any]] = []
-    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: calls.append(kwargs))
+def uvicorn_runs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[uvicorn.Config]:
+    """`registrar serve` in-process up to uvicorn, which is only recorded: the configurations
+    it would have run."""
+    calls: list[uvicorn.Config] = []
+    monkeypatch.setattr(cli, "run_server", calls.append)
     monkeypatch.setattr(os, "environ", {"REGISTRAR_SECRET_KEY": TEST_SECRET_KEY})
     monkeypatch.chdir(tmp_path)  # no config/registrar.yaml of the project
     (tmp_path / "realms").mkdir()
@@ -32,7 +33,7 @@ def uvicorn_runs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[dict[s
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.0.2.10", "registrar.example.org"])
 def test_serving_beyond_loopback_without_a_public_url_is_refused(
-    uvicorn_runs: list[dict[str, Any]], capsys: pytest.CaptureFixture[str], host: str
+    uvicorn_runs: list[uvicorn.Config], capsys: pytest.CaptureFixture[str], host: str
 ) -> None:
     assert main(["serve", "--host", host]) == 2
     assert uvicorn_runs == []
@@ -44,16 +45,16 @@ def test_serving_beyond_loopback_without_a_public_url_is_refused(
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "::1", "localhost", "LOCALHOST"])
 def test_loopback_serves_without_a_public_url(
-    uvicorn_runs: list[dict[str, Any]], host: str
+    uvicorn_runs: list[uvicorn.Config], host: str
 ) -> None:
     assert main(["serve", "--host", host]) == 0
-    assert [call["host"] for call in uvicorn_runs] == [host]
+    assert [config.host for config in uvicorn_runs] == [host]
 
 
-def test_beyond_loopback_serves_with_a_public_url(uvicorn_runs: list[dict[str, Any]]) -> None:
+def test_beyond_loopback_serves_with_a_public_url(uvicorn_runs: list[uvicorn.Config]) -> None:
     os.environ["REGISTRAR_PUBLIC_URL"] = "https://registrar.example.org"
     assert main(["serve", "--host", "0.0.0.0"]) == 0
-    assert [call["host"] for call in uvicorn_runs] == ["0.0.0.0"]
+    assert [config.host for config in uvicorn_runs] == ["0.0.0.0"]
 
 
 # --- the Docker image, read from the Dockerfile (no engine runs the tests) ------------------
