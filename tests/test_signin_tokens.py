@@ -15,6 +15,7 @@ from starlette.applications import Starlette
 
 from app.main import create_app
 from app.scheduler import sweep_initial_access_tokens
+from app.store.signin import SigninStore
 from tests.helpers import admin, basic, clients_path, jws_parts, payload_of
 from tests.inprocess import make_settings
 from tests.signin_flow import (
@@ -227,6 +228,32 @@ async def test_a_rotated_out_refresh_token_revokes_the_family(client: httpx.Asyn
     replayed = await refresh(client, client_id, body["refresh_token"])
     assert replayed.status_code == 400 and replayed.json()["error"] == "invalid_grant"
     # the thief's replay ends the legitimate holder's tokens too (RFC 9700 §4.14.2)
+    assert (await refresh(client, client_id, renewed["refresh_token"])).status_code == 400
+    assert (await introspect(client, renewed["access_token"]))["active"] is False
+
+
+async def test_a_use_that_rotated_the_token_wins_though_a_racing_replay_revokes_the_family(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two uses of one refresh token at once (two processes): the one whose rotation landed
+    answers 200 even when the other, refused as a replay, revokes the family before the winner
+    is done; what the winner got is revoked with the family."""
+    client_id, body = await tokens_for(client)
+    rotate = SigninStore.rotate_refresh
+    replays: list[httpx.Response] = []
+
+    async def rotate_then_replayed(self: SigninStore, realm: str, digest: str) -> bool:
+        won = await rotate(self, realm, digest)
+        if won and not replays:  # the racing use arrives right after this one rotated
+            replays.append(await refresh(client, client_id, body["refresh_token"]))
+        return won
+
+    monkeypatch.setattr(SigninStore, "rotate_refresh", rotate_then_replayed)
+    winner = await refresh(client, client_id, body["refresh_token"])
+    assert winner.status_code == 200, winner.text
+    assert [r.status_code for r in replays] == [400]
+    assert replays[0].json()["error"] == "invalid_grant"
+    renewed = winner.json()
     assert (await refresh(client, client_id, renewed["refresh_token"])).status_code == 400
     assert (await introspect(client, renewed["access_token"]))["active"] is False
 

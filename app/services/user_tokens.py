@@ -15,7 +15,7 @@ import json
 import secrets
 import uuid
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, NoReturn
 
 from app.auth.keyring import Keyring
 from app.auth.secret_values import token_digest
@@ -132,14 +132,14 @@ class UserTokens:
         # RFC 6749 §6: the refresh token must have been "issued to the authenticated client"
         if row is None or row.client_id != client.client_id:
             raise InvalidGrant("The refresh token is not valid")
-        if row.rotated or not await self._signin.rotate_refresh(realm.name, digest):
-            # RFC 9700 §4.14.2: a rotated-out refresh token presented again means one of two
-            # parties holds a stolen one: "the authorization server cannot determine which
-            # party submitted the invalid refresh token, it will revoke the active refresh token"
-            await self._signin.revoke_family(realm.name, row.family_id)
-            raise InvalidGrant("The refresh token was already used")
+        if row.rotated:
+            await self._replayed(realm, row.family_id)
+        # before the rotation: once this request has rotated the token, a racing use of the
+        # same token revokes the family (below), and must not turn this winner into a refusal
         if row.expires_at <= now or not await self._signin.family_live(realm.name, row.family_id):
             raise InvalidGrant("The refresh token has expired or was revoked")
+        if not await self._signin.rotate_refresh(realm.name, digest):
+            await self._replayed(realm, row.family_id)
         scope = row.scope
         if form.get("scope"):
             asked = form["scope"].split()
@@ -154,6 +154,13 @@ class UserTokens:
             realm, client, user, scope, resources, row.family_id, row.auth_time, now,
             nonce=None, refresh=True,
         )  # fmt: skip
+
+    async def _replayed(self, realm: RealmConfig, family_id: str) -> NoReturn:
+        """RFC 9700 §4.14.2: a rotated-out refresh token presented again means one of two
+        parties holds a stolen one: "the authorization server cannot determine which party
+        submitted the invalid refresh token, it will revoke the active refresh token"."""
+        await self._signin.revoke_family(realm.name, family_id)
+        raise InvalidGrant("The refresh token was already used")
 
     async def _issue(
         self,
