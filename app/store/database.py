@@ -35,6 +35,7 @@ from app.metrics import DB_CONNECTIONS_OPEN
 from app.store.errors import ConnectionLost, DatabaseUnavailable
 from app.store.pg_pool import PgPool, shown_url, why_not
 from app.store.schema import TABLES, add_missing_columns
+from app.store.wal_checkpoints import BACKSTOP_PAGES, WalCheckpointer
 
 Params = Sequence[Any]
 T = TypeVar("T")
@@ -153,6 +154,8 @@ class SqliteDatabase:
         self._all: list[sqlite3.Connection] = []
         self._all_lock = threading.Lock()
         self._writer = WriterLock(Path(path + ".writer-lock"))
+        # the log is copied back off the serving loop (app/store/wal_checkpoints.py)
+        self._checkpoints = WalCheckpointer(path, self._writer) if path != ":memory:" else None
 
     def _connection(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
@@ -168,6 +171,8 @@ class SqliteDatabase:
             # servers.
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA busy_timeout=30000")
+            if self._checkpoints is not None and self._checkpoints.running:
+                conn.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
             self._local.conn = conn
             with self._all_lock:
                 self._all.append(conn)
@@ -226,9 +231,18 @@ class SqliteDatabase:
         self._connection()
 
     async def start(self) -> None:
-        """Nothing to open: connections are made per thread on first use."""
+        """Connections are made per thread on first use; from now on the checkpointer's thread
+        copies the log back, and a commit only past BACKSTOP_PAGES."""
+        if self._checkpoints is None:
+            return
+        self._checkpoints.start()
+        with self._all_lock:
+            for conn in self._all:  # opened before: by create_schema, say
+                conn.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
 
     async def stop(self) -> None:
+        if self._checkpoints is not None:
+            self._checkpoints.stop()
         with self._all_lock:
             for conn in self._all:
                 conn.close()
