@@ -13,6 +13,10 @@ holds the port for as long as the server runs (a worker restarted by uvicorn bin
 and receives no connections itself. Handed to a worker process, it arrives as a new socket on
 the same address (its pickled form is the address, not the file descriptor), which uvicorn's
 worker then listens on.
+
+The price: connections the kernel queued on a worker's socket and that worker never accepted are
+reset when it dies, where a shared socket would hand them to another worker. A killed worker is
+replaced by uvicorn's supervisor on a socket of its own (tests/test_listeners.py).
 """
 
 from __future__ import annotations
