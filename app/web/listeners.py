@@ -22,7 +22,7 @@ replaced by uvicorn's supervisor on a socket of its own (tests/test_listeners.py
 from __future__ import annotations
 
 import socket
-from typing import Any
+from typing import Any, TypeVar
 
 # Linux and the BSDs; elsewhere the one shared socket of uvicorn's own supervisor is used
 REUSE_PORT = getattr(socket, "SO_REUSEPORT", None)
@@ -30,7 +30,28 @@ REUSE_PORT = getattr(socket, "SO_REUSEPORT", None)
 
 def open_worker_socket(family: int, address: tuple[Any, ...]) -> socket.socket:
     """A socket bound to `address` with SO_REUSEPORT, for one worker to listen on."""
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    return _bind_shared(socket.socket(family, socket.SOCK_STREAM), address)
+
+
+class SharedPortSocket(socket.socket):
+    """The supervisor's hold on the port; a worker given it gets its own socket instead."""
+
+    @classmethod
+    def bind_to(cls, host: str, port: int) -> SharedPortSocket:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        return _bind_shared(cls(family, socket.SOCK_STREAM), (host.strip("[]"), port))
+
+    def __reduce__(self) -> tuple[Any, tuple[int, tuple[Any, ...]]]:
+        # multiprocessing would pass the file descriptor on (one socket shared by every
+        # worker); the address makes each worker open its own
+        return open_worker_socket, (int(self.family), self.getsockname())
+
+
+S = TypeVar("S", bound=socket.socket)
+
+
+def _bind_shared(sock: S, address: tuple[Any, ...]) -> S:
+    """`sock` bound to `address` beside the other sockets of this server (SO_REUSEPORT)."""
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         assert REUSE_PORT is not None
@@ -40,26 +61,3 @@ def open_worker_socket(family: int, address: tuple[Any, ...]) -> socket.socket:
         sock.close()
         raise
     return sock
-
-
-class SharedPortSocket(socket.socket):
-    """The supervisor's hold on the port; a worker given it gets its own socket instead."""
-
-    @classmethod
-    def bind_to(cls, host: str, port: int) -> SharedPortSocket:
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        sock = cls(family, socket.SOCK_STREAM)
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            assert REUSE_PORT is not None
-            sock.setsockopt(socket.SOL_SOCKET, REUSE_PORT, 1)
-            sock.bind((host.strip("[]"), port))
-        except BaseException:
-            sock.close()
-            raise
-        return sock
-
-    def __reduce__(self) -> tuple[Any, tuple[int, tuple[Any, ...]]]:
-        # multiprocessing would pass the file descriptor on (one socket shared by every
-        # worker); the address makes each worker open its own
-        return open_worker_socket, (int(self.family), self.getsockname())
