@@ -39,13 +39,12 @@ def create_app(settings: Settings, *, scheduler: bool = True) -> Starlette:
         exception_handlers=dict.fromkeys(HANDLED, error_response),
         limits=RequestLimits(settings.max_header_bytes, settings.max_url_bytes),
         max_in_flight=settings.max_connections,
-        realms=container.realms,
+        container=container,
         access_log=settings.access_log,
         trusted_proxies=TrustedProxies(settings.trusted_proxies),
     )
     # a path with a stray trailing slash gets a JSON 404 / 405, not a 307 with an empty body
     app.router.redirect_slashes = False
-    app.state.container = container
     return app
 
 

@@ -23,7 +23,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.config.realms import RealmRegistry
+from app.container import Container
 from app.errors import ServerBusy
 from app.rules.forwarded import TrustedProxies
 from app.web.cors import CorsLayer
@@ -101,7 +101,7 @@ class Registrar(Starlette):
         *,
         limits: RequestLimits,
         max_in_flight: int,
-        realms: RealmRegistry,
+        container: Container,
         access_log: bool = False,
         trusted_proxies: TrustedProxies | None = None,
         **kwargs: Any,
@@ -109,8 +109,10 @@ class Registrar(Starlette):
         middleware = [Middleware(RequestLimitsMiddleware, limits=limits)]
         super().__init__(middleware=middleware, **kwargs)
         self.limits = limits
+        self.container = container
+        self.state.container = container
         # request ids and CORS around the fast lane and the router alike, inside the cap
-        layers = RequestIdLayer(CorsLayer(self._route, realms), access_log)
+        layers = RequestIdLayer(CorsLayer(self._route, container.realms), access_log)
         self.capped = InFlightCap(layers, max_in_flight)
         # the client behind a trusted proxy, before anything reads the address
         self.entry: ASGIApp = (

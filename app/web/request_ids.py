@@ -11,6 +11,7 @@ import logging
 import os
 import re
 import time
+from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -28,6 +29,8 @@ class RequestIdLayer:
         self.log_access = log_access
         self._prefix = f"{os.getpid():x}-"
         self._counter = itertools.count(1)
+        # labels() looks its child up under a lock on every call; routes and statuses are few
+        self._timers: dict[tuple[str, int], Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request_id = self._id_of(scope)
@@ -52,7 +55,7 @@ class RequestIdLayer:
             await self.app(scope, receive, with_id)
         finally:
             seconds = time.perf_counter() - started
-            REQUESTS.labels(route_of(path), str(status)).observe(seconds)
+            self._timer(route_of(path), status).observe(seconds)
             if self.log_access:
                 duration = round(seconds * 1000, 2)
                 access_log.info(
@@ -64,6 +67,12 @@ class RequestIdLayer:
                     extra={"status": status, "duration_ms": duration},
                 )
             current_request.reset(token)
+
+    def _timer(self, route: str, status: int) -> Any:
+        timer = self._timers.get((route, status))
+        if timer is None:
+            timer = self._timers[(route, status)] = REQUESTS.labels(route, str(status))
+        return timer
 
     def _id_of(self, scope: Scope) -> str:
         for name, value in scope["headers"]:

@@ -30,6 +30,8 @@ JSON_HEADERS = {
     "X-Frame-Options": "DENY",
 }
 JSON_RAW_HEADERS = [(k.lower().encode(), v.encode()) for k, v in JSON_HEADERS.items()]
+_JSON_TYPE = (b"content-type", b"application/json")
+_NO_STORE_RAW = [(k.lower().encode(), v.encode()) for k, v in NO_STORE.items()]
 
 
 class JsonResponse(Response):
@@ -42,8 +44,19 @@ class JsonResponse(Response):
         return content if isinstance(content, bytes) else dumps(content)
 
     def init_headers(self, headers: Mapping[str, str] | None = None) -> None:
-        super().init_headers(headers)
-        self.raw_headers.extend(JSON_RAW_HEADERS)
+        # Starlette's init_headers, without its generality: every JsonResponse has a body and
+        # this content type, and no caller sets Content-Length or Content-Type itself
+        if headers is NO_STORE:
+            raw = _NO_STORE_RAW.copy()  # the common case, encoded once
+        elif headers:
+            raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+        else:
+            raw = []
+        if self.status_code >= 200 and self.status_code not in (204, 304):
+            raw.append((b"content-length", str(len(self.body)).encode("latin-1")))
+        raw.append(_JSON_TYPE)
+        raw.extend(JSON_RAW_HEADERS)
+        self.raw_headers = raw
 
 
 def json_array(items: AsyncIterator[Any]) -> StreamingResponse:
@@ -62,7 +75,9 @@ def json_array(items: AsyncIterator[Any]) -> StreamingResponse:
 
 
 def container_of(request: Request) -> Container:
-    container: Container = request.app.state.container
+    # the app's attribute (app.web.fastlane.Registrar), not app.state's: State's __getattr__
+    # costs more, and every request asks several times
+    container: Container = request.app.container
     return container
 
 
