@@ -120,6 +120,38 @@ def test_a_body_that_never_arrives_gets_408(server: LiveServer) -> None:
     assert time.monotonic() - started < 5
 
 
+def _post_in_parts(server: LiveServer, parts: list[bytes], pause: float) -> bytes:
+    """A registration whose body comes in `parts`, `pause` seconds apart, after the head."""
+    body = b"".join(parts)
+    head = (
+        f"POST {DCR} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    with _connect(server) as sock:
+        sock.sendall(head)
+        for part in parts:
+            time.sleep(pause)
+            sock.sendall(part)
+        return _read_response(sock)
+
+
+BODY_PARTS = [b'{"client_name": "slow", ', b'"redirect_uris": ', b'["https://rp.example.org/cb"]}']
+
+
+def test_a_body_in_parts_within_the_timeout_is_read_whole(server: LiveServer) -> None:
+    # each part waits for its bytes: none has arrived when the body is first read
+    response = _post_in_parts(server, BODY_PARTS, pause=0.2)
+    assert _status(response) == 201, response
+    assert json.loads(response.partition(b"\r\n\r\n")[2])["client_name"] == "slow"
+
+
+def test_the_body_timeout_bounds_the_whole_body_not_each_part(server: LiveServer) -> None:
+    # every part comes within the 1 s timeout of the one before, the last one 1.5 s in
+    response = _post_in_parts(server, BODY_PARTS, pause=0.5)
+    assert _status(response) == 408, response
+    assert _error(response) == "invalid_request"
+
+
 def test_idle_keep_alive_connections_are_closed(server: LiveServer) -> None:
     with _connect(server) as sock:
         sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")

@@ -186,7 +186,7 @@ class SqliteDatabase:
         # The body must not await anything but this Tx's statements (which run inline): the
         # writer lock is held by this thread, so another task of the same loop asking for it
         # would block the loop.
-        with _sqlite_errors(), self._writer:
+        with _SQLITE_ERRORS, self._writer:
             conn = self._connection()
             cursor = conn.cursor()
             # IMMEDIATE takes the write lock at BEGIN, so writers never deadlock on upgrade
@@ -200,23 +200,23 @@ class SqliteDatabase:
 
     async def write_one(self, sql: str, params: Params = ()) -> int:
         """One statement, atomic on its own (autocommit), under the writer lock."""
-        with _sqlite_errors(), self._writer:
+        with _SQLITE_ERRORS, self._writer:
             cursor = self._connection().cursor()
             cursor.execute(sql, params)
             return int(cursor.rowcount)
 
     async def write_returning(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
         """One statement with RETURNING, atomic on its own, under the writer lock."""
-        with _sqlite_errors(), self._writer:
+        with _SQLITE_ERRORS, self._writer:
             return await SqliteTx(self._connection().cursor()).all(sql, params)
 
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[Tx]:
-        with _sqlite_errors():
+        with _SQLITE_ERRORS:
             yield SqliteTx(self._connection().cursor())
 
     async def read_retrying(self, query: Callable[[Tx], Awaitable[T]]) -> T:
-        with _sqlite_errors():
+        with _SQLITE_ERRORS:
             return await query(SqliteTx(self._connection().cursor()))
 
     def create_schema(self) -> None:
@@ -267,12 +267,20 @@ def is_unique_violation(exc: BaseException) -> bool:
     return isinstance(exc, sqlite3.IntegrityError | psycopg.errors.UniqueViolation)
 
 
-@contextlib.contextmanager
-def _sqlite_errors() -> Any:
-    try:
-        yield
-    except sqlite3.OperationalError as exc:
-        raise DatabaseUnavailable("The database is busy or unavailable; retry shortly") from exc
+class _SqliteErrors:
+    """sqlite3's OperationalError (busy, locked, gone) raised as DatabaseUnavailable. A class,
+    not @contextlib.contextmanager: it wraps every statement, and a generator per use costs
+    several times more."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: object, exc: BaseException | None, trace: object) -> None:
+        if isinstance(exc, sqlite3.OperationalError):
+            raise DatabaseUnavailable("The database is busy or unavailable; retry shortly") from exc
+
+
+_SQLITE_ERRORS = _SqliteErrors()
 
 
 # --- PostgreSQL ---------------------------------------------------------------------------------

@@ -120,6 +120,10 @@ class Registrar(Starlette):
         )
         # the fixed segments every hot template starts with, to skip other paths at once
         self._prefix = os.path.commonprefix([hot.template for hot in HOT_ROUTES]).split("{")[0]
+        # the routes worth matching, by method and number of segments
+        self._candidates: dict[tuple[str, int], list[HotRoute]] = {}
+        for hot in HOT_ROUTES:
+            self._candidates.setdefault((hot.method, len(hot.segments)), []).append(hot)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -131,7 +135,7 @@ class Registrar(Starlette):
         path: str = scope["path"]
         if path.startswith(self._prefix):
             parts = path.split("/")
-            for hot in HOT_ROUTES:
+            for hot in self._candidates.get((scope["method"], len(parts)), ()):
                 params = hot.match(scope["method"], parts)
                 if params is not None:
                     await self._run(hot, params, scope, receive, send)

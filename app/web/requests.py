@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from typing import Any
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
+from starlette.types import Message
 
 from app.auth.callers import Caller, bearer_token
 from app.config.realm_models import RealmConfig
@@ -103,21 +104,45 @@ async def read_body(request: Request, media_types: tuple[str, ...]) -> bytes:
         raise PayloadTooLarge(f"The request body is larger than {MAX_BODY} bytes")
     timeout = container_of(request).settings.body_timeout
     try:
-        async with asyncio.timeout(timeout):
-            return await _read_capped(request)
+        return await _read_capped(request, asyncio.get_running_loop().time() + timeout)
     except TimeoutError as exc:
         raise RequestTimeout(f"The request body did not arrive within {timeout:g} s") from exc
 
 
-async def _read_capped(request: Request) -> bytes:
+async def _read_capped(request: Request, deadline: float) -> bytes:
+    """The body's chunks until the last, each awaited under the deadline only when it has not
+    arrived yet: a small body usually came with the head, and a timer per request costs more
+    than the rest of reading it."""
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
+    more = True
+    while more:
+        attempt = request.receive()
+        message = _arrived(attempt) if isinstance(attempt, Coroutine) else None
+        if message is None:
+            async with asyncio.timeout_at(deadline):
+                message = await (request.receive() if isinstance(attempt, Coroutine) else attempt)
+        if message["type"] != "http.request":
+            raise ClientDisconnect()
+        chunk: bytes = message.get("body", b"")
         size += len(chunk)
         if size > MAX_BODY:
             raise PayloadTooLarge(f"The request body is larger than {MAX_BODY} bytes")
         chunks.append(chunk)
+        more = message.get("more_body", False)
     return b"".join(chunks)
+
+
+def _arrived(attempt: Coroutine[Any, Any, Message]) -> Message | None:
+    """What a receive() coroutine returns without waiting, or None when it would have to wait
+    (the attempt is then closed where it waits, and receive() is awaited anew)."""
+    try:
+        attempt.send(None)
+    except StopIteration as done:
+        message: Message = done.value
+        return message
+    attempt.close()
+    return None
 
 
 async def read_json_object(request: Request) -> dict[str, Any]:
