@@ -38,11 +38,19 @@ class HeadTimeoutProtocol(HttpToolsProtocol):
         self._arm()
 
     def data_received(self, data: bytes) -> None:
-        if self._waiting_for_head():
+        if not self._waiting_for_head():
+            super().data_received(data)
+        elif self._head_timer is not None:
             self._head_bytes = True
-            if self._head_timer is None:  # a kept-alive connection's next request begins
-                self._arm()
-        super().data_received(data)
+            super().data_received(data)
+        else:
+            # a kept-alive connection's next request begins: its deadline runs from now, but a
+            # timer is set only if these bytes do not complete the head (they almost always do)
+            started = self.loop.time()
+            super().data_received(data)
+            if self._waiting_for_head() and not self.transport.is_closing():
+                self._arm(self.head_timeout - (self.loop.time() - started))
+                self._head_bytes = True
 
     def on_headers_complete(self) -> None:
         self._disarm()
@@ -56,9 +64,10 @@ class HeadTimeoutProtocol(HttpToolsProtocol):
         # a request in progress (its body, or its response) is the body timeout's business
         return self.cycle is None or self.cycle.response_complete
 
-    def _arm(self) -> None:
+    def _arm(self, seconds: float | None = None) -> None:
         self._head_bytes = False
-        self._head_timer = self.loop.call_later(self.head_timeout, self._head_timed_out)
+        delay = self.head_timeout if seconds is None else seconds
+        self._head_timer = self.loop.call_later(delay, self._head_timed_out)
 
     def _disarm(self) -> None:
         if self._head_timer is not None:
