@@ -87,7 +87,9 @@ def now() -> int:
 
 
 def host_of(request: Request) -> str:
-    return request.client.host if request.client else ""
+    # the scope's pair, not request.client: that builds a named tuple on every call
+    client = request.scope.get("client")
+    return str(client[0]) if client else ""
 
 
 def realm_of(request: Request) -> RealmConfig:
