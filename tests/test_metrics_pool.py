@@ -41,7 +41,7 @@ async def test_the_pool_shows_connections_as_they_are_used(pg_url: str) -> None:
             assert (grown(OPEN), grown(IN_USE)) == (2, 2)
             with pytest.raises(Exception, match="busy"):
                 async with pool.connection():
-                    pass
+                    pass  # never reached: a third connection is refused
             assert grown(TIMEOUTS) == 1
         assert (grown(OPEN), grown(IN_USE)) == (2, 0)
     finally:

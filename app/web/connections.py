@@ -44,12 +44,11 @@ class HeadTimeoutProtocol(HttpToolsProtocol):
             self._head_bytes = True
             super().data_received(data)
         else:
-            # a kept-alive connection's next request begins: its deadline runs from now, but a
-            # timer is set only if these bytes do not complete the head (they almost always do)
-            started = self.loop.time()
+            # a kept-alive connection's next request begins; a timer is set only if these
+            # bytes do not complete its head (they almost always do)
             super().data_received(data)
             if self._waiting_for_head() and not self.transport.is_closing():
-                self._arm(self.head_timeout - (self.loop.time() - started))
+                self._arm()
                 self._head_bytes = True
 
     def on_headers_complete(self) -> None:
@@ -64,10 +63,9 @@ class HeadTimeoutProtocol(HttpToolsProtocol):
         # a request in progress (its body, or its response) is the body timeout's business
         return self.cycle is None or self.cycle.response_complete
 
-    def _arm(self, seconds: float | None = None) -> None:
+    def _arm(self) -> None:
         self._head_bytes = False
-        delay = self.head_timeout if seconds is None else seconds
-        self._head_timer = self.loop.call_later(delay, self._head_timed_out)
+        self._head_timer = self.loop.call_later(self.head_timeout, self._head_timed_out)
 
     def _disarm(self) -> None:
         if self._head_timer is not None:

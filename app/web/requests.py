@@ -119,11 +119,7 @@ async def _read_capped(request: Request, deadline: float) -> bytes:
     size = 0
     more = True
     while more:
-        attempt = request.receive()
-        message = _arrived(attempt) if isinstance(attempt, Coroutine) else None
-        if message is None:
-            async with asyncio.timeout_at(deadline):
-                message = await (request.receive() if isinstance(attempt, Coroutine) else attempt)
+        message = await _received(request, deadline)
         if message["type"] != "http.request":
             raise ClientDisconnect()
         chunk: bytes = message.get("body", b"")
@@ -133,6 +129,18 @@ async def _read_capped(request: Request, deadline: float) -> bytes:
         chunks.append(chunk)
         more = message.get("more_body", False)
     return b"".join(chunks)
+
+
+async def _received(request: Request, deadline: float) -> Message:
+    """The next message of the body: at once when it has arrived, else awaited by `deadline`."""
+    attempt = request.receive()
+    if isinstance(attempt, Coroutine):
+        message = _arrived(attempt)
+        if message is not None:
+            return message
+        attempt = request.receive()  # the first attempt was closed where it waited
+    async with asyncio.timeout_at(deadline):
+        return await attempt
 
 
 def _arrived(attempt: Coroutine[Any, Any, Message]) -> Message | None:
