@@ -10,6 +10,7 @@ that a failing commit fails every write of its group and nothing else.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -18,7 +19,7 @@ import pytest
 
 from app.store.batching import MAX_BATCH, KeyedBatcher
 from app.store.errors import DatabaseUnavailable
-from app.store.queries import ClientRow, ClientUpdate, Store
+from app.store.queries import ClientRow, ClientUpdate, InitialAccessTokenRow, Store
 from tests.helpers import (
     RP,
     admin,
@@ -255,5 +256,79 @@ async def test_concurrent_revocation_lookups_answer_each_token(database_url: str
         # a revocation made after a lookup answered is seen by the next one
         await store.revoke_token("open", "live-1", 2_000_000_000)
         assert await store.is_revoked("open", "live-1")
+    finally:
+        await store.stop()
+
+
+# --- what batched statements carry: any text, unchanged, on SQLite and PostgreSQL --------------
+
+# texts a hand-made array literal or JSON text could get wrong: quotes, backslashes, commas,
+# braces, the word NULL, the empty string, spaces, controls and characters beyond ASCII
+AWKWARD = ['b"c', "d\\e", "x,y", "{z}", "NULL", "", " sp ", "tab\there", "ü€😀", 'a\\"b']
+
+
+async def test_batched_inserts_reads_and_updates_keep_every_text(database_url: str) -> None:
+    store = Store.for_url(database_url)
+    store.db.create_schema()
+    await store.start()
+    try:
+        await store.insert_initial_access_token(
+            InitialAccessTokenRow("iat-1", "open", 0, None, 100, 100), "iat-digest"
+        )
+        rows = [
+            ClientRow(
+                f"client-{n}", "open", json.dumps({"client_name": text, "n": n}),
+                None if n % 2 else f"sealed {text}", f"rat {text}", "iat", n % 3 == 0,
+                n % 2 == 0, n % 4 == 0, 1_000 + n, 2_000 + n,
+                registered_by=None if n % 2 else text,
+            )
+            for n, text in enumerate(AWKWARD)
+        ]  # fmt: skip
+        # at once, so the inserts share batches (one statement each on PostgreSQL)
+        await asyncio.gather(
+            *(store.insert_client(row, ("iat-1", "iat-digest"), None, 3_000) for row in rows)
+        )
+        read = await asyncio.gather(*(store.get_client("open", row.client_id) for row in rows))
+        assert read == rows
+        updates = [
+            ClientUpdate(
+                row.client_id, "open", json.dumps({"client_name": text[::-1]}), f"new {text}",
+                False, None if n % 2 else f"rat2 {text}", n % 2 == 1, n % 3 == 1, 4_000,
+                row.rat_digest if row.enabled else None,  # a RAT's update, or an admin's
+            )
+            for n, (row, text) in enumerate(zip(rows, AWKWARD, strict=True))
+        ]  # fmt: skip
+        changed = await asyncio.gather(*(store.replace_client(u) for u in updates))
+        assert changed == [True] * len(updates)
+        for row, update in zip(rows, updates, strict=True):
+            stored = await store.get_client("open", row.client_id)
+            assert stored is not None
+            assert stored.metadata_json == update.metadata_json
+            assert stored.secret_sealed == update.secret_sealed
+            assert stored.rat_digest == (update.rat_digest or row.rat_digest)
+            assert stored.consent_required == (row.consent_required or update.requires_consent)
+            assert stored.full_scope_allowed == (row.full_scope_allowed and not update.limits_scope)
+            assert stored.updated_at == 4_000
+    finally:
+        await store.stop()
+
+
+async def test_batched_lookups_find_ids_of_any_text(database_url: str) -> None:
+    store = Store.for_url(database_url)
+    store.db.create_schema()
+    await store.start()
+    try:
+        chosen = [f"id {text}" for text in AWKWARD]
+        for n, client_id in enumerate(chosen):
+            row = ClientRow(client_id, "open", "{}", None, f"rat-{n}", "anonymous", True, False,
+                            True, 1, 1, id=f"key-{n}")  # fmt: skip
+            await store.insert_client(row, None, None, 1)
+            await store.revoke_token("open", f"jti {AWKWARD[n]}", 2_000_000_000)
+        asked = [*chosen, "id missing", *chosen]
+        found = await asyncio.gather(*(store.get_client("open", c) for c in asked))
+        assert [row.client_id if row else None for row in found] == [*chosen, None, *chosen]
+        jtis = [f"jti {text}" for text in AWKWARD] + ["jti live"]
+        answers = await asyncio.gather(*(store.is_revoked("open", jti) for jti in jtis))
+        assert answers == [True] * len(AWKWARD) + [False]
     finally:
         await store.stop()
