@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from app.web.fastlane import HOT_ROUTES
-from tests.helpers import JSON, bearer, dcr_path, rat_of
+from tests.helpers import JSON, bearer, dcr_path, rat_of, updatable
 
 pytestmark = pytest.mark.anyio
 
@@ -62,6 +62,12 @@ CASES: dict[str, tuple[int, str, str]] = {
     "headers over the limit 431": (431, "GET", dcr_path() + "/{client_id}"),
     "request target over the limit 414": (414, "GET", dcr_path() + "/" + "x" * 9000),
     "other method 405": (405, "PATCH", dcr_path() + "/{client_id}"),
+    "update 200": (200, "PUT", dcr_path() + "/{client_id}"),
+    "update with a wrong token 401": (401, "PUT", dcr_path() + "/{client_id}"),
+    "update of another client 400": (400, "PUT", dcr_path() + "/{client_id}"),
+    "update not JSON 400": (400, "PUT", dcr_path() + "/{client_id}"),
+    "delete 204": (204, "DELETE", dcr_path() + "/{client_id}"),
+    "delete without a token 401": (401, "DELETE", dcr_path() + "/{client_id}"),
 }
 
 
@@ -73,7 +79,15 @@ def request_of(name: str, client: JSON) -> Send_:
     if method == "POST":
         headers["content-type"] = "application/json"
         content = httpx.Request("POST", "/", json=BODY).content
-    if name.startswith("read 200") or name.startswith("headers"):
+    if method == "PUT":
+        headers["content-type"] = "application/json"
+        body = {**updatable(client), "client_name": "renamed"}
+        if name.startswith("update of another client"):
+            body["client_id"] = "someone-else"
+        content = httpx.Request("PUT", "/", json=body).content
+        if name.startswith("update not JSON"):
+            content = b"{not json"
+    if name.split()[0] in ("read", "update", "delete", "headers") and "token" not in name:
         headers.update(bearer(rat_of(client)))
     if name.startswith("read with a wrong token"):
         headers.update(bearer("not.a.token"))
@@ -95,9 +109,9 @@ async def test_the_fast_lane_answers_as_the_router_does(
     lane_and_router: tuple[httpx.AsyncClient, httpx.AsyncClient], name: str
 ) -> None:
     lane, router = lane_and_router
-    client = await registered(lane)
-    send = request_of(name, client)
-    through_lane, through_router = await send(lane), await send(router)
+    # a client each: an update rotates the registration access token, a deletion ends the client
+    through_lane = await request_of(name, await registered(lane))(lane)
+    through_router = await request_of(name, await registered(router))(router)
     assert through_lane.status_code == CASES[name][0], through_lane.text
     assert comparable(through_lane) == comparable(through_router)
 
@@ -105,7 +119,9 @@ async def test_the_fast_lane_answers_as_the_router_does(
 async def test_the_hot_routes_are_the_registration_routes() -> None:
     assert is_hot("POST", dcr_path())
     assert is_hot("GET", dcr_path() + "/some-client")
-    assert not is_hot("PUT", dcr_path() + "/some-client")
+    assert is_hot("PUT", dcr_path() + "/some-client")
+    assert is_hot("DELETE", dcr_path() + "/some-client")
+    assert not is_hot("PATCH", dcr_path() + "/some-client")
     assert not is_hot("GET", dcr_path() + "/")  # an empty client id is no client id
     assert not is_hot("GET", dcr_path() + "/a/b")
     assert not is_hot("POST", "/realms//clients-registrations/openid-connect")

@@ -1,14 +1,14 @@
 """The hottest requests skip Starlette's router and middleware stack.
 
-POST …/clients-registrations/openid-connect and GET …/openid-connect/{client_id} are most of a
-registration server's traffic, POST …/protocol/openid-connect/token and …/token/introspect most
-of an authorization server's. They are matched against the very path templates their routes
-are declared with (app.web.routes.registration and .token), run through the same endpoint
-functions and the same error rendering as every other route, and keep the same request limits
-(the one RequestLimits the middleware holds); only the generic routing and middleware layers are
-skipped (profiling showed them at about a tenth of a registration's CPU time). Everything else goes
-through Starlette. tests/test_fastlane.py and tests/test_fastlane_tokens.py send the same
-requests both ways and compare.
+POST …/clients-registrations/openid-connect and GET, PUT and DELETE …/openid-connect/{client_id}
+are most of a registration server's traffic, POST …/protocol/openid-connect/token and
+…/token/introspect most of an authorization server's. They are matched against the very path
+templates their routes are declared with (app.web.routes.registration and .token), run through
+the same endpoint functions and the same error rendering as every other route, and keep the same
+request limits (the one RequestLimits the middleware holds); only the generic routing and
+middleware layers are skipped (profiling showed them at about a tenth of a registration's CPU
+time). Everything else goes through Starlette. tests/test_fastlane.py and
+tests/test_fastlane_tokens.py send the same requests both ways and compare.
 """
 
 from __future__ import annotations
@@ -32,7 +32,13 @@ from app.web.proxies import ProxyLayer
 from app.web.request_ids import RequestIdLayer
 from app.web.request_limits import RequestLimits, RequestLimitsMiddleware
 from app.web.requests import Endpoint
-from app.web.routes.registration import DCR, create_client, read_client
+from app.web.routes.registration import (
+    DCR,
+    create_client,
+    delete_client,
+    read_client,
+    update_client,
+)
 from app.web.routes.token import OIDC, introspect, token
 
 
@@ -67,6 +73,8 @@ class HotRoute:
 HOT_ROUTES = (
     HotRoute("POST", DCR, create_client),
     HotRoute("GET", DCR + "/{client_id}", read_client),
+    HotRoute("PUT", DCR + "/{client_id}", update_client),
+    HotRoute("DELETE", DCR + "/{client_id}", delete_client),
     HotRoute("POST", OIDC + "/token", token),
     HotRoute("POST", OIDC + "/token/introspect", introspect),
 )
