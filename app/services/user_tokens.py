@@ -109,14 +109,10 @@ class UserTokens:
             raise InvalidGrant("code_verifier without a code_challenge in the request")
         user = await self._person(realm, row.username)
         refresh = "refresh_token" in client.grant_types
-        lifetime = max(realm.tokens.access_token_lifespan, realm.tokens.refresh_token_lifespan)
-        await self._signin.put_family(
-            realm.name, family_id, client.client_id, user.sub, now + lifetime, row.auth_time
-        )
         resources = tuple(json.loads(row.resource_json))
         return await self._issue(
             realm, client, user, row.scope, resources, family_id, row.auth_time, now,
-            nonce=row.nonce, refresh=refresh,
+            nonce=row.nonce, refresh=refresh, new_family=True,
         )  # fmt: skip
 
     async def refresh(
@@ -175,7 +171,10 @@ class UserTokens:
         *,
         nonce: str | None,
         refresh: bool,
+        new_family: bool = False,
     ) -> dict[str, Any]:
+        """The token response; `new_family`: a code's first use, whose grant family is stored
+        here with its first refresh token (one write)."""
         keys = await self._keyring.get(realm.name)
         issuer = self._issuer(realm.name)
         lifespan = realm.tokens.access_token_lifespan
@@ -227,23 +226,29 @@ class UserTokens:
                 id_claims["nonce"] = nonce
             id_claims.update(_profile(user, scope))
             reply["id_token"] = sign_access_token(keys, id_claims, alg=realm.tokens.signing_alg)
+        new_refresh = None
         if refresh:
             token = secrets.token_urlsafe(32)
-            await self._signin.put_refresh(
-                realm.name,
-                NewRefresh(
-                    token_digest(token),
-                    family_id,
-                    client.client_id,
-                    user.sub,
-                    scope,
-                    json.dumps(list(resources)),
-                    auth_time,
-                    now + realm.tokens.refresh_token_lifespan,
-                ),  # fmt: skip
-            )
+            new_refresh = NewRefresh(
+                token_digest(token),
+                family_id,
+                client.client_id,
+                user.sub,
+                scope,
+                json.dumps(list(resources)),
+                auth_time,
+                now + realm.tokens.refresh_token_lifespan,
+            )  # fmt: skip
             reply["refresh_token"] = token
             reply["refresh_expires_in"] = realm.tokens.refresh_token_lifespan
+        if new_family:
+            lifetime = max(realm.tokens.access_token_lifespan, realm.tokens.refresh_token_lifespan)
+            await self._signin.put_family(
+                realm.name, family_id, client.client_id, user.sub, now + lifetime, auth_time,
+                first_refresh=new_refresh,
+            )  # fmt: skip
+        elif new_refresh is not None:
+            await self._signin.put_refresh(realm.name, new_refresh)
         return reply
 
     # --- revocation and userinfo --------------------------------------------------------------

@@ -68,6 +68,22 @@ _REFRESH_COLUMNS = (
     "family_id, client_id, username, scope, resource_json, auth_time, expires_at, rotated"
 )
 
+_INSERT_FAMILY = (
+    "INSERT INTO grant_family (family_id, realm, client_id, username, revoked, expires_at, "
+    "auth_time) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (family_id) DO NOTHING"
+)
+_INSERT_REFRESH = (
+    f"INSERT INTO refresh_token (token_digest, realm, {_REFRESH_COLUMNS}) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def _refresh_params(realm: str, new: NewRefresh) -> tuple[Any, ...]:
+    return (
+        new.digest, realm, new.family_id, new.client_id, new.username, new.scope,
+        new.resource_json, new.auth_time, new.expires_at, False,
+    )  # fmt: skip
+
 
 class SigninStore:
     def __init__(self, db: Database) -> None:
@@ -221,20 +237,24 @@ class SigninStore:
     ) -> tuple[CodeRow | None, bool]:
         """The code's row and whether this call redeemed it (the first use, before expiry);
         a replay gets the row with the family id its first use recorded, and False."""
-        async with self.db.write() as tx:
-            won = await tx.run(
-                "UPDATE authorization_code SET used_at = ?, family_id = ? "
-                "WHERE code_digest = ? AND realm = ? AND used_at = 0",
-                (now, family_id, digest, realm),
-            )
-            found = await tx.one(
+        # one statement: of racing uses exactly one changes the row and gets it back
+        won = await self.db.write_returning(
+            "UPDATE authorization_code SET used_at = ?, family_id = ? "
+            f"WHERE code_digest = ? AND realm = ? AND used_at = 0 RETURNING {_CODE_COLUMNS}",
+            (now, family_id, digest, realm),
+        )
+        if won:
+            return _code(won[0]), True
+        # an unknown code, or a replay: the first use's change is committed (it made this
+        # UPDATE miss), so this read sees the family id it recorded
+        found = await self.db.read_retrying(
+            lambda tx: tx.one(
                 f"SELECT {_CODE_COLUMNS} FROM authorization_code "
                 "WHERE code_digest = ? AND realm = ?",
                 (digest, realm),
             )
-        if found is None:
-            return None, False
-        return _code(found), won == 1
+        )
+        return (_code(found) if found is not None else None), False
 
     # --- grant families and refresh tokens ----------------------------------------------------
 
@@ -246,15 +266,26 @@ class SigninStore:
         username: str,
         expires_at: int,
         auth_time: int = 0,
+        first_refresh: NewRefresh | None = None,
     ) -> None:
+        """Store a new grant family and, if given, its first refresh token, together (one
+        statement on PostgreSQL, one transaction on SQLite)."""
+        if first_refresh is not None:
+            expires_at = max(expires_at, first_refresh.expires_at)
         # a replay of the code may have revoked the family before this first use stored it
         # (revoke_code_family): then it stays revoked
-        await self.db.write_one(
-            "INSERT INTO grant_family (family_id, realm, client_id, username, revoked, "
-            "expires_at, auth_time) VALUES (?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (family_id) DO NOTHING",
-            (family_id, realm, client_id, username, False, expires_at, auth_time),
-        )
+        family = (family_id, realm, client_id, username, False, expires_at, auth_time)
+        if first_refresh is None:
+            await self.db.write_one(_INSERT_FAMILY, family)
+        elif self.db.dialect == "postgresql":
+            await self.db.write_one(
+                f"WITH family AS ({_INSERT_FAMILY}) {_INSERT_REFRESH}",
+                (*family, *_refresh_params(realm, first_refresh)),
+            )
+        else:
+            async with self.db.write() as tx:
+                await tx.run(_INSERT_FAMILY, family)
+                await tx.run(_INSERT_REFRESH, _refresh_params(realm, first_refresh))
 
     async def revoke_code_family(self, realm: str, code: CodeRow, expires_at: int) -> None:
         """Revoke what a code's first use issued, whether or not that use has stored its
@@ -288,14 +319,7 @@ class SigninStore:
     async def put_refresh(self, realm: str, new: NewRefresh) -> None:
         """Store a refresh token, and extend its family's life to its expiry, together."""
         async with self.db.write() as tx:
-            await tx.run(
-                f"INSERT INTO refresh_token (token_digest, realm, {_REFRESH_COLUMNS}) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    new.digest, realm, new.family_id, new.client_id, new.username, new.scope,
-                    new.resource_json, new.auth_time, new.expires_at, False,
-                ),
-            )  # fmt: skip
+            await tx.run(_INSERT_REFRESH, _refresh_params(realm, new))
             await tx.run(
                 "UPDATE grant_family SET expires_at = ? WHERE family_id = ? AND realm = ? "
                 "AND expires_at < ?",
