@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import re
 import sqlite3
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -289,17 +288,13 @@ _SQLITE_ERRORS = _SqliteErrors()
 _FORMAT_CACHE: dict[str, str] = {}
 
 
-# an array parameter, always cast to its type in the statement (`?::text[]`)
-_ARRAY_PLACEHOLDER = re.compile(r"\?(?=::\w+\[\])")
-
-
 def to_format_style(sql: str) -> str:
     """`?` placeholders as psycopg's `%s` (and a literal `%` doubled), converted once per text.
-    Arrays (the batched statements' columns) go in binary, `%b`: as text every element would be
-    quoted and escaped (a regular expression per element in psycopg, a parse in the server)."""
+    An array parameter comes as its literal (app.store.queries.array_literal), cast in the
+    statement (`?::text[]`)."""
     converted = _FORMAT_CACHE.get(sql)
     if converted is None:
-        converted = _ARRAY_PLACEHOLDER.sub("%b", sql.replace("%", "%%")).replace("?", "%s")
+        converted = sql.replace("%", "%%").replace("?", "%s")
         _FORMAT_CACHE[sql] = converted
     return converted
 
