@@ -4,6 +4,8 @@ and that family then stays revoked. Both databases."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import pytest
 
 from app.store.database import open_database
@@ -22,6 +24,20 @@ def code_row() -> CodeRow:
     )  # fmt: skip
 
 
+@pytest.fixture
+async def signin(database_url: str) -> AsyncIterator[SigninStore]:
+    """The sign-in store on a fresh database, holding one unused code ("d" * 64)."""
+    db = open_database(database_url)
+    db.create_schema()
+    await db.start()
+    try:
+        store = SigninStore(db)
+        await store.put_code(REALM, "d" * 64, code_row())
+        yield store
+    finally:
+        await db.stop()
+
+
 def first_refresh() -> NewRefresh:
     return NewRefresh("r" * 64, "family-1", "c1", "alice", "openid", "[]", NOW, NOW + 3600)
 
@@ -29,51 +45,35 @@ def first_refresh() -> NewRefresh:
 @pytest.mark.parametrize("with_refresh", [False, True], ids=["no-refresh", "with-refresh"])
 @pytest.mark.parametrize("replay_first", [True, False], ids=["replay-first", "first-use-first"])
 async def test_the_first_uses_family_ends_revoked(
-    database_url: str, replay_first: bool, with_refresh: bool
+    signin: SigninStore, replay_first: bool, with_refresh: bool
 ) -> None:
-    db = open_database(database_url)
-    db.create_schema()
-    await db.start()
-    try:
-        signin = SigninStore(db)
-        await signin.put_code(REALM, "d" * 64, code_row())
-        first, won = await signin.redeem_code(REALM, "d" * 64, "family-1", NOW)
-        assert first is not None and won
-        replay, won_again = await signin.redeem_code(REALM, "d" * 64, "family-2", NOW + 1)
-        assert replay is not None and not won_again and replay.family_id == "family-1"
-        refresh = first_refresh() if with_refresh else None
-        if replay_first:  # the replay's revocation lands before the first use stores its family
-            await signin.revoke_code_family(REALM, replay, NOW + 1800)
-            await signin.put_family(REALM, "family-1", "c1", "alice", NOW + 1800, NOW, refresh)
-        else:
-            await signin.put_family(REALM, "family-1", "c1", "alice", NOW + 1800, NOW, refresh)
-            await signin.revoke_code_family(REALM, replay, NOW + 1800)
-        assert not await signin.family_live(REALM, "family-1")
-        stored = await signin.get_refresh(REALM, "r" * 64)
-        assert (stored is not None) == with_refresh
-    finally:
-        await db.stop()
+    first, won = await signin.redeem_code(REALM, "d" * 64, "family-1", NOW)
+    assert first is not None and won
+    replay, won_again = await signin.redeem_code(REALM, "d" * 64, "family-2", NOW + 1)
+    assert replay is not None and not won_again and replay.family_id == "family-1"
+    refresh = first_refresh() if with_refresh else None
+    if replay_first:  # the replay's revocation lands before the first use stores its family
+        await signin.revoke_code_family(REALM, replay, NOW + 1800)
+        await signin.put_family(REALM, "family-1", "c1", "alice", NOW + 1800, NOW, refresh)
+    else:
+        await signin.put_family(REALM, "family-1", "c1", "alice", NOW + 1800, NOW, refresh)
+        await signin.revoke_code_family(REALM, replay, NOW + 1800)
+    assert not await signin.family_live(REALM, "family-1")
+    stored = await signin.get_refresh(REALM, "r" * 64)
+    assert (stored is not None) == with_refresh
 
 
-async def test_a_first_refresh_token_is_stored_with_its_family(database_url: str) -> None:
-    db = open_database(database_url)
-    db.create_schema()
-    await db.start()
-    try:
-        signin = SigninStore(db)
-        await signin.put_code(REALM, "d" * 64, code_row())
-        first, won = await signin.redeem_code(REALM, "d" * 64, "family-1", NOW)
-        assert first is not None and won and first.family_id == "family-1" and first.used_at == NOW
-        unknown, won_unknown = await signin.redeem_code(REALM, "e" * 64, "family-2", NOW)
-        assert unknown is None and not won_unknown
-        # the refresh token outlives the family's asked expiry: the family lives as long
-        await signin.put_family(REALM, "family-1", "c1", "alice", NOW + 60, NOW, first_refresh())
-        assert await signin.family_live(REALM, "family-1")
-        stored = await signin.get_refresh(REALM, "r" * 64)
-        assert stored is not None and stored.family_id == "family-1" and not stored.rotated
-        assert stored.expires_at == NOW + 3600
-        assert await signin.sweep(NOW + 61) == 1  # only the code's row, expired at NOW + 60
-        assert await signin.family_live(REALM, "family-1")
-        assert await signin.sweep(NOW + 3601) == 2  # then the token and its family together
-    finally:
-        await db.stop()
+async def test_a_first_refresh_token_is_stored_with_its_family(signin: SigninStore) -> None:
+    first, won = await signin.redeem_code(REALM, "d" * 64, "family-1", NOW)
+    assert first is not None and won and first.family_id == "family-1" and first.used_at == NOW
+    unknown, won_unknown = await signin.redeem_code(REALM, "e" * 64, "family-2", NOW)
+    assert unknown is None and not won_unknown
+    # the refresh token outlives the family's asked expiry: the family lives as long
+    await signin.put_family(REALM, "family-1", "c1", "alice", NOW + 60, NOW, first_refresh())
+    assert await signin.family_live(REALM, "family-1")
+    stored = await signin.get_refresh(REALM, "r" * 64)
+    assert stored is not None and stored.family_id == "family-1" and not stored.rotated
+    assert stored.expires_at == NOW + 3600
+    assert await signin.sweep(NOW + 61) == 1  # only the code's row, expired at NOW + 60
+    assert await signin.family_live(REALM, "family-1")
+    assert await signin.sweep(NOW + 3601) == 2  # then the token and its family together
