@@ -151,26 +151,3 @@ async def test_a_refused_connection_is_an_immediate_503() -> None:
             await conn.execute("SELECT 1")  # never reached: the connection is refused
     assert loop.time() - started < 2
     assert refused.size == 0  # the failed attempt gave its slot back
-
-
-async def _setting(pool: PgPool, name: str) -> str:
-    async with pool.connection() as conn:
-        cursor = await conn.execute("SELECT current_setting(%s)", (name,))
-        row = await cursor.fetchone()
-        assert row is not None
-        return str(row[0])
-
-
-async def test_statements_keep_the_plan_made_when_they_were_prepared(pool: PgPool) -> None:
-    assert await _setting(pool, "plan_cache_mode") == "force_generic_plan"
-
-
-async def test_options_of_the_database_url_are_kept(pg_url: str) -> None:
-    url = _conninfo(pg_url) + "?options=-c%20application_name%3Dfrom-the-url"
-    made = PgPool(url, max_size=1, wait_timeout=0.5)
-    await made.start()
-    try:
-        assert await _setting(made, "application_name") == "from-the-url"
-        assert await _setting(made, "plan_cache_mode") == "force_generic_plan"
-    finally:
-        await made.stop()

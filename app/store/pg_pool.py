@@ -28,7 +28,6 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import psycopg
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.pq import TransactionStatus
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -55,22 +54,6 @@ def shown_url(conninfo: str) -> str:
         return "the database"
 
 
-# A statement's plan is made once, when psycopg prepares it (its fifth run), not at every run:
-# PostgreSQL's default would plan again on every run of the batched lookups (`= ANY(?)`), whose
-# plan for the ids at hand looks cheaper than the general one, and that planning was a sixth
-# to a seventh of a client read or an introspection under load. Every statement here finds its
-# rows by a key or a realm, where the general plan is the one wanted. (PostgreSQL 12 or newer.)
-GENERIC_PLANS = "-c plan_cache_mode=force_generic_plan"
-
-
-def with_generic_plans(conninfo: str) -> str:
-    """The connection string with GENERIC_PLANS added to any `options` it has."""
-    params = conninfo_to_dict(conninfo)
-    options = params.get("options")
-    params["options"] = f"{options} {GENERIC_PLANS}" if options else GENERIC_PLANS
-    return make_conninfo("", **params)
-
-
 def why_not(exc: BaseException) -> str:
     """The first line of a driver's error: refused, unknown database, authentication, ..."""
     lines = str(exc).strip().splitlines()
@@ -79,7 +62,7 @@ def why_not(exc: BaseException) -> str:
 
 class PgPool:
     def __init__(self, conninfo: str, max_size: int, wait_timeout: float) -> None:
-        self._conninfo = with_generic_plans(conninfo)
+        self._conninfo = conninfo
         self._shown = shown_url(conninfo)
         self._logged_at = -LOG_EVERY_SECONDS
         self._max_size = max_size
