@@ -91,7 +91,7 @@ def document_server() -> Iterator[DocumentServer]:
                 pass  # the fetcher hung up (too big, too slow): what the test expects
 
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-            pass
+            """Silent: the standard handler would print a line per request to stderr."""
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True

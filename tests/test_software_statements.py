@@ -342,7 +342,7 @@ class _JwksHandler(http.server.BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-        pass
+        """Silent: the standard handler would print a line per request to stderr."""
 
 
 @contextlib.contextmanager
