@@ -332,3 +332,42 @@ async def test_batched_lookups_find_ids_of_any_text(database_url: str) -> None:
         assert answers == [True] * len(AWKWARD) + [False]
     finally:
         await store.stop()
+
+
+async def test_client_reads_with_a_revocation_answer_each_pair(database_url: str) -> None:
+    # an introspection reads its caller's row and its token's revocation in one query; batched
+    # on PostgreSQL, every pair of a batch must still get its own client and its own answer
+    store = Store.for_url(database_url)
+    store.db.create_schema()
+    await store.start()
+    try:
+        for n, client_id in enumerate(["client-a", "client-b", f"id {AWKWARD[0]}"]):
+            row = ClientRow(client_id, "open", "{}", None, f"rat-{n}", "anonymous", True, False,
+                            True, 1, 1, id=f"key-{n}")  # fmt: skip
+            await store.insert_client(row, None, None, 1)
+        elsewhere = ClientRow("client-x", "other", "{}", None, "rat-x", "anonymous", True, False,
+                              True, 1, 1, id="key-x")  # fmt: skip
+        await store.insert_client(elsewhere, None, None, 1)
+        for realm, jti in [("open", "jti-r1"), ("open", f"jti {AWKWARD[1]}"), ("other", "jti-x")]:
+            await store.revoke_token(realm, jti, 2_000_000_000)
+        cases = {
+            ("client-a", "jti-r1"): ("client-a", True),
+            ("client-a", "jti-live"): ("client-a", False),
+            ("client-b", f"jti {AWKWARD[1]}"): ("client-b", True),
+            ("client-b", "jti-x"): ("client-b", False),  # revoked, but in another realm
+            (f"id {AWKWARD[0]}", "jti-r1"): (f"id {AWKWARD[0]}", True),
+            ("client-x", "jti-r1"): (None, False),  # a client of another realm: not found
+            ("client-missing", "jti-r1"): (None, False),
+        }
+        asked = list(cases) * 10
+        answers = await asyncio.gather(
+            *(store.get_client_and_revoked("open", c, jti) for c, jti in asked)
+        )
+        seen = [(row.client_id if row else None, revoked) for row, revoked in answers]
+        assert seen == [cases[pair] for pair in asked]
+        # a revocation made after a lookup answered is seen by the next one
+        await store.revoke_token("open", "jti-live", 2_000_000_000)
+        found, revoked = await store.get_client_and_revoked("open", "client-a", "jti-live")
+        assert found is not None and revoked
+    finally:
+        await store.stop()

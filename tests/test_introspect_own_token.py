@@ -100,3 +100,37 @@ async def test_another_clients_token_is_checked_against_that_client(
     path = f"/admin/realms/open/clients/{other['client_id']}"
     assert (await client.put(path, json={"enabled": False}, headers=admin)).status_code == 204
     assert await introspected_by(client, resource_server, token) == {"active": False}
+
+
+async def test_own_revoked_token_is_inactive_with_one_read(
+    client: httpx.AsyncClient, app: Starlette, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the caller's row and its own token's revocation come in one query: no second lookup
+    registered = await registered_client(client)
+    token, other_token = await token_for(client, registered), await token_for(client, registered)
+    store: Store = app.state.container.store
+    await store.revoke_token("open", payload_of(token)["jti"], 2_000_000_000)
+
+    async def second_lookup(realm: str, jti: str) -> bool:
+        raise AssertionError("the revocation was looked up a second time")
+
+    monkeypatch.setattr(store, "is_revoked", second_lookup)
+    assert await introspected_by(client, registered, token) == {"active": False}
+    assert (await introspected_by(client, registered, other_token))["active"] is True
+
+
+async def test_a_token_naming_a_revoked_id_is_judged_by_its_own_signature(
+    client: httpx.AsyncClient, app: Starlette
+) -> None:
+    # the revocation is looked up by the id the token names before its signature is checked:
+    # an unsigned token naming a live token's id is inactive, and that id stays live
+    registered = await registered_client(client)
+    token = await token_for(client, registered)
+    header, payload, _ = token.split(".")
+    assert (await introspected_by(client, registered, f"{header}.{payload}.AAAA")) == {
+        "active": False
+    }
+    assert (await introspected_by(client, registered, token))["active"] is True
+    store: Store = app.state.container.store
+    await store.revoke_token("open", payload_of(token)["jti"], 2_000_000_000)
+    assert await introspected_by(client, registered, token) == {"active": False}

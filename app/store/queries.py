@@ -327,6 +327,10 @@ class Store:
         )
         # PostgreSQL: concurrent revocation lookups of one realm (every introspection) too
         self._revocation_reads: KeyedBatcher[str, str, bool] = KeyedBatcher(self._revoked_among)
+        # PostgreSQL: an introspecting client's row with its token's revocation, batched alike
+        self._client_revocation_reads: KeyedBatcher[
+            str, tuple[str, str], tuple[ClientRow | None, bool]
+        ] = KeyedBatcher(self._get_clients_and_revoked)
 
     @classmethod
     def for_url(cls, url: str, pool_size: int = 24, create: bool = True) -> Store:
@@ -472,6 +476,52 @@ class Store:
             )
         )
         return _client(found) if found is not None else None
+
+    async def get_client_and_revoked(
+        self, realm: str, client_id: str, jti: str
+    ) -> tuple[ClientRow | None, bool]:
+        """A client and whether token id `jti` of its realm is revoked, in one query: an
+        introspection's two reads (the caller's row, the token's revocation) as one round trip.
+        The revocation is False when the client is not found (nothing was looked up)."""
+        if not is_key(client_id):
+            return None, False
+        if not is_key(jti):
+            return await self.get_client(realm, client_id), False
+        if self.dialect == "postgresql":
+            return await self._client_revocation_reads.submit(realm, (client_id, jti))
+        found = await self.db.read_retrying(
+            lambda tx: tx.one(
+                f"SELECT {CLIENT_READ_COLUMNS}, EXISTS(SELECT 1 FROM revoked_token "
+                "WHERE jti = ? AND realm = ?) FROM client WHERE public_client_id = ? AND realm = ?",
+                (jti, realm, client_id, realm),
+            )
+        )
+        return (_client(found), bool(found[-1])) if found is not None else (None, False)
+
+    async def _get_clients_and_revoked(
+        self, realm: str, asked: list[tuple[str, str]]
+    ) -> list[tuple[ClientRow | None, bool]]:
+        """get_client_and_revoked of several (client id, jti) pairs of one realm (PostgreSQL):
+        the revoked ids among all the batch's come along with every client row (an uncorrelated
+        sub-select, evaluated once per statement)."""
+        rows = await self.db.read_retrying(
+            lambda tx: tx.all(
+                f"SELECT {CLIENT_READ_COLUMNS}, ARRAY(SELECT jti FROM revoked_token "
+                "WHERE jti = ANY(?::text[]) AND realm = ?) "
+                "FROM client WHERE public_client_id = ANY(?::text[])",
+                (
+                    array_literal(jti for _, jti in asked),
+                    realm,
+                    array_literal(client_id for client_id, _ in asked),
+                ),
+            )
+        )
+        found = {row[0]: _client(row) for row in rows if row[1] == realm}
+        revoked: set[str] = set(rows[0][-1]) if rows else set()
+        return [
+            (found[client_id], jti in revoked) if client_id in found else (None, False)
+            for client_id, jti in asked
+        ]
 
     async def get_client_by_key(self, realm: str, key: str) -> ClientRow | None:
         """The client whose Keycloak `id` is `key` (what admin paths name)."""

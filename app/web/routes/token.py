@@ -80,8 +80,11 @@ async def introspect(request: Request) -> Response:
     with container.events.recording(realm, "INTROSPECT_TOKEN", caller, client_id):
         # RFC 7662 §2.1: "the endpoint MUST also require some form of authorization to access
         # this endpoint": a service account or a registered confidential client of this realm
-        client = await container.tokens.authenticate_client(realm, client_id, secret)
-        reply = await container.tokens.introspect(realm, form.get("token"), now(), client)
+        token_text = form.get("token")
+        client = await container.tokens.authenticate_introspector(
+            realm, client_id, secret, token_text
+        )
+        reply = await container.tokens.introspect(realm, token_text, now(), client)
     return JsonResponse(reply, headers=NO_STORE)
 
 
