@@ -33,7 +33,7 @@ from sqlalchemy.exc import DBAPIError
 from app.metrics import DB_CONNECTIONS_OPEN
 from app.store.errors import ConnectionLost, DatabaseUnavailable
 from app.store.pg_pool import PgPool, shown_url, why_not
-from app.store.schema import TABLES, add_missing_columns
+from app.store.schema import TABLES, add_missing_columns, add_missing_indexes
 from app.store.wal_checkpoints import BACKSTOP_PAGES, WalCheckpointer
 
 Params = Sequence[Any]
@@ -225,6 +225,7 @@ class SqliteDatabase:
             with WriterLock(Path(self.path + ".writer-lock")):
                 TABLES.create_all(engine)
                 add_missing_columns(engine)
+                add_missing_indexes(engine)
         finally:
             engine.dispose()
         self._connection()
@@ -376,6 +377,7 @@ class PostgresDatabase:
                 # another process created the same table between our check and our CREATE
                 TABLES.create_all(engine)
             add_missing_columns(engine)
+            add_missing_indexes(engine)
         finally:
             engine.dispose()
 
