@@ -66,6 +66,19 @@ async def test_an_idle_key_commits_at_once_alone() -> None:
     assert recorder.groups == [("a", [1]), ("a", [2])]
 
 
+async def test_calls_made_on_the_first_calls_turn_share_its_batch() -> None:
+    # requests the server read along with the first start after its batch was scheduled: the
+    # batch waits one turn of the event loop for them
+    recorder = Recorder()
+    grouped = KeyedBatcher(recorder.commit)
+    first = asyncio.create_task(grouped.submit("a", 1))
+    await asyncio.sleep(0)  # the first call has submitted: its batch is scheduled
+    rest = [asyncio.create_task(grouped.submit("a", n)) for n in (2, 3)]
+    assert await first == 10
+    assert [await task for task in rest] == [20, 30]
+    assert recorder.groups == [("a", [1, 2, 3])]
+
+
 async def test_writes_arriving_during_a_commit_share_the_next_one() -> None:
     recorder = Recorder()
     recorder.release.clear()
