@@ -16,6 +16,8 @@ from starlette.applications import Starlette
 from starlette.types import Receive, Scope, Send
 
 from app.config.settings import Settings
+from app.store.database import open_database
+from app.store.signin import SigninStore
 from tests import live, profiles
 from tests.databases import fresh_pg_database
 from tests.helpers import APP_REALMS
@@ -60,6 +62,18 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         return
     with fresh_pg_database() as url:
         yield url
+
+
+@pytest.fixture
+async def signin_store(database_url: str) -> AsyncIterator[SigninStore]:
+    """The sign-in store on a fresh database of each kind, started."""
+    db = open_database(database_url)
+    db.create_schema()
+    await db.start()
+    try:
+        yield SigninStore(db)
+    finally:
+        await db.stop()
 
 
 @pytest.fixture

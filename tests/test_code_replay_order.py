@@ -4,11 +4,8 @@ and that family then stays revoked. Both databases."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
-from app.store.database import open_database
 from app.store.signin import CodeRow, NewRefresh, SigninStore
 
 pytestmark = pytest.mark.anyio
@@ -25,17 +22,10 @@ def code_row() -> CodeRow:
 
 
 @pytest.fixture
-async def signin(database_url: str) -> AsyncIterator[SigninStore]:
+async def signin(signin_store: SigninStore) -> SigninStore:
     """The sign-in store on a fresh database, holding one unused code ("d" * 64)."""
-    db = open_database(database_url)
-    db.create_schema()
-    await db.start()
-    try:
-        store = SigninStore(db)
-        await store.put_code(REALM, "d" * 64, code_row())
-        yield store
-    finally:
-        await db.stop()
+    await signin_store.put_code(REALM, "d" * 64, code_row())
+    return signin_store
 
 
 def first_refresh() -> NewRefresh:

@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import AsyncIterator
 
 import pytest
 
-from app.store.database import open_database
 from app.store.signin import CodeRow, NewRefresh, RefreshRow, SigninStore
 
 pytestmark = pytest.mark.anyio
@@ -24,14 +22,8 @@ AWKWARD = ['b"c', "d\\e", "x,y", "{z}", "NULL", "", "tab\there", "ü€😀", 'a
 
 
 @pytest.fixture
-async def signin(database_url: str) -> AsyncIterator[SigninStore]:
-    db = open_database(database_url)
-    db.create_schema()
-    await db.start()
-    try:
-        yield SigninStore(db)
-    finally:
-        await db.stop()
+def signin(signin_store: SigninStore) -> SigninStore:
+    return signin_store
 
 
 def code_of(n: int, text: str) -> CodeRow:
