@@ -135,6 +135,23 @@ async def test_an_unknown_client_gets_an_html_400(
     assert page.headers["content-type"].startswith("text/html")
 
 
+@pytest.mark.parametrize("field", ["nonce", "state", "scope", "login_hint"])
+async def test_a_nul_in_a_parameter_gets_an_html_400_before_sign_in(
+    client: httpx.AsyncClient, field: str
+) -> None:
+    # PostgreSQL refuses a NUL in the text the code stores: refused up front, never a 500
+    registered = await public_client(client)
+    params = {**auth_params(registered["client_id"], pkce()[1]), field: "a\x00b"}
+    page = await client.get(auth_path(), params=params)
+    assert page.status_code == 400 and "location" not in page.headers
+    assert "NUL" in page.text
+    # signed in already, the same request still gets no code
+    done = await sign_in(client, auth_params(registered["client_id"], pkce()[1]))
+    assert "code" in redirect_query(done)
+    again = await client.get(auth_path(), params=params)
+    assert again.status_code == 400 and "location" not in again.headers
+
+
 async def test_a_disabled_client_cannot_sign_anyone_in(client: httpx.AsyncClient) -> None:
     registered = await public_client(client)
     path = f"{clients_path('people')}/{registered['client_id']}"

@@ -159,6 +159,10 @@ class Authorization:
     ) -> AuthorizationRequest:
         params: dict[str, list[str]] = {}
         for name, value in pairs:
+            if "\x00" in name or "\x00" in value:
+                # no parameter of the protocol holds a NUL, and the database would refuse one
+                # in what this request stores (its code's nonce, state or scope): a clear 400
+                raise BadAuthorizationRequest("A parameter of the request holds a NUL character.")
             params.setdefault(name, []).append(value)
 
         def single(name: str) -> str | None:
