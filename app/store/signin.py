@@ -133,9 +133,10 @@ class NewFamily:
     first_refresh: NewRefresh | None
 
 
-def _code_params(digest: str, code: CodeRow) -> tuple[Any, ...]:
+def _code_params(code: CodeRow) -> tuple[Any, ...]:
+    """A code's columns, in the order of _CODE_COLUMNS."""
     return (
-        digest, code.client_id, code.redirect_uri, code.code_challenge, code.scope, code.nonce,
+        code.client_id, code.redirect_uri, code.code_challenge, code.scope, code.nonce,
         code.resource_json, code.username, code.auth_time, code.expires_at, code.used_at,
         code.family_id,
     )  # fmt: skip
@@ -330,24 +331,21 @@ class SigninStore:
     # --- authorization codes ------------------------------------------------------------------
 
     async def put_code(self, realm: str, digest: str, code: CodeRow) -> None:
-        if self.db.dialect == "postgresql" and _storable(_code_params(digest, code)):
+        columns = _code_params(code)
+        if self.db.dialect == "postgresql" and _storable((digest, *columns)):
             await self._code_inserts.submit(realm, (digest, code))
             return
         # SQLite; or a text PostgreSQL would refuse, which fails here alone, not with a batch
         await self.db.write_one(
             f"INSERT INTO authorization_code (code_digest, realm, {_CODE_COLUMNS}) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                digest, realm, code.client_id, code.redirect_uri, code.code_challenge,
-                code.scope, code.nonce, code.resource_json, code.username, code.auth_time,
-                code.expires_at, code.used_at, code.family_id,
-            ),
-        )  # fmt: skip
+            (digest, realm, *columns),
+        )
 
     async def _put_codes(self, realm: str, codes: list[tuple[str, CodeRow]]) -> list[None]:
         """Several codes of one realm in one statement (PostgreSQL): all stored, or none (each
         digest is 256 random bits: no batch meets a taken one)."""
-        rows = [_code_params(digest, code) for digest, code in codes]
+        rows = [(digest, *_code_params(code)) for digest, code in codes]
         await self.db.write_one(_INSERT_CODES_PG, (realm, json_rows(rows)))
         return [None] * len(codes)
 
@@ -409,7 +407,7 @@ class SigninStore:
         first_refresh: NewRefresh | None = None,
     ) -> None:
         """Store a new grant family and, if given, its first refresh token, together (one
-        statement on PostgreSQL, one transaction on SQLite)."""
+        batched statement on PostgreSQL, one transaction on SQLite)."""
         if first_refresh is not None:
             expires_at = max(expires_at, first_refresh.expires_at)
         # a replay of the code may have revoked the family before this first use stored it
@@ -418,13 +416,9 @@ class SigninStore:
         new = NewFamily(family_id, client_id, username, expires_at, auth_time, first_refresh)
         if self.db.dialect == "postgresql" and _storable(_family_texts(new)):
             await self._family_inserts.submit(realm, new)
+        # SQLite; or a text PostgreSQL would refuse, which fails here alone, not with a batch
         elif first_refresh is None:
             await self.db.write_one(_INSERT_FAMILY, family)
-        elif self.db.dialect == "postgresql":
-            await self.db.write_one(
-                f"WITH family AS ({_INSERT_FAMILY}) {_INSERT_REFRESH}",
-                (*family, *_refresh_params(realm, first_refresh)),
-            )
         else:
             async with self.db.write() as tx:
                 await tx.run(_INSERT_FAMILY, family)
