@@ -56,6 +56,7 @@ class Database(Protocol):
     dialect: str
 
     def write(self) -> contextlib.AbstractAsyncContextManager[Tx]: ...
+    def unchanged_reads(self) -> dict[Any, Any] | None: ...
     async def write_one(self, sql: str, params: Params = ...) -> int: ...
     async def write_returning(self, sql: str, params: Params = ...) -> list[tuple[Any, ...]]: ...
     def read(self) -> contextlib.AbstractAsyncContextManager[Tx]: ...
@@ -173,6 +174,9 @@ class SqliteDatabase:
             if self._checkpoints is not None and self._checkpoints.running:
                 conn.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
             self._local.conn = conn
+            self._local.own_commits = 0
+            self._local.cache = {}
+            self._local.cache_stamp = None
             with self._all_lock:
                 self._all.append(conn)
             # statements run inline on the serving loop, so none is ever in use while /metrics
@@ -195,19 +199,27 @@ class SqliteDatabase:
             except BaseException:
                 conn.rollback()
                 raise
+            finally:
+                self._wrote()
             conn.commit()
 
     async def write_one(self, sql: str, params: Params = ()) -> int:
         """One statement, atomic on its own (autocommit), under the writer lock."""
         with _SQLITE_ERRORS, self._writer:
             cursor = self._connection().cursor()
-            cursor.execute(sql, params)
+            try:
+                cursor.execute(sql, params)
+            finally:
+                self._wrote()
             return int(cursor.rowcount)
 
     async def write_returning(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
         """One statement with RETURNING, atomic on its own, under the writer lock."""
         with _SQLITE_ERRORS, self._writer:
-            return await SqliteTx(self._connection().cursor()).all(sql, params)
+            try:
+                return await SqliteTx(self._connection().cursor()).all(sql, params)
+            finally:
+                self._wrote()
 
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[Tx]:
@@ -217,6 +229,27 @@ class SqliteDatabase:
     async def read_retrying(self, query: Callable[[Tx], Awaitable[T]]) -> T:
         with _SQLITE_ERRORS:
             return await query(SqliteTx(self._connection().cursor()))
+
+    def unchanged_reads(self) -> dict[Any, Any]:
+        """This thread's cache of values read from the database, emptied first when anything
+        may have changed since they were read (app/store/read_cache.py)."""
+        with _SQLITE_ERRORS:
+            conn = self._connection()
+            local = self._local
+            # SQLite's data_version "will be different if changes were committed to the
+            # database by any other connection in the interim"; this connection's own commits
+            # are counted by _wrote. Read before any value it vouches for is read.
+            stamp = (conn.execute("PRAGMA data_version").fetchone()[0], local.own_commits)
+        if stamp != local.cache_stamp:
+            local.cache.clear()
+            local.cache_stamp = stamp
+        cache: dict[Any, Any] = local.cache
+        return cache
+
+    def _wrote(self) -> None:
+        """A write on this thread's connection, committed or not: the reads cached on it are
+        stale (data_version does not count a connection's own commits)."""
+        self._local.own_commits += 1
 
     def create_schema(self) -> None:
         _create_owner_only(self.path)
@@ -363,6 +396,11 @@ class PostgresDatabase:
         except ConnectionLost:
             async with self.read() as tx:
                 return await query(tx)
+
+    def unchanged_reads(self) -> None:
+        """No cache on PostgreSQL: nothing as cheap as SQLite's data_version tells a process
+        that another committed (app/store/read_cache.py)."""
+        return None
 
     def create_schema(self) -> None:
         """Run once at start-up, before serving: SQLAlchemy's DDL on a short-lived engine."""

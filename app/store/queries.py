@@ -25,6 +25,7 @@ from app.jsonio import dumps, loads
 from app.store.batching import KeyedBatcher
 from app.store.database import Database, Tx, is_unique_violation, open_database
 from app.store.errors import ClientIdTaken, RealmFull, SpendFailed
+from app.store.read_cache import remember
 from app.store.schema import CLIENT_ID_LENGTH
 
 
@@ -468,6 +469,11 @@ class Store:
             return None
         if self.dialect == "postgresql":
             return await self._client_reads.submit(realm, client_id)
+        cache = self.db.unchanged_reads()
+        key = ("client", realm, client_id)
+        if cache is not None and key in cache:
+            cached: ClientRow | None = cache[key]
+            return cached
         found = await self.db.read_retrying(
             lambda tx: tx.one(
                 f"SELECT {CLIENT_READ_COLUMNS} FROM client "
@@ -475,7 +481,10 @@ class Store:
                 (client_id, realm),
             )
         )
-        return _client(found) if found is not None else None
+        row = _client(found) if found is not None else None
+        if cache is not None:
+            remember(cache, key, row)
+        return row
 
     async def get_client_and_revoked(
         self, realm: str, client_id: str, jti: str
@@ -489,6 +498,10 @@ class Store:
             return await self.get_client(realm, client_id), False
         if self.dialect == "postgresql":
             return await self._client_revocation_reads.submit(realm, (client_id, jti))
+        cache = self.db.unchanged_reads()
+        client_key, jti_key = ("client", realm, client_id), ("revoked", realm, jti)
+        if cache is not None and client_key in cache and jti_key in cache:
+            return cache[client_key], cache[jti_key]
         found = await self.db.read_retrying(
             lambda tx: tx.one(
                 f"SELECT {CLIENT_READ_COLUMNS}, EXISTS(SELECT 1 FROM revoked_token "
@@ -496,7 +509,13 @@ class Store:
                 (jti, realm, client_id, realm),
             )
         )
-        return (_client(found), bool(found[-1])) if found is not None else (None, False)
+        if found is None:
+            return None, False
+        row, revoked = _client(found), bool(found[-1])
+        if cache is not None:
+            remember(cache, client_key, row)
+            remember(cache, jti_key, revoked)
+        return row, revoked
 
     async def _get_clients_and_revoked(
         self, realm: str, asked: list[tuple[str, str]]
@@ -732,11 +751,18 @@ class Store:
             return False
         if self.dialect == "postgresql":
             return await self._revocation_reads.submit(realm, jti)
+        cache = self.db.unchanged_reads()
+        key = ("revoked", realm, jti)
+        if cache is not None and key in cache:
+            revoked: bool = cache[key]
+            return revoked
         found = await self.db.read_retrying(
             lambda tx: tx.one(
                 "SELECT 1 FROM revoked_token WHERE jti = ? AND realm = ?", (jti, realm)
             )
         )
+        if cache is not None:
+            remember(cache, key, found is not None)
         return found is not None
 
     async def _revoked_among(self, realm: str, jtis: list[str]) -> list[bool]:
