@@ -7,8 +7,7 @@ from __future__ import annotations
 import contextvars
 import logging
 import time
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from app.jsonio import dumps
 
@@ -16,12 +15,20 @@ TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 DATE_FORMAT = "%Y-%m-%dT%H:%M:%S%z"
 
 
-@dataclass(frozen=True)
-class RequestContext:
+class RequestContext(NamedTuple):
+    """Made for every request and read only when a line is logged: the realm is worked out
+    from the path then, not per request."""
+
     request_id: str
     method: str
     path: str
-    realm: str | None
+
+    @property
+    def realm(self) -> str | None:
+        for prefix in ("/realms/", "/admin/realms/"):
+            if self.path.startswith(prefix):
+                return self.path[len(prefix) :].split("/", 1)[0] or None
+        return None
 
 
 current_request: contextvars.ContextVar[RequestContext | None] = contextvars.ContextVar(

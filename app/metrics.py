@@ -6,6 +6,7 @@ adds them up; in a single process the default registry serves them."""
 
 from __future__ import annotations
 
+import functools
 import os
 
 from prometheus_client import (
@@ -84,6 +85,7 @@ def exposition() -> bytes:
     return bytes(generate_latest(REGISTRY))
 
 
+@functools.lru_cache(maxsize=4096)  # a pure function of the path, asked on every request
 def route_of(path: str) -> str:
     """A route label with the ids taken out, so labels stay few (realm names stay out too)."""
     parts = path.split("/")

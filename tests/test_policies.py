@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
@@ -495,3 +496,23 @@ def test_a_scope_a_policy_lets_through_must_still_be_the_realms() -> None:
         check_known_scopes(realm, "openid legacy")
     check_known_scopes(realm, "openid profile")
     check_known_scopes(realm, None)
+
+
+def test_with_metadata_keeps_every_other_field_of_a_candidate() -> None:
+    """Candidate.with_metadata stands for dataclasses.replace: a field added later must be
+    carried over too."""
+    every = Candidate(
+        metadata={"client_name": "a"},
+        enabled=False,
+        consent_required=True,
+        full_scope_allowed=False,
+        max_clients=3,
+        max_clients_policy="Max Clients Limit",
+        clients_in_realm=2,
+        held_scopes=frozenset({"email"}),
+    )
+    defaults = {f.name: f.default for f in dataclasses.fields(Candidate) if f.name != "metadata"}
+    assert all(getattr(every, name) != default for name, default in defaults.items())
+    assert every.with_metadata({"client_name": "b"}) == dataclasses.replace(
+        every, metadata={"client_name": "b"}
+    )

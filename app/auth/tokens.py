@@ -16,7 +16,6 @@ import functools
 import hmac
 import json
 import secrets
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -35,6 +34,7 @@ from jwcrypto.common import JWException
 from app.auth.secret_values import b64url, b64url_decode, b64url_decode_canonical
 from app.errors import InvalidToken
 from app.jsonio import JsonDecodeError, dumps, loads
+from app.store.ids import random_uuid
 
 REGISTRATION_ACCESS_TOKEN = "RegistrationAccessToken"
 INITIAL_ACCESS_TOKEN = "InitialAccessToken"
@@ -137,7 +137,7 @@ def token_claims(issuer: str, typ: str, now: int, *, audience: str | None = None
     """The claims every token of a realm starts with: a fresh `jti`, `iat`, `iss`, `aud` (the
     issuer unless given) and `typ`; callers add what is particular to their token."""
     return {
-        "jti": str(uuid.uuid4()),
+        "jti": random_uuid(),
         "iat": now,
         "iss": issuer,
         "aud": audience or issuer,

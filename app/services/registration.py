@@ -474,7 +474,7 @@ class Registrations:
         check_scopes(realm, metadata.get("scope"), caller, stored.held_scopes)
         # the policies see the scopes asked for: Keycloak checks only those (allowed-client-scopes)
         # and the URLs a representation keeps beside the metadata (trusted-hosts)
-        start = replace(stored, metadata=_with_kept(metadata, kept or {}))
+        start = stored.with_metadata(_with_kept(metadata, kept or {}))
         candidate = await self._apply_policies(realm, op, start, caller)
         check_known_scopes(realm, metadata.get("scope"))
         if candidate.metadata.get("scope"):
@@ -482,7 +482,7 @@ class Registrations:
         # RFC 7591 §2: "If omitted, an authorization server MAY register a client with a
         # default set of scopes." — the realm's default scopes, echoed back.
         scope = " ".join(realm.scopes.default)
-        return replace(candidate, metadata={**candidate.metadata, "scope": scope})
+        return candidate.with_metadata({**candidate.metadata, "scope": scope})
 
     async def _authorized_client(
         self, realm: RealmConfig, client_id: str, caller: Caller, permitted: frozenset[str]

@@ -50,23 +50,33 @@ class HotRoute:
     template: str
     endpoint: Endpoint
     segments: tuple[str, ...] = field(init=False)
+    # (index, text) of the template's fixed segments, and (index, name) of its parameters
+    _fixed: tuple[tuple[int, str], ...] = field(init=False)
+    _params: tuple[tuple[int, str], ...] = field(init=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "segments", tuple(self.template.split("/")))
+        segments = tuple(self.template.split("/"))
+        params = [(i, s[1:-1]) for i, s in enumerate(segments) if s.startswith("{")]
+        fixed = [(i, s) for i, s in enumerate(segments) if not s.startswith("{")]
+        object.__setattr__(self, "segments", segments)
+        object.__setattr__(self, "_params", tuple(params))
+        # the most telling segments first: the last fixed ones differ between routes
+        object.__setattr__(self, "_fixed", tuple(reversed(fixed)))
 
     def match(self, method: str, parts: Sequence[str]) -> dict[str, str] | None:
         """The path parameters when method and path fit; a parameter matches one non-empty
         segment, as Starlette's `{name}` does."""
         if method != self.method or len(parts) != len(self.segments):
             return None
-        params: dict[str, str] = {}
-        for segment, part in zip(self.segments, parts, strict=True):
-            if segment.startswith("{"):
-                if not part:
-                    return None
-                params[segment[1:-1]] = part
-            elif segment != part:
+        for index, text in self._fixed:
+            if parts[index] != text:
                 return None
+        params: dict[str, str] = {}
+        for index, name in self._params:
+            part = parts[index]
+            if not part:
+                return None
+            params[name] = part
         return params
 
 

@@ -35,7 +35,7 @@ class RequestIdLayer:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request_id = self._id_of(scope)
         path: str = scope["path"]
-        context = RequestContext(request_id, scope["method"], path, _realm_of(path))
+        context = RequestContext(request_id, scope["method"], path)
         token = current_request.set(context)
         started = time.perf_counter()
         status = 0
@@ -79,10 +79,3 @@ class RequestIdLayer:
             if name == b"x-request-id" and _SANE_ID.fullmatch(value):
                 return str(value.decode("ascii"))
         return f"{self._prefix}{next(self._counter):x}"
-
-
-def _realm_of(path: str) -> str | None:
-    for prefix in ("/realms/", "/admin/realms/"):
-        if path.startswith(prefix):
-            return path[len(prefix) :].split("/", 1)[0] or None
-    return None
