@@ -111,3 +111,20 @@ def test_es256_signatures_are_r_and_s_not_der() -> None:
     # RFC 7518 §3.4: the JWS signature is R || S, 64 bytes for P-256
     token = sign_access_token(KEYS, CLAIMS, alg="ES256")
     assert len(b64url_decode(token.split(".")[2])) == 64
+
+
+def test_internal_tokens_are_hs256_as_jwcrypto_checks_them() -> None:
+    """The keyed HMAC is copied per token, never changed: every token, the first and the
+    hundredth, carries the signature an independent implementation computes."""
+    key = jwk.JWK(kty="oct", k=b64url(KEYS.hmac_key))
+    claims = {**CLAIMS, "typ": "internal", "jti": "j", "iss": "http://testserver/realms/r"}
+    for n in range(100):
+        token = tokens.sign_internal(KEYS, {**claims, "n": n})
+        checked = jws.JWS()
+        checked.deserialize(token)
+        checked.verify(key, alg="HS256")
+        assert json.loads(checked.payload)["n"] == n
+        issuer = "http://testserver/realms/r"
+        assert tokens.verify_internal(KEYS, token, "internal", issuer, 0)["n"] == n
+    with pytest.raises(InvalidToken):
+        tokens.verify_internal(OTHER, tokens.sign_internal(KEYS, claims), "internal", issuer, 0)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import hmac
 import json
 import secrets
@@ -70,6 +71,23 @@ class RealmKeys:
     @property
     def rsa_kid(self) -> str:
         return str(self.rsa.get("kid"))
+
+    @functools.cached_property
+    def _hs256(self) -> Any:
+        # keyed once: a copy of a keyed HMAC costs less than keying a new one per token
+        return hmac.new(self.hmac_key, digestmod=hashlib.sha256)
+
+    def hs256(self, signing_input: bytes) -> bytes:
+        """HMAC-SHA-256 of `signing_input` with `hmac_key` (RFC 7518 §3.2)."""
+        mac = self._hs256.copy()
+        mac.update(signing_input)
+        digest: bytes = mac.digest()
+        return digest
+
+    @functools.cached_property
+    def hs256_header(self) -> str:
+        """The base64url JWS header of every internal token."""
+        return b64url(dumps({"alg": "HS256", "typ": "JWT", "kid": self.hmac_kid}))
 
     @functools.cached_property
     def ec(self) -> jwk.JWK:
@@ -147,11 +165,10 @@ def token_claims(issuer: str, typ: str, now: int, *, audience: str | None = None
 
 def sign_internal(keys: RealmKeys, claims: Mapping[str, Any]) -> str:
     """A compact HS256 JWS over `claims`."""
-    header = b64url(dumps({"alg": "HS256", "typ": "JWT", "kid": keys.hmac_kid}))
+    header = keys.hs256_header
     payload = b64url(dumps(dict(claims)))
     signing_input = f"{header}.{payload}".encode("ascii")
-    signature = hmac.digest(keys.hmac_key, signing_input, "sha256")  # one-shot, in C
-    return f"{header}.{payload}.{b64url(signature)}"
+    return f"{header}.{payload}.{b64url(keys.hs256(signing_input))}"
 
 
 def _compact_parts(token: str) -> tuple[list[str], Any, bytes, bytes]:
@@ -174,7 +191,7 @@ def verify_internal(keys: RealmKeys, token: str, typ: str, issuer: str, now: int
     parts, header, payload, signature = _compact_parts(token)
     if not isinstance(header, dict) or header.get("alg") != "HS256":
         raise InvalidToken("Invalid token")
-    expected = hmac.digest(keys.hmac_key, f"{parts[0]}.{parts[1]}".encode(), "sha256")
+    expected = keys.hs256(f"{parts[0]}.{parts[1]}".encode())
     if not hmac.compare_digest(expected, signature):
         raise InvalidToken("Invalid token")
     try:

@@ -8,6 +8,7 @@ registered scope and no admin roles.
 from __future__ import annotations
 
 import base64
+import functools
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -92,6 +93,9 @@ def claimed_client_id(authorization: str | None, form: Mapping[str, str]) -> str
         return form.get("client_id", "")
 
 
+# a pure function of the header, asked twice per token request (the rate limit's client id, then
+# authentication); the secrets it holds are the ones the process opens from the database anyway
+@functools.lru_cache(maxsize=1024)
 def _basic_credentials(credentials: str) -> tuple[str, str]:
     try:
         decoded = base64.b64decode(credentials, validate=True).decode("utf-8")
