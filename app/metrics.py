@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import os
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -19,6 +20,7 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+from prometheus_client.metrics import MetricWrapperBase
 
 MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 CONTENT_TYPE = CONTENT_TYPE_LATEST
@@ -73,6 +75,14 @@ DB_CONNECTION_TIMEOUTS = Counter(
     "Requests answered 503 because every database connection stayed busy",
     ["database"],
 )
+
+
+@functools.lru_cache(maxsize=1024)
+def labelled(metric: MetricWrapperBase, *values: str) -> Any:
+    """`metric.labels(*values)`, looked up once: labels() takes a lock and builds its key on
+    every call, and every request counts one. Label values here are bounded (realm names, routes,
+    statuses, grant types, outcomes)."""
+    return metric.labels(*values)
 
 
 def exposition() -> bytes:

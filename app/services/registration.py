@@ -35,7 +35,7 @@ from app.errors import (
     RegistrarError,
 )
 from app.jsonio import dumps
-from app.metrics import POLICY_REFUSALS, REGISTRATIONS
+from app.metrics import POLICY_REFUSALS, REGISTRATIONS, labelled
 from app.rules.client_metadata import validate_client_metadata
 from app.rules.client_representation import KEYCLOAK_MEMBERS
 from app.rules.policies import (
@@ -199,7 +199,7 @@ class Registrations:
                 REGISTRATIONS.labels(realm.name, exc.error).inc()
             raise
         if kind == "CLIENT_REGISTER":
-            REGISTRATIONS.labels(realm.name, "created").inc()
+            labelled(REGISTRATIONS, realm.name, "created").inc()
         if self._events is not None:
             shown = done.row.client_id if isinstance(done, Registered) else client_id
             self._events.record(realm, kind, caller, str(shown) if shown else client_id)

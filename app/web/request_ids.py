@@ -11,12 +11,11 @@ import logging
 import os
 import re
 import time
-from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.logs import RequestContext, current_request
-from app.metrics import REQUESTS, route_of
+from app.metrics import REQUESTS, labelled, route_of
 
 access_log = logging.getLogger("registrar.access")
 
@@ -29,8 +28,6 @@ class RequestIdLayer:
         self.log_access = log_access
         self._prefix = f"{os.getpid():x}-"
         self._counter = itertools.count(1)
-        # labels() looks its child up under a lock on every call; routes and statuses are few
-        self._timers: dict[tuple[str, int], Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request_id = self._id_of(scope)
@@ -55,7 +52,7 @@ class RequestIdLayer:
             await self.app(scope, receive, with_id)
         finally:
             seconds = time.perf_counter() - started
-            self._timer(route_of(path), status).observe(seconds)
+            labelled(REQUESTS, route_of(path), str(status)).observe(seconds)
             if self.log_access:
                 duration = round(seconds * 1000, 2)
                 access_log.info(
@@ -67,12 +64,6 @@ class RequestIdLayer:
                     extra={"status": status, "duration_ms": duration},
                 )
             current_request.reset(token)
-
-    def _timer(self, route: str, status: int) -> Any:
-        timer = self._timers.get((route, status))
-        if timer is None:
-            timer = self._timers[(route, status)] = REQUESTS.labels(route, str(status))
-        return timer
 
     def _id_of(self, scope: Scope) -> str:
         for name, value in scope["headers"]:

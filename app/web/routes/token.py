@@ -10,7 +10,7 @@ from starlette.routing import BaseRoute, Route
 
 from app.auth.callers import Caller
 from app.errors import InvalidRequest, UnauthorizedClient
-from app.metrics import TOKENS_ISSUED
+from app.metrics import TOKENS_ISSUED, labelled
 from app.services.token_endpoint import claimed_client_id, client_credentials_from
 from app.web.requests import (
     NO_STORE,
@@ -74,7 +74,7 @@ async def token(request: Request) -> Response:
             raise UnauthorizedClient("A public client cannot use this grant type")
         else:
             reply = await tokens.issue_token(realm, client, form, now())
-    TOKENS_ISSUED.labels(realm.name, grant_type).inc()  # a grant the endpoint supports
+    labelled(TOKENS_ISSUED, realm.name, str(grant_type)).inc()  # a grant the endpoint supports
     # RFC 6749 §5.1: "The authorization server MUST include the HTTP "Cache-Control" response
     # header field [RFC2616] with a value of "no-store" in any response containing tokens"
     return JsonResponse(reply, headers=NO_STORE)
