@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from app.auth.secret_box import KEY_BYTES, OPENED_MAX, SecretBox, SecretKeyError
+from app.auth.secret_box import KEY_BYTES, SecretBox, SecretKeyError
+from app.store.read_cache import MAX_ENTRIES as OPENED_MAX
 
 
 def test_a_sealed_secret_opens_again_and_again_with_its_context() -> None:

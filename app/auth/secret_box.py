@@ -11,13 +11,12 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from app.auth.secret_values import b64url, b64url_decode
+from app.store.read_cache import remember
 
 log = logging.getLogger("registrar.secrets")
 
 KEY_BYTES = 32
 NONCE_BYTES = 12
-# opened secrets kept per process: a bound on memory, past it the memo starts over
-OPENED_MAX = 4096
 
 
 class SecretKeyError(Exception):
@@ -52,9 +51,7 @@ class SecretBox:
         except InvalidTag as exc:
             raise SecretKeyError("a stored secret does not open with this secret key") from exc
         opened = plain.decode("utf-8")
-        if len(self._opened) >= OPENED_MAX:
-            self._opened.clear()
-        self._opened[(sealed, context)] = opened
+        remember(self._opened, (sealed, context), opened)  # bounded, as the read cache
         return opened
 
 

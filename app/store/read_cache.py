@@ -22,7 +22,8 @@ MAX_ENTRIES = 4096
 
 
 def remember(cache: dict[Any, Any], key: Any, value: Any) -> None:
-    """Keep `value` (read after the cache was checked) under `key`."""
+    """Keep `value` (read after the cache was checked) under `key`, in a cache of at most
+    MAX_ENTRIES (also the bound of app.auth.secret_box's opened secrets)."""
     if len(cache) >= MAX_ENTRIES:
         cache.clear()
     cache[key] = value
