@@ -590,3 +590,48 @@ def test_registry_reads_the_process_environment_by_default(
     assert registry.reload() == []
     a = registry.get("a")
     assert a is not None and a.service_accounts[0].secret == "from-env"
+
+
+# --- the same bytes load once per process ----------------------------------------------------
+
+
+def _count_parses(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    parsed: list[Path] = []
+    real_parse = app.config.realms._parse
+
+    def counting_parse(path: Path, raw: bytes, environ: object) -> object:
+        parsed.append(path)
+        return real_parse(path, raw, environ)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(app.config.realms, "_parse", counting_parse)
+    return parsed
+
+
+def test_a_file_with_the_same_bytes_is_not_parsed_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = "service_accounts:\n  - client_id: bot\n    secret: ${S}\n"
+    first = load_realm(write(tmp_path, "twice.yaml", text), {"S": "one"})
+    parsed = _count_parses(monkeypatch)
+    (tmp_path / "other").mkdir()
+    again = load_realm(write(tmp_path / "other", "twice.yaml", text), {"S": "one"})
+    assert parsed == [] and again == first
+    # another value of a variable the file names, other bytes or another name: parsed anew
+    changed = load_realm(tmp_path / "other" / "twice.yaml", {"S": "two"})
+    assert changed.service_accounts[0].secret == "two"
+    load_realm(write(tmp_path, "twice.yaml", text + "\n"), {"S": "one"})
+    load_realm(write(tmp_path, "thrice.yaml", text), {"S": "one"})
+    assert len(parsed) == 3
+
+
+def test_a_file_with_errors_is_reported_at_every_load(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    parsed = _count_parses(monkeypatch)
+    for directory in (tmp_path / "a", tmp_path / "b", tmp_path / "a"):
+        directory.mkdir(exist_ok=True)
+        path = write(directory, "bad.yaml", "enabled: true\nenabled: false\n")
+        with pytest.raises(RealmFileError) as caught:
+            load_realm(path, {})
+        assert (caught.value.path, caught.value.line) == (path, 2)
+    assert len(parsed) == 3

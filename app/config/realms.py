@@ -101,7 +101,15 @@ def _load(path: Path, environ: Mapping[str, str]) -> _Loaded:
         errors.append(RealmFileError(path, 1, message))
         name = "placeholder"  # still check the rest of the file
     try:
-        root, data = _parse(path, environ)
+        raw = path.read_bytes()
+    except OSError as exc:
+        return None, [*errors, RealmFileError(path, 1, f"cannot read: {_why(exc)}")]
+    key = (name, raw, _variables_named(raw, environ))
+    known = _LOADED.get(key)
+    if known is not None and not errors:
+        return known, []
+    try:
+        root, data = _parse(path, raw, environ)
     except RealmFileError as err:
         return None, [*errors, err]
     if not isinstance(data, dict):
@@ -119,15 +127,30 @@ def _load(path: Path, environ: Mapping[str, str]) -> _Loaded:
             errors.append(RealmFileError(path, line, f"{where}: {message}" if where else message))
     if errors:
         return None, sorted(errors, key=lambda e: e.line)
+    if len(_LOADED) >= _MAX_LOADED:
+        _LOADED.clear()
+    _LOADED[key] = realm
     return realm, []
 
 
-def _parse(path: Path, environ: Mapping[str, str]) -> tuple[yaml.Node, object]:
+# Realms this process validated, by realm name, the file's exact bytes and the values of the
+# variables the file names: every process loads every realm file at start and again on each
+# change, and a file saved without a change (or served by a second registry in this process,
+# as the tests do) becomes the same frozen RealmConfig without being parsed again. Only clean
+# loads are kept, so every error is still found and reported with its file and line.
+_LoadKey = tuple[str, bytes, tuple[tuple[str, str | None], ...]]
+_LOADED: dict[_LoadKey, RealmConfig] = {}
+_MAX_LOADED = 256  # a bound on memory: past it the memo starts over
+_VAR_BYTES = re.compile(rb"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def _variables_named(raw: bytes, environ: Mapping[str, str]) -> tuple[tuple[str, str | None], ...]:
+    names = sorted({match.decode() for match in _VAR_BYTES.findall(raw)})
+    return tuple((name, environ.get(name)) for name in names)
+
+
+def _parse(path: Path, raw: bytes, environ: Mapping[str, str]) -> tuple[yaml.Node, object]:
     """The root node (with `${VAR}` expanded) and the plain data it constructs to."""
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise RealmFileError(path, 1, f"cannot read: {_why(exc)}") from None
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
