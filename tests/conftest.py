@@ -37,6 +37,21 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     live.allow_servers(item.get_closest_marker("live") is not None)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that start real servers on PostgreSQL share one xdist group (`--dist loadgroup`
+    runs a group's tests on one worker, one after another): each server process keeps a pool of
+    up to 24 connections, and two such tests at once can ask for more than PostgreSQL's default
+    max_connections of 100 ("sorry, too many clients already")."""
+    for item in items:
+        if item.get_closest_marker("live") is None:
+            continue
+        callspec = getattr(item, "callspec", None)
+        params = callspec.params if callspec is not None else {}
+        fixtures = getattr(item, "fixturenames", ())
+        if "pg_url" in fixtures or params.get("database_url") == "postgresql":
+            item.add_marker(pytest.mark.xdist_group("postgresql"))
+
+
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
