@@ -141,7 +141,7 @@ def _load(path: Path, environ: Mapping[str, str]) -> _Loaded:
 _LoadKey = tuple[str, bytes, tuple[tuple[str, str | None], ...]]
 _LOADED: dict[_LoadKey, RealmConfig] = {}
 _MAX_LOADED = 256  # a bound on memory: past it the memo starts over
-_VAR_BYTES = re.compile(rb"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_VAR_BYTES = re.compile(_VAR.pattern.encode())  # the same `${VAR}`, found in the raw file
 
 
 def _variables_named(raw: bytes, environ: Mapping[str, str]) -> tuple[tuple[str, str | None], ...]:
